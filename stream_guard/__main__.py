@@ -1,0 +1,3 @@
+from stream_guard.runtime.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,149 @@
+"""Monitor state in Redis: partition-local window profiles and offsets, closed windows, the alert book.
+
+Key layout (the `{...}` hash tag keeps one partition's keys, or one monitor's, in one Cluster slot):
+
+    sg:{APP/MONITOR/P}:windows   hash  window start -> WindowProfile bytes (open windows)
+    sg:{APP/MONITOR/P}:meta      hash  next_offset, watermark, closed_before, folded, dead_lettered, filtered
+    sg:{APP/MONITOR}:closed      hash  window start -> merged WindowProfile bytes (reference material)
+    sg:{APP/MONITOR}:critical    hash  window start -> JSON list of features critical in that window
+    sg:{APP/MONITOR}:book        string  alert book JSON
+    sg:{APP/MONITOR}:last        string  start of the newest evaluated window
+
+A partition's flush writes its profiles and its next offset in one MULTI/EXEC, so the offset
+stored never disagrees with the profiles stored.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from stream_guard.core.engine import MonitorEngine
+from stream_guard.core.evaluation import ClosedWindow
+from stream_guard.core.folding import PartitionCounts, PartitionFolder
+from stream_guard.core.lifecycle import AlertBook
+from stream_guard.core.profile import WindowProfile
+from stream_guard.errors import ServiceUnreachable
+
+_META_FIELDS = ("next_offset", "watermark", "closed_before", "folded", "dead_lettered", "filtered")
+
+
+def redacted(url: str) -> str:
+    """The URL with any password replaced by `***`, for messages and logs."""
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    credentials, host = rest.rsplit("@", 1)
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user + ':' if user else ':'}***@{host}" if ":" in credentials else f"{scheme}://***@{host}"
+
+
+class RedisStateStore:
+    def __init__(self, url: str, app: str) -> None:
+        self.url = url
+        self.app = app
+        self.client = aioredis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=10)
+
+    async def ping(self) -> None:
+        """Raise ServiceUnreachable naming the URL when Redis does not answer."""
+        try:
+            await self.client.ping()
+        except (RedisError, OSError) as exc:
+            raise ServiceUnreachable(
+                f"cannot reach Redis at {redacted(self.url)} ({exc}); start one with "
+                f"`stream-guard local up` or pass --redis URL / set SG_REDIS"
+            ) from None
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+    def _partition_key(self, monitor: str, partition: int, name: str) -> str:
+        return f"sg:{{{self.app}/{monitor}/{partition}}}:{name}"
+
+    def _monitor_key(self, monitor: str, name: str) -> str:
+        return f"sg:{{{self.app}/{monitor}}}:{name}"
+
+    async def load_partition(self, folder: PartitionFolder) -> None:
+        """Restore a partition's open windows, offset and counts into a fresh folder."""
+        name, p = folder.monitor.name, folder.partition
+        meta, windows = await self._read(
+            lambda pipe: (pipe.hmget(self._partition_key(name, p, "meta"), _META_FIELDS),
+                          pipe.hgetall(self._partition_key(name, p, "windows"))))
+        values = dict(zip(_META_FIELDS, (int(v) if v is not None else None for v in meta)))
+        folder.next_offset = values["next_offset"] or 0
+        folder.watermark = values["watermark"]
+        folder.closed_before = max(folder.closed_before, values["closed_before"] or 0)
+        folder.counts = PartitionCounts(values["folded"] or 0, values["dead_lettered"] or 0, values["filtered"] or 0)
+        folder.windows = {int(s): WindowProfile.from_bytes(b) for s, b in windows.items()
+                          if int(s) >= folder.closed_before}
+
+    async def save_partition(self, folder: PartitionFolder, dropped: list[int]) -> None:
+        """Write changed windows, drop evaluated ones and store offset and counts, atomically."""
+        name, p = folder.monitor.name, folder.partition
+        dirty = folder.take_dirty()
+        meta: dict[str, int] = {"next_offset": folder.next_offset, "closed_before": folder.closed_before,
+                                **folder.counts.as_dict()}
+        if folder.watermark is not None:
+            meta["watermark"] = folder.watermark
+        windows_key = self._partition_key(name, p, "windows")
+
+        def write(pipe: Any) -> None:
+            if dirty:
+                pipe.hset(windows_key, mapping={str(s): w.to_bytes() for s, w in dirty.items()})
+            if dropped:
+                pipe.hdel(windows_key, *map(str, dropped))
+            pipe.hset(self._partition_key(name, p, "meta"), mapping=meta)
+
+        await self._write(write)
+
+    async def partition_profiles(self, monitor: str, partitions: list[int], start: int) -> list[WindowProfile]:
+        """Window `start` as stored by each of the given partitions (absent ones are skipped)."""
+        blobs = await self._read(lambda pipe: [pipe.hget(self._partition_key(monitor, p, "windows"), str(start))
+                                               for p in partitions])
+        return [WindowProfile.from_bytes(b) for b in blobs if b is not None]
+
+    async def load_monitor(self, engine: MonitorEngine) -> None:
+        """Restore closed windows, the alert book and the last evaluated window."""
+        name = engine.monitor.name
+        closed, critical, book, last = await self._read(lambda pipe: (
+            pipe.hgetall(self._monitor_key(name, "closed")), pipe.hgetall(self._monitor_key(name, "critical")),
+            pipe.get(self._monitor_key(name, "book")), pipe.get(self._monitor_key(name, "last"))))
+        for start, blob in sorted(closed.items(), key=lambda kv: int(kv[0])):
+            flagged = frozenset(orjson.loads(critical.get(start, b"[]")))
+            engine.remember(ClosedWindow(WindowProfile.from_bytes(blob), flagged))
+        engine.book = AlertBook.from_json(orjson.loads(book) if book else None)
+        engine.last_evaluated = int(last) if last is not None else None
+
+    async def save_closed(self, engine: MonitorEngine, closed: ClosedWindow, forgotten: list[int]) -> None:
+        """Record an evaluated window, the alert book and the progress marker, atomically."""
+        name, start = engine.monitor.name, closed.profile.start
+
+        def write(pipe: Any) -> None:
+            pipe.hset(self._monitor_key(name, "closed"), str(start), closed.profile.to_bytes())
+            pipe.hset(self._monitor_key(name, "critical"), str(start), orjson.dumps(sorted(closed.critical)))
+            if forgotten:
+                pipe.hdel(self._monitor_key(name, "closed"), *map(str, forgotten))
+                pipe.hdel(self._monitor_key(name, "critical"), *map(str, forgotten))
+            pipe.set(self._monitor_key(name, "book"), orjson.dumps(engine.book.to_json()))
+            pipe.set(self._monitor_key(name, "last"), str(start))
+
+        await self._write(write)
+
+    async def _read(self, build: Any) -> Any:
+        try:
+            async with self.client.pipeline(transaction=False) as pipe:
+                build(pipe)
+                return await pipe.execute()
+        except (RedisError, OSError) as exc:
+            raise ServiceUnreachable(f"Redis at {redacted(self.url)} failed: {exc}") from None
+
+    async def _write(self, build: Any) -> None:
+        try:
+            async with self.client.pipeline(transaction=True) as pipe:
+                build(pipe)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            raise ServiceUnreachable(f"Redis at {redacted(self.url)} failed: {exc}") from None

@@ -1,0 +1,115 @@
+"""Evaluation and alert records (`stream_guard.evaluation/v1`, `stream_guard.alert/v1`) and their ids.
+
+Ids are deterministic: the same monitor, segment, feature, check and window give the same id, so a
+retried publish or a replay of the same events yields the same alert id as the live run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import orjson
+
+SEVERITY_RANK = {"ok": 0, "info": 1, "warning": 2, "critical": 3}
+
+
+def fingerprint(monitor: str, segment: str, feature: str, check: str) -> str:
+    """What stays the same across windows for one alerting series."""
+    return hashlib.sha256(f"{monitor}\x1f{segment}\x1f{feature}\x1f{check}".encode()).hexdigest()[:16]
+
+
+def record_id(fingerprint_: str, window_start: int, status: str | None = None) -> str:
+    text = f"{fingerprint_}\x1f{window_start}" + (f"\x1f{status}" if status else "")
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def iso(ms: int) -> str:
+    """Epoch ms as ISO-8601 UTC with a Z suffix.
+
+    >>> iso(1700000000000)
+    '2023-11-14T22:13:20Z'
+    """
+    moment = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    text = moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return text.replace(".000Z", "Z")
+
+
+def finite(value: float | None) -> float | None:
+    """JSON has no NaN or infinity: such values become null; others are rounded for reading."""
+    if value is None or not math.isfinite(value):
+        return None
+    return round(float(value), 6)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The outcome of one check on one feature in one monitor window."""
+
+    monitor: str
+    segment: str
+    feature: str
+    check: str
+    metric: str
+    severity: str
+    window_start: int
+    window_end: int
+    reference_kind: str
+    reference_start: int | None
+    reference_end: int | None
+    value: float | None
+    threshold: float | None
+    n_current: int
+    n_reference: int
+    summary: str
+    emitted_at: int
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.monitor, self.segment, self.feature, self.check)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": "stream_guard.evaluation/v1",
+            "id": record_id(self.fingerprint, self.window_start),
+            **self._common(),
+        }
+
+    def alert(self, status: str, severity: str, summary: str) -> dict[str, Any]:
+        """This evaluation as an alert record with the given lifecycle status."""
+        body = self._common()
+        body.update(severity=severity, summary=summary)
+        return {"schema": "stream_guard.alert/v1",
+                "id": record_id(self.fingerprint, self.window_start, status),
+                "status": status, **body}
+
+    def _common(self) -> dict[str, Any]:
+        return {
+            "fingerprint": self.fingerprint,
+            "monitor": self.monitor,
+            "segment": self.segment,
+            "feature": self.feature,
+            "check": self.check,
+            "metric": self.metric,
+            "severity": self.severity,
+            "window": {"start": iso(self.window_start), "end": iso(self.window_end)},
+            "reference": {
+                "kind": self.reference_kind,
+                "start": iso(self.reference_start) if self.reference_start is not None else None,
+                "end": iso(self.reference_end) if self.reference_end is not None else None,
+            },
+            "value": finite(self.value),
+            "threshold": finite(self.threshold),
+            "n_current": self.n_current,
+            "n_reference": self.n_reference,
+            "summary": self.summary,
+            "emitted_at": iso(self.emitted_at),
+        }
+
+
+def dumps(record: dict[str, Any]) -> bytes:
+    """One record as compact JSON bytes (no NaN can reach here: values pass through `finite`)."""
+    return orjson.dumps(record)

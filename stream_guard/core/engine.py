@@ -1,0 +1,97 @@
+"""The monitor engine: batches of raw records in, dead letters, evaluations and alerts out.
+
+Both `stream-guard replay` and the live worker drive the same engine, which is why a replay of a
+stream gives the alert ids the live system gave. The engine holds state in memory; the live worker
+persists it (and reads other workers' partition profiles) around the two calls that change it:
+
+    fold(records)                 -> dead letters            (per batch)
+    due_windows()                 -> window starts to close  (watermark passed end + grace)
+    close_window(start, profiles) -> WindowResult            (once per monitor window)
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from stream_guard.core.alerts import Evaluation
+from stream_guard.core.config import MonitorSpec
+from stream_guard.core.evaluation import ClosedWindow, evaluate_window
+from stream_guard.core.events import DeadLetter, RawRecord
+from stream_guard.core.folding import PartitionFolder
+from stream_guard.core.lifecycle import AlertBook
+from stream_guard.core.profile import WindowProfile, merge_all
+from stream_guard.core.windows import closed_before
+
+
+@dataclass
+class WindowResult:
+    start: int
+    end: int
+    events: int
+    evaluations: list[Evaluation]
+    alerts: list[dict[str, Any]]
+    closed: ClosedWindow
+
+
+@dataclass
+class MonitorEngine:
+    monitor: MonitorSpec
+    folders: dict[int, PartitionFolder] = field(default_factory=dict)
+    history: dict[int, ClosedWindow] = field(default_factory=dict)
+    book: AlertBook = field(default_factory=AlertBook)
+    last_evaluated: int | None = None     # start of the newest evaluated window
+
+    def folder(self, partition: int) -> PartitionFolder:
+        if partition not in self.folders:
+            closed = self.last_evaluated + self.monitor.window.size if self.last_evaluated is not None else 0
+            self.folders[partition] = PartitionFolder(self.monitor, partition, closed_before=closed)
+        return self.folders[partition]
+
+    def fold(self, records: Sequence[RawRecord]) -> list[DeadLetter]:
+        """Fold records of any partitions; returns the dead letters in input order per partition."""
+        by_partition: dict[int, list[RawRecord]] = defaultdict(list)
+        for record in records:
+            by_partition[record.partition].append(record)
+        dead: list[DeadLetter] = []
+        for partition, batch in by_partition.items():
+            dead.extend(self.folder(partition).fold(batch))
+        return dead
+
+    def watermark(self) -> int | None:
+        """The event time every partition seen so far has reached."""
+        marks = [f.watermark for f in self.folders.values() if f.watermark is not None]
+        return min(marks) if marks else None
+
+    def due_windows(self) -> list[int]:
+        mark = self.watermark()
+        if mark is None:
+            return []
+        limit = closed_before(mark, self.monitor.window.size, self.monitor.window.grace)
+        return sorted({s for f in self.folders.values() for s in f.windows if s < limit})
+
+    def local_profiles(self, start: int) -> list[WindowProfile]:
+        return [f.windows[start] for f in self.folders.values() if start in f.windows]
+
+    def close_window(self, start: int, profiles: Sequence[WindowProfile], emitted_at: int) -> WindowResult:
+        """Evaluate window `start` from its partition profiles, then forget its open state."""
+        current = merge_all(list(profiles)) if profiles else WindowProfile.empty(self.monitor, start)
+        evaluations, closed = evaluate_window(self.monitor, current, list(self.history.values()), emitted_at)
+        alerts = self.book.apply(evaluations)
+        self.remember(closed)
+        self.last_evaluated = start
+        for folder in self.folders.values():
+            folder.close_through(start + self.monitor.window.size)
+        return WindowResult(start, current.end, current.events, evaluations, alerts, closed)
+
+    def remember(self, closed: ClosedWindow) -> None:
+        """Keep a closed window as reference material, dropping what no reference can reach."""
+        self.history[closed.profile.start] = closed
+        keep = self.history_horizon()
+        for start in sorted(self.history)[:-keep]:
+            del self.history[start]
+
+    def history_horizon(self) -> int:
+        """How many closed windows references may need (extra ones stand in for excluded windows)."""
+        return self.monitor.reference.windows * 3

@@ -1,0 +1,203 @@
+"""Mergeable per-feature window profiles: exact counters plus DataSketches, in a versioned envelope.
+
+A profile is folded from whole columns (one sketch update per batch and window, not per event),
+merges without mutating its inputs, and serialises as `MAGIC | version | header | sketch bytes`
+so stored bytes always say what they are.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+import numpy as np
+import orjson
+from datasketches import frequent_items_error_type, frequent_strings_sketch, kll_doubles_sketch
+
+from stream_guard.core.config import FeatureSpec, MonitorSpec
+from stream_guard.core.events import INVALID, MISSING, VALID, FeatureColumn
+
+MAGIC = b"SGWP"
+FORMAT_VERSION = 1
+KLL_K = 200
+FREQ_LG_MAX = 10  # 1024-slot map: counts are exact up to 768 distinct values per window
+
+
+class ProfileFormatError(ValueError):
+    """Stored bytes are not a window profile this version can read."""
+
+
+@dataclass
+class NumericProfile:
+    k: int = KLL_K
+    missing: int = 0
+    invalid: int = 0
+    out_of_range: int = 0
+    total: float = 0.0
+    total_sq: float = 0.0
+    sketch: kll_doubles_sketch = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.sketch is None:
+            self.sketch = kll_doubles_sketch(self.k)
+
+    @property
+    def n(self) -> int:
+        """How many valid values were folded."""
+        return int(self.sketch.n)
+
+    def fold(self, column: FeatureColumn, rows: np.ndarray, spec: FeatureSpec) -> None:
+        status = column.status[rows]
+        values = column.numbers[rows][status == VALID]  # type: ignore[index]
+        self.missing += int(np.count_nonzero(status == MISSING))
+        self.invalid += int(np.count_nonzero(status == INVALID))
+        if spec.min is not None:
+            self.out_of_range += int(np.count_nonzero(values < spec.min))
+        if spec.max is not None:
+            self.out_of_range += int(np.count_nonzero(values > spec.max))
+        if len(values):
+            self.sketch.update(values)
+            self.total += float(values.sum())
+            self.total_sq += float(np.dot(values, values))
+
+    def merged(self, other: NumericProfile) -> NumericProfile:
+        sketch = kll_doubles_sketch(self.k)
+        sketch.merge(self.sketch)
+        sketch.merge(other.sketch)
+        return NumericProfile(
+            self.k, self.missing + other.missing, self.invalid + other.invalid,
+            self.out_of_range + other.out_of_range, self.total + other.total,
+            self.total_sq + other.total_sq, sketch,
+        )
+
+    def header(self) -> dict[str, Any]:
+        return {"kind": "numeric", "k": self.k, "missing": self.missing, "invalid": self.invalid,
+                "out_of_range": self.out_of_range, "total": self.total, "total_sq": self.total_sq}
+
+    def sketch_bytes(self) -> bytes:
+        return bytes(self.sketch.serialize())
+
+    @classmethod
+    def restore(cls, header: dict[str, Any], blob: bytes) -> NumericProfile:
+        return cls(header["k"], header["missing"], header["invalid"], header["out_of_range"],
+                   header["total"], header["total_sq"], kll_doubles_sketch.deserialize(blob))
+
+
+@dataclass
+class CategoricalProfile:
+    lg_max: int = FREQ_LG_MAX
+    missing: int = 0
+    invalid: int = 0
+    sketch: frequent_strings_sketch = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.sketch is None:
+            self.sketch = frequent_strings_sketch(self.lg_max)
+
+    @property
+    def n(self) -> int:
+        return int(self.sketch.total_weight)
+
+    def fold(self, column: FeatureColumn, rows: np.ndarray, spec: FeatureSpec) -> None:
+        status = column.status[rows]
+        self.missing += int(np.count_nonzero(status == MISSING))
+        self.invalid += int(np.count_nonzero(status == INVALID))
+        labels = column.labels
+        assert labels is not None
+        counts = Counter(labels[i] for i in rows[status == VALID])
+        for label, weight in counts.items():
+            self.sketch.update(label, weight)
+
+    def frequencies(self) -> dict[str, int]:
+        """Estimated count per value; exact while the window has fewer distinct values than the map holds."""
+        items = self.sketch.get_frequent_items(frequent_items_error_type.NO_FALSE_NEGATIVES)
+        return {item: int(estimate) for item, estimate, _lower, _upper in items}
+
+    def merged(self, other: CategoricalProfile) -> CategoricalProfile:
+        sketch = frequent_strings_sketch(self.lg_max)
+        sketch.merge(self.sketch)
+        sketch.merge(other.sketch)
+        return CategoricalProfile(self.lg_max, self.missing + other.missing,
+                                  self.invalid + other.invalid, sketch)
+
+    def header(self) -> dict[str, Any]:
+        return {"kind": "categorical", "lg_max": self.lg_max, "missing": self.missing, "invalid": self.invalid}
+
+    def sketch_bytes(self) -> bytes:
+        return bytes(self.sketch.serialize())
+
+    @classmethod
+    def restore(cls, header: dict[str, Any], blob: bytes) -> CategoricalProfile:
+        return cls(header["lg_max"], header["missing"], header["invalid"],
+                   frequent_strings_sketch.deserialize(blob))
+
+
+FeatureProfile = Union[NumericProfile, CategoricalProfile]
+_KINDS: dict[str, Any] = {"numeric": NumericProfile, "categorical": CategoricalProfile}
+
+
+def empty_feature_profile(spec: FeatureSpec) -> FeatureProfile:
+    return NumericProfile() if spec.type == "numeric" else CategoricalProfile()
+
+
+@dataclass
+class WindowProfile:
+    """Everything known about one event-time window `[start, end)` of one monitor."""
+
+    start: int
+    end: int
+    events: int = 0
+    features: dict[str, FeatureProfile] = field(default_factory=dict)
+
+    @classmethod
+    def empty(cls, monitor: MonitorSpec, start: int) -> WindowProfile:
+        return cls(start, start + monitor.window.size, 0,
+                   {name: empty_feature_profile(spec) for name, spec in monitor.all_features().items()})
+
+    def fold(self, columns: dict[str, FeatureColumn], rows: np.ndarray, monitor: MonitorSpec) -> None:
+        """Fold the batch rows `rows` (indices into the columns) into this window."""
+        self.events += len(rows)
+        for name, spec in monitor.all_features().items():
+            self.features[name].fold(columns[name], rows, spec)
+
+    def merged(self, other: WindowProfile) -> WindowProfile:
+        if (self.start, self.end) != (other.start, other.end):
+            raise ValueError(f"cannot merge window {self.start} with window {other.start}")
+        features = {name: self.features[name].merged(other.features[name])  # type: ignore[arg-type]
+                    for name in self.features}
+        return WindowProfile(self.start, self.end, self.events + other.events, features)
+
+    def to_bytes(self) -> bytes:
+        blobs = [(name, f.header(), f.sketch_bytes()) for name, f in self.features.items()]
+        header = orjson.dumps({
+            "start": self.start, "end": self.end, "events": self.events,
+            "features": [{"name": name, **h, "len": len(blob)} for name, h, blob in blobs],
+        })
+        return b"".join([MAGIC, struct.pack(">HI", FORMAT_VERSION, len(header)), header,
+                         *(blob for _, _, blob in blobs)])
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> WindowProfile:
+        if data[:4] != MAGIC:
+            raise ProfileFormatError("not a stream_guard window profile (bad magic)")
+        version, header_len = struct.unpack(">HI", data[4:10])
+        if version != FORMAT_VERSION:
+            raise ProfileFormatError(f"window profile format v{version}; this version reads v{FORMAT_VERSION}")
+        header = orjson.loads(data[10:10 + header_len])
+        pos = 10 + header_len
+        features: dict[str, FeatureProfile] = {}
+        for entry in header["features"]:
+            blob = data[pos:pos + entry["len"]]
+            pos += entry["len"]
+            features[entry["name"]] = _KINDS[entry["kind"]].restore(entry, blob)
+        return cls(header["start"], header["end"], header["events"], features)
+
+
+def merge_all(profiles: list[WindowProfile]) -> WindowProfile:
+    """Merge profiles of the same window (for example one per source partition)."""
+    result = profiles[0]
+    for profile in profiles[1:]:
+        result = result.merged(profile)
+    return result

@@ -1,0 +1,27 @@
+"""Tumbling event-time windows in integer milliseconds; windows are half-open `[start, start + size)`.
+
+    time ──►  |  w0  |  w1  |  w2  |
+                     ^ w0 closes once the watermark reaches w0.end + grace
+
+>>> window_start(125_000, 60_000)
+120000
+>>> closed_before(watermark=185_000, size=60_000, grace=5_000)
+120000
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def window_start(time_ms: int, size: int) -> int:
+    return time_ms - time_ms % size
+
+
+def window_starts(times: np.ndarray, size: int) -> np.ndarray:
+    return times - times % size
+
+
+def closed_before(watermark: int, size: int, grace: int) -> int:
+    """Every window starting before the returned time has closed (its end + grace <= watermark)."""
+    return window_start(watermark - grace - size, size) + size if watermark - grace >= size else 0

@@ -1,0 +1,19 @@
+"""The root of stream_guard's exceptions; each subsystem raises a subclass with a message a user can act on."""
+
+from __future__ import annotations
+
+
+class StreamGuardError(Exception):
+    """Base class: the message is one human sentence naming the file, field or URL at fault."""
+
+
+class TopologyError(StreamGuardError):
+    """A topology file is unreadable or invalid; `problems` holds one `FILE:LINE: message` per error."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+class ServiceUnreachable(StreamGuardError):
+    """Kafka or Redis could not be reached at the URL given."""

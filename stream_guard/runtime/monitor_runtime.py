@@ -1,0 +1,109 @@
+"""The async glue between Faust, the engine and Redis for one monitor; no business logic lives here.
+
+Per batch: restore unseen partitions from Redis, fold, publish dead letters. Per tick (and when a
+flush is due): persist dirty partitions, then close every due window — read its partition profiles
+back from Redis, evaluate, publish alerts, record the closed window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any, Protocol, Sequence
+
+from stream_guard.adapters.redis_store import RedisStateStore
+from stream_guard.core.alerts import iso
+from stream_guard.core.config import MonitorSpec, StateSpec
+from stream_guard.core.engine import MonitorEngine, WindowResult
+from stream_guard.core.events import DeadLetter, RawRecord
+
+log = logging.getLogger("stream_guard.worker")
+
+
+class Publisher(Protocol):
+    async def alerts(self, records: Sequence[dict[str, Any]]) -> None: ...
+    async def dead_letters(self, letters: Sequence[DeadLetter]) -> None: ...
+
+
+def wall_clock_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class MonitorRuntime:
+    def __init__(self, monitor: MonitorSpec, state: StateSpec, store: RedisStateStore,
+                 publisher: Publisher, clock: Any = wall_clock_ms) -> None:
+        self.monitor = monitor
+        self.state = state
+        self.engine = MonitorEngine(monitor)
+        self.store = store
+        self.publisher = publisher
+        self.clock = clock
+        self._lock = asyncio.Lock()
+        self._restored: set[int] = set()
+        self._last_flush = 0
+        self._ready = asyncio.Event()
+
+    async def start(self) -> None:
+        """Restore the monitor's state from Redis; batches wait until this is done."""
+        await self.store.load_monitor(self.engine)
+        self._ready.set()
+
+    async def on_records(self, records: Sequence[RawRecord]) -> None:
+        await self._ready.wait()
+        async with self._lock:
+            for partition in sorted({r.partition for r in records} - self._restored):
+                await self.store.load_partition(self.engine.folder(partition))
+                self._restored.add(partition)
+            dead = self.engine.fold(records)
+            if dead:
+                await self.publisher.dead_letters(dead)
+        if self.clock() - self._last_flush >= self.state.flush_interval:
+            await self.tick()
+
+    async def tick(self) -> None:
+        """Persist what changed and close every window whose time has come."""
+        if not self._ready.is_set():
+            return
+        async with self._lock:
+            await self._flush()
+            for start in self.engine.due_windows():
+                await self._close(start)
+
+    async def _flush(self, dropped: list[int] | None = None) -> None:
+        for folder in self.engine.folders.values():
+            if folder.dirty or dropped or self._last_flush == 0:
+                await self.store.save_partition(folder, dropped or [])
+        self._last_flush = self.clock()
+
+    async def _close(self, start: int) -> None:
+        profiles = await self.store.partition_profiles(self.monitor.name, sorted(self.engine.folders), start)
+        before = set(self.engine.history)
+        result = self.engine.close_window(start, profiles, emitted_at=self.clock())
+        if result.alerts:
+            await self.publisher.alerts(result.alerts)
+        await self.store.save_closed(self.engine, result.closed, sorted(before - set(self.engine.history)))
+        await self._flush(dropped=[start])
+        log.info(describe_window(self.monitor.name, result))
+
+    def status(self) -> dict[str, Any]:
+        """This monitor's part of `GET /status`."""
+        last = self.engine.last_evaluated
+        return {
+            "watermark": iso(w) if (w := self.engine.watermark()) is not None else None,
+            "last_evaluated_window": None if last is None else
+            {"start": iso(last), "end": iso(last + self.monitor.window.size)},
+            "firing": len(self.engine.book.firing),
+            "partitions": {
+                str(p): {**f.counts.as_dict(), "offset": f.next_offset,
+                         "watermark": iso(f.watermark) if f.watermark is not None else None}
+                for p, f in sorted(self.engine.folders.items())
+            },
+        }
+
+
+def describe_window(monitor: str, result: WindowResult) -> str:
+    """One log line per closed window: its span, volume and what fired."""
+    fired = ", ".join(f"{a['severity']} {a['feature']}/{a['check']} {a['status']}" for a in result.alerts)
+    return (f"{monitor}: window {iso(result.start)} closed: {result.events} events, "
+            f"{len(result.evaluations)} checks, {len(result.alerts)} alerts" + (f" ({fired})" if fired else ""))
