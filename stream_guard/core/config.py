@@ -118,6 +118,9 @@ class SourceSpec(_Frozen):
     partitions: int = Field(default=1, ge=1, description="used when stream_guard creates the topic")
     batch_size: int = Field(default=2000, ge=1)
     batch_within: Duration = 200
+    idle_timeout: Duration = Field(
+        default=10_000, description="an assigned partition silent this long no longer holds windows open"
+    )
 
 
 class WindowSpec(_Frozen):

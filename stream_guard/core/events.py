@@ -186,7 +186,7 @@ def _numeric_column(values: list[Any]) -> FeatureColumn:
     for i, v in enumerate(values):
         if v is None:
             status[i] = MISSING
-        elif type(v) is float or (type(v) is int and abs(v) < 2**63):
+        elif type(v) is float or type(v) is int:  # orjson yields ints within 64 bits only
             if math.isfinite(v):
                 numbers[i] = v
                 status[i] = VALID

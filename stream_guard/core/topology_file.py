@@ -18,7 +18,8 @@ from stream_guard.core.config import Topology
 from stream_guard.errors import TopologyError
 
 Loc = tuple[str | int, ...]
-MAX_NODES = 100_000  # YAML aliases can expand a small file into billions of nodes
+MAX_NODES = 100_000
+_PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")  # YAML aliases can expand a small file into billions of nodes
 
 
 def load_topology(path: str | Path) -> Topology:
@@ -69,6 +70,9 @@ def _build(node: yaml.Node, loc: Loc, lines: dict[Loc, int], path: Path, budget:
         raise TopologyError([f"{path}:{node.start_mark.line + 1}: the document expands to more than "
                              f"{MAX_NODES} values (YAML alias bomb?); write it out plainly"])
     lines.setdefault(loc, node.start_mark.line + 1)
+    if not isinstance(node, yaml.ScalarNode) and node.tag not in _PLAIN_TAGS:
+        raise TopologyError([f"{path}:{node.start_mark.line + 1}: the YAML tag {node.tag} is not allowed; "
+                             "a topology holds plain mappings, lists and values"])
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:

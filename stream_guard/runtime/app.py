@@ -5,7 +5,7 @@ Nothing is created at import time; `build_app` makes the app from a loaded topol
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import faust
 from yarl import URL
@@ -56,7 +56,8 @@ def build_app(topology: Topology, web_port: int | None = None,
     )
     store = RedisStateStore(topology.redis.url, topology.app)
     publisher = KafkaPublisher(app, topology)
-    runtimes = {m.name: MonitorRuntime(m, topology.state, store, publisher) for m in topology.monitors}
+    runtimes = {m.name: MonitorRuntime(m, topology.state, store, publisher, _assignment(app, m.source.topic))
+                for m in topology.monitors}
     for monitor in topology.monitors:
         _add_agent(app, monitor, runtimes[monitor.name])
 
@@ -89,6 +90,18 @@ def _add_agent(app: faust.App, monitor: MonitorSpec, runtime: MonitorRuntime) ->
             await runtime.on_records([_raw(e.message) for e in events])
 
     app.agent(topic, name=f"stream_guard.fold.{monitor.name}")(fold)
+
+
+def _assignment(app: faust.App, topic: str) -> Callable[[], set[int]]:
+    """The partitions of `topic` this worker owns right now (empty before the first assignment)."""
+
+    def assigned() -> set[int]:
+        try:
+            return {tp.partition for tp in app.consumer.assignment() if tp.topic == topic}
+        except Exception:  # the consumer does not exist before the worker has started
+            return set()
+
+    return assigned
 
 
 def _raw(message: Any) -> RawRecord:

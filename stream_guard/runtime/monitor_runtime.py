@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Protocol, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 from stream_guard.adapters.redis_store import RedisStateStore
 from stream_guard.core.alerts import iso
@@ -32,7 +32,8 @@ def wall_clock_ms() -> int:
 
 class MonitorRuntime:
     def __init__(self, monitor: MonitorSpec, state: StateSpec, store: RedisStateStore,
-                 publisher: Publisher, clock: Any = wall_clock_ms) -> None:
+                 publisher: Publisher, assigned: Callable[[], set[int]] = set,
+                 clock: Any = wall_clock_ms) -> None:
         self.monitor = monitor
         self.state = state
         self.engine = MonitorEngine(monitor)
@@ -43,6 +44,8 @@ class MonitorRuntime:
         self._restored: set[int] = set()
         self._last_flush = 0
         self._ready = asyncio.Event()
+        self._assigned = assigned
+        self._silent_since: dict[int, int] = {}
 
     async def start(self) -> None:
         """Restore the monitor's state from Redis; batches wait until this is done."""
@@ -67,8 +70,22 @@ class MonitorRuntime:
             return
         async with self._lock:
             await self._flush()
+            if self._waiting_for_partitions():
+                return
             for start in self.engine.due_windows():
                 await self._close(start)
+
+    def _waiting_for_partitions(self) -> bool:
+        """True while an assigned partition has sent nothing yet and is not idle for long.
+
+        Without this, a worker catching up could close a window from the partitions it happened to
+        read first, before a slower partition's events for that window arrive.
+        """
+        now = self.clock()
+        silent = {p for p in self._assigned()
+                  if p not in self.engine.folders or self.engine.folders[p].watermark is None}
+        self._silent_since = {p: self._silent_since.get(p, now) for p in silent}
+        return any(now - since < self.monitor.source.idle_timeout for since in self._silent_since.values())
 
     async def _flush(self, dropped: list[int] | None = None) -> None:
         for folder in self.engine.folders.values():

@@ -1,0 +1,119 @@
+"""Topology files: valid ones load into frozen models; every mistake is reported as FILE:LINE: message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from stream_guard.core.topology_file import load_topology, with_overrides
+from stream_guard.errors import TopologyError
+
+REPO = Path(__file__).resolve().parents[2]
+
+MINIMAL = """\
+version: 1
+app: shop
+monitors:
+  - name: checkout
+    source: {topic: checkout.events, timestamp: ts}
+    window: {size: 5m, grace: 30s}
+    features:
+      basket_value: {type: numeric, min: 0}
+      channel: {type: categorical}
+"""
+
+
+def problems_of(tmp_path: Path, text: str) -> list[str]:
+    path = tmp_path / "t.yaml"
+    path.write_text(text)
+    with pytest.raises(TopologyError) as caught:
+        load_topology(path)
+    return [p.replace(str(path), "F") for p in caught.value.problems]
+
+
+def test_the_demo_topology_loads_with_durations_in_milliseconds() -> None:
+    topology = load_topology(REPO / "topologies" / "demo.yaml")
+    monitor = topology.monitor("fraud-model")
+    assert (monitor.window.size, monitor.window.grace) == (60_000, 5_000)
+    assert set(monitor.all_features()) == {"amount", "age", "tenure_days", "country", "device", "score"}
+    assert monitor.checks.numeric_drift.critical == 0.25
+
+
+def test_defaults_fill_what_a_minimal_topology_leaves_out(tmp_path: Path) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text(MINIMAL)
+    monitor = load_topology(path).monitors[0]
+    assert monitor.reference.kind == "rolling" and monitor.reference.windows == 10
+    assert (monitor.checks.missing_rate.warning, monitor.checks.missing_rate.critical) == (0.05, 0.2)
+
+
+def test_misspelt_key_and_wrong_type_are_each_reported_with_their_line_in_order(tmp_path: Path) -> None:
+    text = MINIMAL.replace("    window:", "    windw:").replace(
+        "      channel: {type: categorical}",
+        "      channel: {type: categorical}\n    checks:\n      missing_rate: {warning: lots}")
+    assert problems_of(tmp_path, text) == [
+        "F:4: monitors[0].window is required but missing",
+        "F:6: unknown key monitors[0].windw; did you mean 'window'? (allowed here: checks, features, "
+        "min_samples, name, prediction, reference, source, window)",
+        "F:11: monitors[0].checks.missing_rate.warning: Input should be a valid number, unable to parse "
+        "string as a number (got 'lots')",
+    ]
+
+
+def test_warning_above_critical_names_both_thresholds(tmp_path: Path) -> None:
+    text = MINIMAL + "    checks:\n      numeric_drift: {warning: 0.5, critical: 0.2}\n"
+    assert problems_of(tmp_path, text) == [
+        "F:11: monitors[0].checks.numeric_drift: warning threshold 0.5 is above critical threshold 0.2; "
+        "warning must be the lower one"]
+
+
+def test_a_bad_duration_says_how_to_write_one(tmp_path: Path) -> None:
+    assert problems_of(tmp_path, MINIMAL.replace("size: 5m", "size: 5 minutes")) == [
+        "F:6: monitors[0].window.size: '5 minutes' is not a duration; write it like 500ms, 30s, 5m, 1h or 1d"]
+
+
+def test_a_reference_kind_not_yet_available_is_refused_by_name(tmp_path: Path) -> None:
+    text = MINIMAL + "    reference: {kind: seasonal}\n"
+    assert problems_of(tmp_path, text) == [
+        "F:10: monitors[0].reference.kind: reference kind 'seasonal' is not available in this version; "
+        "use 'rolling'"]
+
+
+def test_invalid_yaml_reports_the_line_of_the_syntax_error(tmp_path: Path) -> None:
+    assert problems_of(tmp_path, MINIMAL.replace("grace: 30s}", "grace: 30s")) == [
+        "F:7: invalid YAML: expected ',' or '}', but got ':'"]
+
+
+def test_a_key_given_twice_is_an_error_not_a_silent_override(tmp_path: Path) -> None:
+    assert problems_of(tmp_path, MINIMAL.replace("app: shop", "app: shop\napp: other")) == [
+        "F:3: key 'app' appears twice"]
+
+
+def test_python_object_tags_are_refused(tmp_path: Path) -> None:
+    text = MINIMAL.replace("app: shop", "app: !!python/object/apply:os.system ['true']")
+    [problem] = problems_of(tmp_path, text)
+    assert problem == ("F:2: the YAML tag tag:yaml.org,2002:python/object/apply:os.system is not allowed; "
+                       "a topology holds plain mappings, lists and values")
+
+
+def test_an_alias_bomb_is_stopped_before_it_expands(tmp_path: Path) -> None:
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{c}: &{c} [{', '.join(['*' + p] * 10)}]\n" for p, c in zip("abcdef", "bcdefg"))
+    [problem] = problems_of(tmp_path, bomb)
+    assert "expands to more than 100000 values" in problem
+
+
+def test_an_empty_file_says_how_a_topology_starts(tmp_path: Path) -> None:
+    assert problems_of(tmp_path, "") == ["F:1: the file is empty; a topology starts with `version: 1`"]
+
+
+def test_flags_override_environment_which_overrides_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text(MINIMAL)
+    topology = load_topology(path)
+    monkeypatch.setenv("SG_BROKER", "kafka://env:1")
+    monkeypatch.setenv("SG_REDIS", "redis://env:2/0")
+    assert with_overrides(topology).kafka.broker == "kafka://env:1"
+    assert with_overrides(topology, broker="kafka://flag:3").kafka.broker == "kafka://flag:3"
+    assert with_overrides(topology).redis.url == "redis://env:2/0"
