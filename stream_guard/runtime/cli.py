@@ -115,7 +115,7 @@ def _replay(args: argparse.Namespace) -> int:
     topology = load_topology(args.topology)
     if not args.events.is_file():
         raise StreamGuardError(f"{args.events}: no such events file")
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)
     outs = [_jsonl(path) for path in (args.alerts_out, args.evaluations_out, args.dead_letters_out)]
 
     def on_alert(record: dict[str, Any]) -> None:
@@ -236,7 +236,7 @@ def _demo(args: argparse.Namespace) -> int:
     path = args.topology or demo_topology_path()
     options = DemoOptions(path, args.seconds, not args.no_faults, args.speed, args.events_per_window,
                           args.alerts_out, args.events_out)
-    return run_demo(load_topology(path), options, Console())
+    return run_demo(load_topology(path), options, Console(soft_wrap=True))
 
 
 def demo_topology_path() -> Path:
@@ -262,7 +262,7 @@ def _produce(args: argparse.Namespace) -> int:
 
     topology = with_overrides(load_topology(args.topology), args.broker)
     monitor = topology.monitor(args.monitor) if args.monitor else topology.monitors[0]
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)
     with open_events(args.events) as handle, console.status("producing…") as status:
         lines = (line.rstrip(b"\r\n") for line in handle)
         sent = produce(topology.kafka.broker, monitor.source.topic, lines, args.rate,
@@ -291,7 +291,7 @@ def _alerts_tail(args: argparse.Namespace) -> int:
 
     topology = with_overrides(load_topology(args.topology), args.broker)
     check_broker(topology.kafka.broker)
-    console = Console()
+    console = Console(soft_wrap=True)
     for record in records(topology.kafka.broker, topology.alerts.topic, args.from_beginning, args.idle_exit):
         if args.json:
             sys.stdout.write(orjson.dumps(record).decode() + "\n")

@@ -1,0 +1,102 @@
+"""The command line as a user meets it: exit codes, messages, and the files it writes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+from stream_guard import scenario
+from stream_guard.runtime.cli import main
+
+from .test_topology_file import MINIMAL, REPO
+
+DEMO = REPO / "topologies" / "demo.yaml"
+START = 1_800_000_000_000 - 1_800_000_000_000 % 60_000
+
+
+def write_events(path: Path, events: list[object], extra_lines: list[bytes] = ()) -> Path:  # type: ignore[assignment]
+    path.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in events) + b"".join(l + b"\n" for l in extra_lines))
+    return path
+
+
+def jsonl(path: Path) -> list[dict[str, object]]:
+    return [orjson.loads(line) for line in path.read_bytes().splitlines()]
+
+
+def test_validate_exits_0_and_says_ok_for_a_valid_topology(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(DEMO)]) == 0
+    assert capsys.readouterr().out == f"{DEMO}: ok (1 monitors, 6 features)\n"
+
+
+def test_validate_exits_2_with_file_and_line_of_each_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(MINIMAL.replace("grace: 30s", "grase: 30s").replace("min: 0", "min: zero"))
+    assert main(["validate", str(bad), str(DEMO)]) == 2
+    out = capsys.readouterr()
+    assert out.err.splitlines() == [
+        f"{bad}:6: unknown key monitors[0].window.grase; did you mean 'grace'? (allowed here: grace, size)",
+        f"{bad}:8: monitors[0].features.basket_value.min: Input should be a valid number, unable to parse "
+        "string as a number (got 'zero')",
+    ]
+    assert out.out == f"{DEMO}: ok (1 monitors, 6 features)\n"
+
+
+def test_validate_of_a_missing_file_names_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(tmp_path / "nope.yaml")]) == 2
+    assert capsys.readouterr().err == f"{tmp_path / 'nope.yaml'}: cannot read the topology file: No such file or directory\n"
+
+
+def test_replay_writes_alerts_evaluations_and_dead_letters(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    events = write_events(tmp_path / "e.jsonl", list(scenario.stream(8, START, 1200)),
+                          [b"{broken", b"", b'{"features": {}}'])
+    args = ["replay", str(DEMO), str(events), "--alerts-out", str(tmp_path / "a.jsonl"),
+            "--evaluations-out", str(tmp_path / "v.jsonl"), "--dead-letters-out", str(tmp_path / "d.jsonl")]
+    assert main(args) == 0
+    alerts, evaluations, dead = (jsonl(tmp_path / n) for n in ("a.jsonl", "v.jsonl", "d.jsonl"))
+    assert [(a["feature"], a["check"], a["severity"], a["status"]) for a in alerts] == [
+        ("amount", "numeric_drift", "critical", "firing"),
+        ("amount", "numeric_drift", "critical", "resolved"),
+        ("age", "missing_rate", "critical", "firing")]
+    assert len(evaluations) == 7 * 12 and {e["schema"] for e in evaluations} == {"stream_guard.evaluation/v1"}
+    # amount is critical in windows 4 and 5 (one alert: it stays firing), age in window 6
+    assert sum(e["severity"] == "ok" for e in evaluations) == 7 * 12 - 3
+    assert [(d["offset"], d["reason"]) for d in dead] == [
+        (9600, "invalid_json"), (9601, "empty"), (9602, "missing_timestamp")]
+    err = capsys.readouterr().err
+    assert "9,603 lines: 9,600 events folded, dead letters: empty 1, invalid_json 1, missing_timestamp 1" in err
+    assert "7 windows evaluated (84 checks); alerts: 2 critical firing, 1 critical resolved" in err
+
+
+def test_replay_reads_gzip_and_gives_the_same_alert_ids(tmp_path: Path) -> None:
+    import gzip
+    events = list(scenario.stream(7, START, 600))
+    plain = write_events(tmp_path / "e.jsonl", events)
+    zipped = tmp_path / "e.jsonl.gz"
+    zipped.write_bytes(gzip.compress(plain.read_bytes()))
+    for source, out in ((plain, "a1.jsonl"), (zipped, "a2.jsonl")):
+        assert main(["replay", str(DEMO), str(source), "--alerts-out", str(tmp_path / out), "--quiet"]) == 0
+    ids = [[a["id"] for a in jsonl(tmp_path / out)] for out in ("a1.jsonl", "a2.jsonl")]
+    assert ids[0] == ids[1] and len(ids[0]) == 1
+
+
+def test_replay_of_a_missing_events_file_is_one_line_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["replay", str(DEMO), str(tmp_path / "none.jsonl")]) == 1
+    assert capsys.readouterr().err == f"stream-guard: {tmp_path / 'none.jsonl'}: no such events file\n"
+
+
+def test_worker_with_unreachable_broker_names_the_url_and_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["worker", str(DEMO), "--broker", "kafka://127.0.0.1:1", "--redis", "redis://127.0.0.1:1/0"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("stream-guard: cannot reach the Kafka broker at kafka://127.0.0.1:1 (")
+    assert "stream-guard local up" in err
+
+
+def test_the_console_script_is_installed_and_its_help_lists_every_command() -> None:
+    out = subprocess.run([Path(sys.executable).parent / "stream-guard", "--help"], capture_output=True,
+                         text=True, check=True).stdout
+    for command in ("validate", "replay", "worker", "local", "demo", "produce", "alerts"):
+        assert f"    {command} " in out
