@@ -24,3 +24,8 @@ test: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
+
+.PHONY: lint
+lint: $(STAMP)
+	$(BIN)/ruff check stream_guard tests
+	$(BIN)/mypy stream_guard

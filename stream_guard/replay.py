@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import gzip
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Callable, Iterator
+from typing import IO, Any
 
 from stream_guard.core.config import Topology
 from stream_guard.core.engine import MonitorEngine
@@ -34,7 +35,9 @@ class ReplaySummary:
 
 def open_events(path: Path) -> IO[bytes]:
     """A binary reader for `.jsonl` or `.jsonl.gz`."""
-    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+    if path.suffix == ".gz":
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return open(path, "rb")
 
 
 def read_records(path: Path, chunk: int = CHUNK) -> Iterator[list[RawRecord]]:

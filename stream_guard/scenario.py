@@ -9,8 +9,9 @@ the same distributions; with faults, three incidents each last two windows:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 

@@ -69,7 +69,8 @@ def numeric_drift(metric: str, reference: NumericProfile, current: NumericProfil
     return psi(expected, actual) if metric == "psi" else jensen_shannon(expected, actual)
 
 
-def category_shares(reference: CategoricalProfile, current: CategoricalProfile) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def category_shares(reference: CategoricalProfile,
+                    current: CategoricalProfile) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Aligned share vectors over the union of both profiles' values, plus a pooled `other` bin."""
     ref, cur = reference.frequencies(), current.frequencies()
     labels = sorted(set(ref) | set(cur))
@@ -96,7 +97,8 @@ def unseen_values(reference: CategoricalProfile, current: CategoricalProfile, li
 
 def _smoothed(shares: np.ndarray) -> np.ndarray:
     shares = np.clip(shares, 0.0, None) + SMOOTHING
-    return shares / shares.sum()
+    normalised: np.ndarray = shares / shares.sum()
+    return normalised
 
 
 def _kl(p: np.ndarray, q: np.ndarray) -> float:

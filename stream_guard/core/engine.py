@@ -12,8 +12,9 @@ persists it (and reads other workers' partition profiles) around the two calls t
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from stream_guard.core.alerts import Evaluation
 from stream_guard.core.config import MonitorSpec

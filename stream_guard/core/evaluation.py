@@ -7,8 +7,8 @@ later windows will use as reference material.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from stream_guard.core import checks
 from stream_guard.core.alerts import Evaluation
@@ -106,7 +106,8 @@ def _measure(check: str, metric: str, ladder: SeverityLadder, feature: FeaturePr
              reference: Reference, monitor: MonitorSpec) -> tuple[float | None, int, int, str]:
     needed = monitor.reference.min_windows
     if len(reference.windows) < needed or reference.feature is None:
-        return None, _n(check, feature, current), 0, f"reference not ready ({len(reference.windows)} of {needed} windows)"
+        detail = f"reference not ready ({len(reference.windows)} of {needed} windows)"
+        return None, _n(check, feature, current), 0, detail
     if check == "missing_rate":
         before = reference.missing / max(reference.events, 1)
         now = feature.missing / max(current.events, 1)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import base64
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import orjson
@@ -98,7 +99,7 @@ def parse_event_time(value: Any) -> int:
         except ValueError:
             raise ValueError(f"{value!r} is neither epoch seconds, epoch ms nor ISO-8601") from None
         if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=timezone.utc)
+            parsed = parsed.replace(tzinfo=UTC)
         return int(parsed.timestamp() * 1000)
     if isinstance(value, (int, float)):
         if not math.isfinite(value) or value < 0:
@@ -186,10 +187,9 @@ def _numeric_column(values: list[Any]) -> FeatureColumn:
     for i, v in enumerate(values):
         if v is None:
             status[i] = MISSING
-        elif type(v) is float or type(v) is int:  # orjson yields ints within 64 bits only
-            if math.isfinite(v):
-                numbers[i] = v
-                status[i] = VALID
+        elif (type(v) is float or type(v) is int) and math.isfinite(v):  # orjson ints fit 64 bits
+            numbers[i] = v
+            status[i] = VALID
     return FeatureColumn("numeric", status, numbers=numbers)
 
 

@@ -7,8 +7,8 @@ the next offset to read, the watermark (largest event time seen) and the exact c
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 
@@ -16,6 +16,8 @@ from stream_guard.core.config import MonitorSpec
 from stream_guard.core.events import BatchDecoder, DeadLetter, DecodedBatch, RawRecord
 from stream_guard.core.profile import WindowProfile
 from stream_guard.core.windows import window_starts
+
+LATE_MESSAGE = "its window had closed (event later than the grace period)"
 
 
 @dataclass
@@ -54,8 +56,8 @@ class PartitionFolder:
         dead = list(batch.dead_letters)
         if len(batch):
             late = self._late_mask(batch.times)
-            dead.extend(DeadLetter(batch.records[i], "late", "its window had closed (event later than the grace period)",
-                                   self.monitor.name) for i in np.flatnonzero(late))
+            dead.extend(DeadLetter(batch.records[i], "late", LATE_MESSAGE, self.monitor.name)
+                        for i in np.flatnonzero(late))
             self._fold_on_time(batch, ~late)
             self.watermark = max(self.watermark or 0, int(batch.times.max()))
         self.next_offset = max(r.offset for r in fresh) + 1

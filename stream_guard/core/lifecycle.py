@@ -6,8 +6,9 @@ window where it started. It round-trips through JSON so the live worker can keep
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from stream_guard.core.alerts import Evaluation
 

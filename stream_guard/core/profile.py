@@ -10,7 +10,7 @@ from __future__ import annotations
 import struct
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 import orjson
@@ -37,7 +37,7 @@ class NumericProfile:
     out_of_range: int = 0
     total: float = 0.0
     total_sq: float = 0.0
-    sketch: kll_doubles_sketch = field(default=None)  # type: ignore[assignment]
+    sketch: kll_doubles_sketch = field(default=None)
 
     def __post_init__(self) -> None:
         if self.sketch is None:
@@ -90,7 +90,7 @@ class CategoricalProfile:
     lg_max: int = FREQ_LG_MAX
     missing: int = 0
     invalid: int = 0
-    sketch: frequent_strings_sketch = field(default=None)  # type: ignore[assignment]
+    sketch: frequent_strings_sketch = field(default=None)
 
     def __post_init__(self) -> None:
         if self.sketch is None:
@@ -134,7 +134,7 @@ class CategoricalProfile:
                    frequent_strings_sketch.deserialize(blob))
 
 
-FeatureProfile = Union[NumericProfile, CategoricalProfile]
+FeatureProfile = NumericProfile | CategoricalProfile
 _KINDS: dict[str, Any] = {"numeric": NumericProfile, "categorical": CategoricalProfile}
 
 

@@ -18,8 +18,8 @@ from stream_guard.core.config import Topology
 from stream_guard.errors import TopologyError
 
 Loc = tuple[str | int, ...]
-MAX_NODES = 100_000
-_PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")  # YAML aliases can expand a small file into billions of nodes
+MAX_NODES = 100_000  # YAML aliases can expand a small file into billions of nodes
+_PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 
 
 def load_topology(path: str | Path) -> Topology:
@@ -91,7 +91,7 @@ def _scalar(node: yaml.Node, path: Path) -> Any:
     if not isinstance(node, yaml.ScalarNode):
         raise TopologyError([f"{path}:{node.start_mark.line + 1}: a key must be plain text"])
     try:
-        return yaml.SafeLoader(node.value).construct_object(node)  # type: ignore[no-untyped-call]
+        return yaml.SafeLoader(node.value).construct_object(node)
     except yaml.constructor.ConstructorError as exc:
         raise TopologyError([f"{path}:{node.start_mark.line + 1}: {exc.problem}"]) from None
 
@@ -141,7 +141,7 @@ def _allowed_keys(parent: Loc) -> list[str]:
     for part in parent:
         if isinstance(part, int):
             continue
-        field = model.model_fields.get(part) if isinstance(model, type) else None
+        field = model.model_fields.get(part) if isinstance(model, type) and issubclass(model, BaseModel) else None
         if field is None:
             # dict values (features.<name>) have no field named after the key
             continue

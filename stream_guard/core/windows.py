@@ -19,7 +19,8 @@ def window_start(time_ms: int, size: int) -> int:
 
 
 def window_starts(times: np.ndarray, size: int) -> np.ndarray:
-    return times - times % size
+    starts: np.ndarray = times - times % size
+    return starts
 
 
 def closed_before(watermark: int, size: int, grace: int) -> int:

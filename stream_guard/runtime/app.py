@@ -5,7 +5,8 @@ Nothing is created at import time; `build_app` makes the app from a loaded topol
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import faust
 from yarl import URL
@@ -66,6 +67,14 @@ def build_app(topology: Topology, web_port: int | None = None,
         await store.ping()
         for runtime in runtimes.values():
             await runtime.start()
+
+    async def flush_all(*_: Any, **__: Any) -> None:
+        for runtime in runtimes.values():
+            await runtime.flush()
+
+    # the next owner of a partition, or the next run, must find everything folded so far in Redis
+    app.on_partitions_revoked.connect(flush_all)
+    app.on_before_shutdown.connect(flush_all)
 
     @app.timer(TICK_SECONDS)
     async def close_due_windows() -> None:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Callable, Protocol, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 from stream_guard.adapters.redis_store import RedisStateStore
 from stream_guard.core.alerts import iso
@@ -86,6 +87,12 @@ class MonitorRuntime:
                   if p not in self.engine.folders or self.engine.folders[p].watermark is None}
         self._silent_since = {p: self._silent_since.get(p, now) for p in silent}
         return any(now - since < self.monitor.source.idle_timeout for since in self._silent_since.values())
+
+    async def flush(self) -> None:
+        """Persist every partition's state now (on shutdown and before partitions are revoked)."""
+        if self._ready.is_set():
+            async with self._lock:
+                await self._flush()
 
     async def _flush(self, dropped: list[int] | None = None) -> None:
         for folder in self.engine.folders.values():

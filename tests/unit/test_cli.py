@@ -19,7 +19,7 @@ START = 1_800_000_000_000 - 1_800_000_000_000 % 60_000
 
 
 def write_events(path: Path, events: list[object], extra_lines: list[bytes] = ()) -> Path:  # type: ignore[assignment]
-    path.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in events) + b"".join(l + b"\n" for l in extra_lines))
+    path.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in events) + b"".join(line + b"\n" for line in extra_lines))
     return path
 
 
@@ -47,7 +47,8 @@ def test_validate_exits_2_with_file_and_line_of_each_error(tmp_path: Path, capsy
 
 def test_validate_of_a_missing_file_names_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", str(tmp_path / "nope.yaml")]) == 2
-    assert capsys.readouterr().err == f"{tmp_path / 'nope.yaml'}: cannot read the topology file: No such file or directory\n"
+    missing = tmp_path / "nope.yaml"
+    assert capsys.readouterr().err == f"{missing}: cannot read the topology file: No such file or directory\n"
 
 
 def test_replay_writes_alerts_evaluations_and_dead_letters(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
