@@ -1,0 +1,104 @@
+"""Helpers for tests that run real workers against the session's local broker and Redis."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+from stream_guard.runtime.local_stack import LocalStack, create_topics, free_port
+
+from stream_guard.runtime import kafka_io
+
+REPO = Path(__file__).resolve().parents[2]
+DEMO = REPO / "topologies" / "demo.yaml"
+
+
+@dataclass(frozen=True)
+class LiveTopology:
+    """The demo topology under fresh names, so tests sharing one broker and Redis never meet."""
+
+    path: Path
+    app: str
+    source: str
+    alerts: str
+    dead_letters: str
+
+
+def fresh_topology(stack: LocalStack, directory: Path) -> LiveTopology:
+    uid = uuid.uuid4().hex[:8]
+    names = LiveTopology(directory / f"topology-{uid}.yaml", f"it-{uid}", f"src-{uid}", f"alerts-{uid}", f"dlq-{uid}")
+    text = (DEMO.read_text().replace("app: demo-guard", f"app: {names.app}")
+            .replace("topic: fraud.features", f"topic: {names.source}")
+            .replace("topic: stream-guard.alerts", f"topic: {names.alerts}")
+            .replace("dead_letter_topic: stream-guard.dead-letters", f"dead_letter_topic: {names.dead_letters}"))
+    names.path.write_text(text)
+    create_topics(stack.bootstrap(), {names.source: 3, names.alerts: 1, names.dead_letters: 1})
+    return names
+
+
+class Worker:
+    """`stream-guard worker` in a subprocess, logging to a file."""
+
+    def __init__(self, stack: LocalStack, topology: LiveTopology, log_dir: Path) -> None:
+        self.web_port = free_port()
+        self.log_path = log_dir / f"worker-{self.web_port}.log"
+        command = [sys.executable, "-m", "stream_guard", "worker", str(topology.path), "--broker", stack.broker_url,
+                   "--redis", stack.redis_url, "--web-port", str(self.web_port), "--loglevel", "info"]
+        self.process = subprocess.Popen(command, stdout=open(self.log_path, "wb"), stderr=subprocess.STDOUT)
+
+    def status(self) -> dict[str, Any] | None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.web_port}/status", timeout=2) as response:
+                return orjson.loads(response.read())  # type: ignore[no-any-return]
+        except OSError:
+            return None
+
+    def wait_for(self, predicate: Any, timeout: float = 90.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, f"worker exited early:\n{self.log()}"
+            status = self.status()
+            if status is not None and predicate(status):
+                return status
+            time.sleep(0.3)
+        raise AssertionError(f"condition not met in {timeout}s; last status {self.status()}\n{self.log()[-3000:]}")
+
+    def stop(self, timeout: float = 20.0) -> float:
+        """SIGTERM; returns how long the worker took to exit."""
+        began = time.monotonic()
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise AssertionError(f"worker did not stop within {timeout}s after SIGTERM") from None
+        return time.monotonic() - began
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def topic_records(stack: LocalStack, topic: str, idle: float = 3.0) -> list[dict[str, Any]]:
+    """Everything on a topic, read from the beginning until `idle` seconds pass without a record."""
+    return list(kafka_io.records(stack.broker_url, topic, from_beginning=True, idle_timeout_s=idle))
+
+
+def wait_for_records(stack: LocalStack, topic: str, count: int, timeout: float = 90.0) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    seen: list[dict[str, Any]] = []
+    while time.monotonic() < deadline and len(seen) < count:
+        seen = topic_records(stack, topic, idle=1.0)
+    return seen
+
+
+def jsonl_lines(path: Path) -> Iterator[bytes]:
+    yield from path.read_bytes().splitlines()
