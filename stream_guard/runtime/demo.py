@@ -23,6 +23,7 @@ from rich.table import Table
 from stream_guard import scenario
 from stream_guard.core.config import Topology
 from stream_guard.core.topology_file import with_overrides
+from stream_guard.errors import StreamGuardError
 from stream_guard.runtime import kafka_io
 from stream_guard.runtime.console import print_alert
 from stream_guard.runtime.local_stack import LocalStack, create_topics, free_port, local_stack
@@ -55,11 +56,26 @@ def run_demo(topology: Topology, options: DemoOptions, console: Console) -> int:
             console.print(f"worker  status http://127.0.0.1:{web_port}/status   log {log_path}")
             if not _wait_ready(worker, web_port, deadline, console):
                 return _worker_failed(console, log_path)
+            _introduce(console, topology, options)
             alerts = _run_traffic(topology, stack, options, deadline, console)
         finally:
             _stop(worker)
     _report(console, alerts, options)
     return 0
+
+
+def _introduce(console: Console, topology: Topology, options: DemoOptions) -> None:
+    monitor = topology.monitors[0]
+    seconds = scenario.WINDOW_MS / 1000 / options.speed
+    console.print(f"traffic: {options.events_per_window:,} events per one-minute window to {monitor.source.topic}; "
+                  f"event time runs {options.speed:g}× faster than the clock (a window every {seconds:g}s).")
+    if options.faults:
+        for fault in scenario.FAULTS:
+            console.print(f"  scripted: windows {fault.first_window}–{fault.last_window}: {fault.description}")
+    else:
+        console.print("  no faults: every window is drawn from the same distributions")
+    console.print(f"each window closes {monitor.window.grace / 1000:g}s (event time) after its end; "
+                  "its alerts appear below as they reach the alert topic.")
 
 
 def _start_worker(topology_path: Path, stack: LocalStack) -> tuple[subprocess.Popen[bytes], int, Path]:
@@ -100,7 +116,9 @@ def _run_traffic(topology: Topology, stack: LocalStack, options: DemoOptions, de
     alerts: list[dict[str, Any]] = []
     sink = open(options.alerts_out, "wb") if options.alerts_out else None
     try:
-        while time.monotonic() < deadline and generator.is_alive():
+        while time.monotonic() < deadline:
+            if not generator.is_alive():
+                raise StreamGuardError("the traffic generator stopped unexpectedly (see the error above)")
             try:
                 alert = arrived.get(timeout=0.2)
             except queue.Empty:
@@ -148,8 +166,8 @@ def _generate(topology: Topology, stack: LocalStack, options: DemoOptions, stop:
                         events_sink.write(payload + b"\n")
                 client.flush()
                 due = began + real_window * (window + (i + step) / len(events))
-                while time.monotonic() < due and not stop.is_set():
-                    time.sleep(min(0.05, due - time.monotonic()))
+                while not stop.is_set() and (left := due - time.monotonic()) > 0:
+                    time.sleep(min(0.05, left))
             window += 1
     finally:
         client.close()
@@ -184,3 +202,6 @@ def _report(console: Console, alerts: list[dict[str, Any]], options: DemoOptions
                   f"{len(stray)} warning/critical alerts on features with no fault injected.")
     if options.alerts_out:
         console.print(f"alerts written to {options.alerts_out}")
+    if options.events_out:
+        console.print(f"events written to {options.events_out}; replay them with: "
+                      f"stream-guard replay {options.topology_path} {options.events_out}")

