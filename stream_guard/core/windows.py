@@ -5,7 +5,9 @@
 
 >>> window_start(125_000, 60_000)
 120000
->>> closed_before(watermark=185_000, size=60_000, grace=5_000)
+>>> closed_before(watermark=185_000, size=60_000, grace=5_000)   # [120s, 180s) closed at 185s
+180000
+>>> closed_before(watermark=184_999, size=60_000, grace=5_000)
 120000
 """
 
