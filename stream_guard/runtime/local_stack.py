@@ -17,10 +17,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from stream_guard.errors import StreamGuardError
+
 START_TIMEOUT_S = 20.0
 
 
-class LocalStackError(Exception):
+class LocalStackError(StreamGuardError):
     """The local stack could not start; the message says why and what to do."""
 
 

@@ -1,0 +1,65 @@
+"""CLI commands that talk to the broker and Redis: `local up`, `produce`, `alerts tail`."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+import redis
+
+from stream_guard.runtime.cli import main
+from stream_guard.runtime.local_stack import LocalStack, free_port
+
+from .live import fresh_topology, topic_records
+
+pytestmark = pytest.mark.integration
+CLI = str(Path(sys.executable).parent / "stream-guard")
+
+
+def test_local_up_uses_the_ports_given_prints_their_urls_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    broker_port, redis_port = free_port(), free_port()
+    process = subprocess.Popen([CLI, "local", "up", "--broker-port", str(broker_port), "--redis-port", str(redis_port)],
+                               stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    lines = [process.stdout.readline() for _ in range(3)]
+    try:
+        assert lines[:2] == [f"broker  kafka://127.0.0.1:{broker_port}\n", f"redis   redis://127.0.0.1:{redis_port}/0\n"]
+        assert redis.Redis(port=redis_port).ping() is True
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=20) == 0
+    with pytest.raises(redis.ConnectionError):
+        redis.Redis(port=redis_port, socket_connect_timeout=1).ping()
+
+
+def test_local_up_on_a_taken_port_says_which_and_what_to_do(local_stack: LocalStack,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["local", "up", "--redis-port", str(local_stack.redis_port)]) == 1
+    assert capsys.readouterr().err == (f"stream-guard: port {local_stack.redis_port} on 127.0.0.1 is already in use; "
+                                       "choose another with --redis-port\n")
+
+
+def test_produce_sends_every_line_and_alerts_tail_prints_alerts_as_json(local_stack: LocalStack, tmp_path: Path,
+                                                                        capfd: pytest.CaptureFixture[str]) -> None:
+    topology = fresh_topology(local_stack, tmp_path)
+    events = tmp_path / "e.jsonl"
+    events.write_bytes(b"".join(orjson.dumps({"ts": i, "n": i}) + b"\n" for i in range(250)))
+    assert main(["produce", str(topology.path), str(events), "--broker", local_stack.broker_url]) == 0
+    assert len(topic_records(local_stack, topology.source)) == 250
+
+    alert = {"schema": "stream_guard.alert/v1", "id": "a1", "fingerprint": "f", "monitor": "m", "segment": "all",
+             "feature": "x", "check": "missing_rate", "severity": "warning", "status": "firing",
+             "window": {"start": "2026-01-01T00:00:00Z", "end": "2026-01-01T00:01:00Z"}, "summary": "x: s."}
+    from stream_guard.runtime.kafka_io import produce
+    produce(local_stack.broker_url, topology.alerts, [orjson.dumps(alert)])
+    capfd.readouterr()
+    assert main(["alerts", "tail", str(topology.path), "--broker", local_stack.broker_url, "--from-beginning",
+                 "--json", "--idle-exit", "2"]) == 0
+    assert [orjson.loads(line) for line in capfd.readouterr().out.splitlines()] == [alert]
+    assert main(["alerts", "tail", str(topology.path), "--broker", local_stack.broker_url, "--from-beginning",
+                 "--idle-exit", "2"]) == 0
+    assert capfd.readouterr().out == "00:00–00:01  WARNING   firing    m/x  missing_rate  x: s.\n"
