@@ -115,6 +115,9 @@ class FeatureSpec(_Frozen):
 class SourceSpec(_Frozen):
     topic: str = Field(min_length=1)
     timestamp: str = Field(min_length=1, description="dotted path of the event time")
+    format: Literal["json", "json_array", "ndjson"] = Field(
+        default="json", description="one event per message, or many: a JSON array or newline-delimited JSON"
+    )
     partitions: int = Field(default=1, ge=1, description="used when stream_guard creates the topic")
     batch_size: int = Field(default=2000, ge=1)
     batch_within: Duration = 200

@@ -17,9 +17,19 @@ from typing import Any
 import numpy as np
 import orjson
 
-from stream_guard.core.config import FeatureSpec, MonitorSpec
+from stream_guard.core.columns import (
+    INVALID,
+    MISSING,
+    VALID,
+    FeatureColumn,
+    FieldReader,
+    categorical_column,
+    numeric_column,
+)
+from stream_guard.core.config import MonitorSpec
 
-VALID, MISSING, INVALID = 0, 1, 2
+__all__ = ["INVALID", "MISSING", "VALID", "BatchDecoder", "DeadLetter", "DecodedBatch", "FeatureColumn",
+           "RawRecord", "event_times", "parse_event_time"]
 _SECONDS_LIMIT = 100_000_000_000  # below this an epoch number is seconds (year 5138), above it ms
 
 
@@ -39,6 +49,7 @@ class DeadLetter:
     reason: str
     message: str
     monitor: str
+    index: int | None = None   # position of the event inside a batched message
 
     def to_json(self) -> dict[str, Any]:
         payload = self.record.value or b""
@@ -52,6 +63,7 @@ class DeadLetter:
             "topic": self.record.topic,
             "partition": self.record.partition,
             "offset": self.record.offset,
+            **({"index": self.index} if self.index is not None else {}),
             "reason": self.reason,
             "message": self.message,
             **text,
@@ -59,21 +71,12 @@ class DeadLetter:
 
 
 @dataclass
-class FeatureColumn:
-    """One feature over the good events of a batch: values plus VALID / MISSING / INVALID status."""
-
-    kind: str
-    status: np.ndarray
-    numbers: np.ndarray | None = None
-    labels: list[str | None] | None = None
-
-
-@dataclass
 class DecodedBatch:
     times: np.ndarray                       # int64 event times in ms, one per good event
     columns: dict[str, FeatureColumn]
-    records: list[RawRecord] = field(default_factory=list)   # the good records, aligned with times
+    records: list[RawRecord] = field(default_factory=list)   # the good events' records, aligned with times
     dead_letters: list[DeadLetter] = field(default_factory=list)
+    indexes: list[int | None] = field(default_factory=list)  # each good event's place in a batched message
 
     def __len__(self) -> int:
         return len(self.times)
@@ -109,104 +112,132 @@ def parse_event_time(value: Any) -> int:
 
 
 class BatchDecoder:
-    """Decodes batches for one monitor; field paths are split once, not per event."""
+    """Decodes batches for one monitor: parse every payload, then build each column in one pass."""
 
     def __init__(self, monitor: MonitorSpec) -> None:
         self.monitor = monitor
+        self._format = monitor.source.format
         self._time_path = tuple(monitor.source.timestamp.split("."))
-        self._features = {
-            name: (spec, tuple((spec.field or name).split(".")))
-            for name, spec in monitor.all_features().items()
-        }
+        self._features = [(name, spec, tuple((spec.field or name).split(".")))
+                          for name, spec in monitor.all_features().items()]
 
     def decode(self, records: Sequence[RawRecord]) -> DecodedBatch:
-        times: list[int] = []
-        good: list[RawRecord] = []
-        raw: dict[str, list[Any]] = {name: [] for name in self._features}
+        events: list[dict[str, Any]] = []
+        origins: list[tuple[RawRecord, int | None]] = []
         dead: list[DeadLetter] = []
+        if self._format == "json":
+            self._parse_messages(records, events, origins, dead)
+        else:
+            for record in records:
+                self._parse(record, events, origins, dead)
+        times, problems = event_times(FieldReader(events).values(self._time_path))
+        if problems:
+            bad = set(problems)
+            dead.extend(self._dead(*origins[i], *problems[i]) for i in sorted(bad))
+            events = [e for i, e in enumerate(events) if i not in bad]
+            origins = [o for i, o in enumerate(origins) if i not in bad]
+            times = np.delete(times, sorted(bad))
+            dead.sort(key=lambda d: (d.record.partition, d.record.offset, d.index or 0))
+        reader = FieldReader(events)
+        columns = {name: (numeric_column if spec.type == "numeric" else categorical_column)(reader.values(path))
+                   for name, spec, path in self._features}
+        return DecodedBatch(times, columns, [r for r, _ in origins], dead, [i for _, i in origins])
+
+    def _parse_messages(self, records: Sequence[RawRecord], events: list[dict[str, Any]],
+                        origins: list[tuple[RawRecord, int | None]], dead: list[DeadLetter]) -> None:
+        """The per-message hot loop: one event per record, as little Python as possible per event."""
+        loads, add_event, add_origin = orjson.loads, events.append, origins.append
         for record in records:
-            event = self._event_or_dead_letter(record, dead)
-            if event is None:
-                continue
             try:
-                times.append(parse_event_time(_lookup(event, self._time_path)))
-            except KeyError:
-                dead.append(self._dead(record, "missing_timestamp", f"no {self.monitor.source.timestamp!r} field"))
+                payload = loads(record.value)  # type: ignore[arg-type]
+            except orjson.JSONDecodeError as exc:
+                reason = "invalid_json" if record.value else "empty"
+                dead.append(self._dead(record, None, reason, _empty_or_json_message(record.value, exc)))
                 continue
-            except ValueError as exc:
-                dead.append(self._dead(record, "invalid_timestamp", str(exc)))
+            except TypeError:  # a tombstone: no value at all
+                dead.append(self._dead(record, None, "empty", _EMPTY_MESSAGE))
                 continue
-            good.append(record)
-            for name, (_, path) in self._features.items():
-                raw[name].append(_lookup(event, path, default=None))
-        columns = {name: _column(spec, raw[name]) for name, (spec, _) in self._features.items()}
-        return DecodedBatch(np.asarray(times, dtype=np.int64), columns, good, dead)
+            if type(payload) is dict:
+                add_event(payload)
+                add_origin((record, None))
+            else:
+                dead.append(self._dead(record, None, "not_an_object", f"expected a JSON object, got {_kind(payload)}"))
 
-    def _event_or_dead_letter(self, record: RawRecord, dead: list[DeadLetter]) -> dict[str, Any] | None:
+    def _parse(self, record: RawRecord, events: list[dict[str, Any]],
+               origins: list[tuple[RawRecord, int | None]], dead: list[DeadLetter]) -> None:
         if not record.value:
-            dead.append(self._dead(record, "empty", "the message has no payload (tombstone or empty)"))
-            return None
+            dead.append(self._dead(record, None, "empty", _EMPTY_MESSAGE))
+            return
+        if self._format == "ndjson":
+            items: list[Any] = []
+            for line in record.value.split(b"\n"):
+                if line.strip():
+                    items.append(_loads_or_error(line))
+            self._collect(record, items, events, origins, dead, indexed=True)
+            return
+        payload = _loads_or_error(record.value)
+        if self._format == "json_array" and isinstance(payload, list):
+            self._collect(record, payload, events, origins, dead, indexed=True)
+        elif self._format == "json_array" and not isinstance(payload, _JsonError):
+            dead.append(self._dead(record, None, "not_an_array",
+                                   f"a batched source expects a JSON array, got {_kind(payload)}"))
+        else:
+            self._collect(record, [payload], events, origins, dead, indexed=False)
+
+    def _collect(self, record: RawRecord, items: list[Any], events: list[dict[str, Any]],
+                 origins: list[tuple[RawRecord, int | None]], dead: list[DeadLetter], indexed: bool) -> None:
+        for i, item in enumerate(items):
+            index = i if indexed else None
+            if isinstance(item, dict):
+                events.append(item)
+                origins.append((record, index))
+            elif isinstance(item, _JsonError):
+                dead.append(self._dead(record, index, "invalid_json", f"not valid JSON: {item.message}"))
+            else:
+                dead.append(self._dead(record, index, "not_an_object", f"expected a JSON object, got {_kind(item)}"))
+
+    def _dead(self, record: RawRecord, index: int | None, reason: str, message: str) -> DeadLetter:
+        return DeadLetter(record, reason, message, self.monitor.name, index)
+
+
+_EMPTY_MESSAGE = "the message has no payload (tombstone or empty)"
+
+
+def _empty_or_json_message(value: bytes | None, exc: Exception) -> str:
+    return _EMPTY_MESSAGE if not value else f"not valid JSON: {exc}"
+
+
+@dataclass(frozen=True)
+class _JsonError:
+    message: str
+
+
+def _loads_or_error(data: bytes) -> Any:
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        return _JsonError(str(exc))
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
+            type(None): "null"}.get(type(value), "a number")
+
+
+def event_times(values: list[Any]) -> tuple[np.ndarray, dict[int, tuple[str, str]]]:
+    """Event times in ms for each value, and (reason, message) for the values that are no time."""
+    if values and set(map(type, values)) <= {int, float}:
+        raw = np.array(values, dtype=np.float64)
+        if np.isfinite(raw).all() and (raw >= 0).all():
+            return np.where(raw < _SECONDS_LIMIT, raw * 1000, raw).astype(np.int64), {}
+    times = np.zeros(len(values), dtype=np.int64)
+    problems: dict[int, tuple[str, str]] = {}
+    for i, value in enumerate(values):
+        if value is None:
+            problems[i] = ("missing_timestamp", "the event has no timestamp (absent or null)")
+            continue
         try:
-            event = orjson.loads(record.value)
-        except orjson.JSONDecodeError as exc:
-            dead.append(self._dead(record, "invalid_json", f"not valid JSON: {exc}"))
-            return None
-        if not isinstance(event, dict):
-            dead.append(self._dead(record, "not_an_object", f"expected a JSON object, got {type(event).__name__}"))
-            return None
-        return event
-
-    def _dead(self, record: RawRecord, reason: str, message: str) -> DeadLetter:
-        return DeadLetter(record, reason, message, self.monitor.name)
-
-
-_ABSENT = object()
-
-
-def _lookup(event: dict[str, Any], path: tuple[str, ...], default: Any = _ABSENT) -> Any:
-    node: Any = event
-    for part in path:
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif default is _ABSENT:
-            raise KeyError(part)
-        else:
-            return default
-    return node
-
-
-def _column(spec: FeatureSpec, values: list[Any]) -> FeatureColumn:
-    if spec.type == "numeric":
-        return _numeric_column(values)
-    return _categorical_column(values)
-
-
-def _numeric_column(values: list[Any]) -> FeatureColumn:
-    numbers = np.full(len(values), np.nan)
-    status = np.full(len(values), INVALID, dtype=np.int8)
-    for i, v in enumerate(values):
-        if v is None:
-            status[i] = MISSING
-        elif (type(v) is float or type(v) is int) and math.isfinite(v):  # orjson ints fit 64 bits
-            numbers[i] = v
-            status[i] = VALID
-    return FeatureColumn("numeric", status, numbers=numbers)
-
-
-def _categorical_column(values: list[Any]) -> FeatureColumn:
-    labels: list[str | None] = []
-    status = np.full(len(values), VALID, dtype=np.int8)
-    for i, v in enumerate(values):
-        if type(v) is str:
-            labels.append(v)
-        elif v is None:
-            labels.append(None)
-            status[i] = MISSING
-        elif isinstance(v, bool):
-            labels.append("true" if v else "false")
-        elif isinstance(v, (int, float)):
-            labels.append(str(v))
-        else:
-            labels.append(None)
-            status[i] = INVALID
-    return FeatureColumn("categorical", status, labels=labels)
+            times[i] = parse_event_time(value)
+        except ValueError as exc:
+            problems[i] = ("invalid_timestamp", str(exc))
+    return times, problems

@@ -56,7 +56,7 @@ class PartitionFolder:
         dead = list(batch.dead_letters)
         if len(batch):
             late = self._late_mask(batch.times)
-            dead.extend(DeadLetter(batch.records[i], "late", LATE_MESSAGE, self.monitor.name)
+            dead.extend(DeadLetter(batch.records[i], "late", LATE_MESSAGE, self.monitor.name, batch.indexes[i])
                         for i in np.flatnonzero(late))
             self._fold_on_time(batch, ~late)
             self.watermark = max(self.watermark or 0, int(batch.times.max()))

@@ -106,7 +106,9 @@ class CategoricalProfile:
         self.invalid += int(np.count_nonzero(status == INVALID))
         labels = column.labels
         assert labels is not None
-        counts = Counter(labels[i] for i in rows[status == VALID])
+        # count first, then one sketch update per distinct value; None marks missing and invalid values
+        counts = Counter(labels) if len(rows) == len(labels) else Counter(map(labels.__getitem__, rows.tolist()))
+        counts.pop(None, None)
         for label, weight in counts.items():
             self.sketch.update(label, weight)
 

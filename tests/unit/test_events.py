@@ -77,3 +77,32 @@ def test_categorical_values_are_normalised_to_text() -> None:
     column = decoded.columns["c"]
     assert column.labels == ["DE", "7", "1.5", "false", None, None]
     assert column.status.tolist() == [VALID, VALID, VALID, VALID, MISSING, INVALID]
+
+
+def test_a_json_array_message_carries_many_events_and_bad_elements_are_dead_lettered_by_index() -> None:
+    spec = monitor(source={"topic": "t", "timestamp": "ts", "format": "json_array"})
+    batch = [RawRecord(b'[{"ts": 1, "f": {"x": 1}}, 7, {"f": {}}, {"ts": 2, "f": {"x": 2}}]', 0, 0, "t"),
+             RawRecord(b'{"ts": 3}', 0, 1, "t"), RawRecord(b"[", 0, 2, "t")]
+    decoded = BatchDecoder(spec).decode(batch)
+    assert decoded.times.tolist() == [1000, 2000]
+    assert decoded.indexes == [0, 3]
+    assert [(d.record.offset, d.index, d.reason) for d in decoded.dead_letters] == [
+        (0, 1, "not_an_object"), (0, 2, "missing_timestamp"), (1, None, "not_an_array"), (2, None, "invalid_json")]
+    assert decoded.dead_letters[0].to_json()["index"] == 1
+
+
+def test_an_ndjson_message_carries_one_event_per_line_and_skips_blank_lines() -> None:
+    spec = monitor(source={"topic": "t", "timestamp": "ts", "format": "ndjson"})
+    payload = b'{"ts": 1, "f": {"c": "a"}}\n\n{"ts": 2, "f": {"c": "b"}}\n{oops\n'
+    decoded = BatchDecoder(spec).decode([RawRecord(payload, 0, 5, "t")])
+    assert decoded.columns["c"].labels == ["a", "b"]
+    assert [(d.index, d.reason) for d in decoded.dead_letters] == [(2, "invalid_json")]
+
+
+def test_columns_with_odd_types_are_decoded_value_by_value_like_clean_ones() -> None:
+    clean = BatchDecoder(monitor()).decode(records([{"ts": 1, "f": {"x": 1, "c": "a"}}] * 3))
+    odd = BatchDecoder(monitor()).decode(records([{"ts": 1, "f": {"x": 1, "c": "a"}}, {"ts": 1, "f": 5},
+                                                  {"ts": 1, "f": {"x": "1", "c": 1}}]))
+    assert clean.columns["x"].status.tolist() == [VALID, VALID, VALID]
+    assert odd.columns["x"].status.tolist() == [VALID, MISSING, INVALID]
+    assert odd.columns["c"].labels == ["a", None, "1"]
