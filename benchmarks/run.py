@@ -1,0 +1,356 @@
+"""stream_guard's benchmark: throughput, alert latency, Redis cost and scaling, beside the baselines.
+
+    make bench                 # or: .venv/bin/python benchmarks/run.py [--quick]
+
+Everything runs in one go on the embedded local stack (Tansu broker + real Redis on loopback), so
+each stream_guard figure sits next to its baseline measured on the same machine minutes apart:
+(a) a raw aiokafka consume + decode loop, (b) a naive Faust agent that only decodes, (c) stream_guard
+on per-message events, (d) stream_guard on batched events. Rates are events per second of wall
+time from the first event to the last, and events per CPU-second of the process doing the work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import platform
+import subprocess
+import sys
+import threading
+import time
+import tracemalloc
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks import workload  # noqa: E402
+from stream_guard.core.config import MonitorSpec  # noqa: E402
+from stream_guard.core.engine import MonitorEngine  # noqa: E402
+from stream_guard.core.events import RawRecord  # noqa: E402
+from stream_guard.runtime import kafka_io  # noqa: E402
+from stream_guard.runtime.local_stack import LocalStack, create_topics, free_port, local_stack  # noqa: E402
+
+START = 1_800_000_000_000 - 1_800_000_000_000 % 60_000
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / 100.0
+
+
+# (a) the ceiling ---------------------------------------------------------------------------------
+
+def raw_aiokafka(stack: LocalStack, topic: str, events: int, per_message: int) -> dict[str, float]:
+    from aiokafka import AIOKafkaConsumer
+
+    async def consume() -> tuple[float, float]:
+        consumer = AIOKafkaConsumer(topic, bootstrap_servers=stack.bootstrap(), auto_offset_reset="earliest",
+                                    enable_auto_commit=False, group_id=None)
+        await consumer.start()
+        seen, first, cpu0 = 0, 0.0, 0.0
+        try:
+            while seen < events:
+                batch = await consumer.getmany(timeout_ms=1000, max_records=5000)
+                for messages in batch.values():
+                    if not first:
+                        first, cpu0 = time.perf_counter(), time.process_time()
+                    for message in messages:
+                        decoded = orjson.loads(message.value)
+                        seen += len(decoded) if per_message > 1 else 1
+        finally:
+            await consumer.stop()
+        return time.perf_counter() - first, time.process_time() - cpu0
+
+    wall, cpu = asyncio.run(consume())
+    return {"events": events, "wall_s": wall, "cpu_s": cpu}
+
+
+# (b) Faust's ceiling -----------------------------------------------------------------------------
+
+def naive_faust(stack: LocalStack, topic: str, events: int) -> dict[str, float]:
+    command = [sys.executable, str(ROOT / "benchmarks" / "naive_faust.py"), stack.broker_url, topic, str(events),
+               str(free_port())]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert process.stdout is not None
+        cpu_start = cpu_seconds(process.pid)
+        line = ""
+        while '{"events"' not in line:   # Faust writes terminal control codes to stdout too
+            line = process.stdout.readline()
+            if not line:
+                raise RuntimeError("the naive Faust agent exited without a result")
+        cpu = cpu_seconds(process.pid) - cpu_start
+    finally:
+        process.kill()
+        process.wait()
+    result = orjson.loads(line[line.index("{"):])
+    # CPU here includes start-up and the consumer-group join: report it, but rate on wall time
+    return {"events": events, "wall_s": result["seconds"], "cpu_s": cpu}
+
+
+# (c, d) stream_guard -----------------------------------------------------------------------------
+
+class Worker:
+    def __init__(self, stack: LocalStack, topology: Path) -> None:
+        self.port = free_port()
+        self.log = topology.with_suffix(".log")
+        command = [sys.executable, "-m", "stream_guard", "worker", str(topology), "--web-port", str(self.port),
+                   "--loglevel", "warn"]
+        self.process = subprocess.Popen(command, stdout=open(self.log, "wb"), stderr=subprocess.STDOUT)
+
+    def status(self) -> dict[str, Any] | None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/status", timeout=2) as response:
+                return orjson.loads(response.read())["monitors"]["bench"]  # type: ignore[no-any-return]
+        except OSError:
+            return None
+
+    def consumed(self) -> int:
+        status = self.status()
+        if not status:
+            return 0
+        return sum(p["folded"] + p["dead_lettered"] for p in status["partitions"].values())
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def stream_guard_rate(stack: LocalStack, workdir: Path, topic: str, events: int, fmt: str) -> dict[str, float]:
+    path = workdir / f"{topic}.yaml"
+    path.write_text(workload.topology(f"bench-{topic}", topic, stack.broker_url, stack.redis_url, fmt=fmt))
+    worker = Worker(stack, path)
+    try:
+        deadline = time.monotonic() + 300
+        while worker.consumed() == 0:
+            _check_alive(worker, deadline)
+            time.sleep(0.02)
+        first, cpu0 = time.perf_counter(), cpu_seconds(worker.process.pid)
+        while worker.consumed() < events:
+            _check_alive(worker, deadline)
+            time.sleep(0.05)
+        return {"events": events, "wall_s": time.perf_counter() - first,
+                "cpu_s": cpu_seconds(worker.process.pid) - cpu0}
+    finally:
+        worker.stop()
+
+
+def _check_alive(worker: Worker, deadline: float) -> None:
+    if worker.process.poll() is not None or time.monotonic() > deadline:
+        raise RuntimeError(f"benchmark worker failed or stalled; see {worker.log}")
+
+
+# latency -----------------------------------------------------------------------------------------
+
+def alert_latency(stack: LocalStack, workdir: Path, windows: int, per_window: int) -> dict[str, float]:
+    """Seconds from the event that closes a window (end + grace passed) to its alert on the topic."""
+    topic, alerts = "bench.latency", "bench.latency-alerts"
+    create_topics(stack.bootstrap(), {topic: 1, alerts: 1})
+    path = workdir / "latency.yaml"
+    path.write_text(workload.topology("bench-latency", topic, stack.broker_url, stack.redis_url,
+                                      alerts=alerts, grace="1s"))
+    warmup = 3
+    shifted = {w for w in range(warmup, warmup + windows) if w % 2 == 1}
+    stream = workload.events((warmup + windows + 1) * per_window, START, per_window, shifted=shifted)
+    arrivals: dict[str, float] = {}
+    stop = threading.Event()
+    listener = threading.Thread(target=_listen, args=(stack, alerts, arrivals, stop), daemon=True)
+    listener.start()
+    producer = kafka_io.producer(stack.broker_url)
+    worker = Worker(stack, path)
+    latencies = []
+    try:
+        for window in range(warmup + windows):
+            for event in stream[window * per_window:(window + 1) * per_window]:
+                producer.send(topic, orjson.dumps(event))
+            producer.flush()
+            _wait_consumed(worker, (window + 1) * per_window + window)
+            closing = dict(stream[(window + 1) * per_window])
+            closing["ts"] = START + (window + 1) * workload.WINDOW_MS + 1000  # end + grace of `window`
+            sent = time.perf_counter()
+            producer.send(topic, orjson.dumps(closing))
+            producer.flush()
+            if window >= warmup:
+                key = _iso(START + window * workload.WINDOW_MS)
+                deadline = time.monotonic() + 30
+                while key not in arrivals and time.monotonic() < deadline:
+                    time.sleep(0.001)
+                latencies.append(arrivals[key] - sent)
+    finally:
+        stop.set()
+        worker.stop()
+        producer.close()
+    return {"windows": len(latencies), "p50_s": float(np.percentile(latencies, 50)),
+            "p99_s": float(np.percentile(latencies, 99)), "max_s": max(latencies)}
+
+
+def _wait_consumed(worker: Worker, count: int) -> None:
+    deadline = time.monotonic() + 120
+    while worker.consumed() < count:
+        _check_alive(worker, deadline)
+        time.sleep(0.02)
+
+
+def _listen(stack: LocalStack, topic: str, arrivals: dict[str, float], stop: threading.Event) -> None:
+    for record in kafka_io.records(stack.broker_url, topic, from_beginning=True, stop=stop):
+        arrivals.setdefault(record["window"]["start"], time.perf_counter())
+
+
+def _iso(ms: int) -> str:
+    from stream_guard.core.alerts import iso
+    return iso(ms)
+
+
+# Redis commands per flush ------------------------------------------------------------------------
+
+def redis_commands_per_flush(stack: LocalStack) -> dict[str, int]:
+    import redis
+
+    from stream_guard.adapters.redis_store import RedisStateStore
+    from stream_guard.core.folding import PartitionFolder
+
+    monitor = bench_monitor(workload.NUMERIC, workload.CATEGORICAL)
+    client = redis.Redis.from_url(stack.redis_url)
+    out = {}
+    for count in (1_000, 100_000):
+        folder = PartitionFolder(monitor, 0)
+        folder.fold([RawRecord(orjson.dumps(e), 0, i) for i, e in enumerate(workload.events(count, START, count))])
+        store = RedisStateStore(stack.redis_url, f"bench-cmds-{count}")
+        before = _total_calls(client)
+        asyncio.run(store.save_partition(folder, []))
+        out[f"{count}_events"] = _total_calls(client) - before - 1  # the INFO call itself counts once
+    return out
+
+
+def _total_calls(client: Any) -> int:
+    stats = client.info("commandstats")
+    return sum(int(v["calls"]) for v in stats.values())
+
+
+# scaling with features ---------------------------------------------------------------------------
+
+def bench_monitor(numeric: list[str], categorical: list[str]) -> MonitorSpec:
+    features = {n: {"type": "numeric", "field": f"features.{n}"} for n in numeric}
+    features.update({c: {"type": "categorical", "field": f"features.{c}"} for c in categorical})
+    return MonitorSpec.model_validate({"name": "bench", "source": {"topic": "t", "timestamp": "ts"},
+                                       "window": {"size": "1m"}, "features": features})
+
+
+def feature_scaling(total_values: int) -> list[dict[str, float]]:
+    rows = []
+    for count in (20, 200, 2000):
+        names = [f"f{i}" for i in range(count)]
+        monitor = bench_monitor(names, [])
+        events = max(total_values // count, 200)
+        rng = np.random.default_rng(1)
+        values = rng.normal(size=(events, count)).round(4)
+        raw = [RawRecord(orjson.dumps({"ts": START // 1000, "features": dict(zip(names, row.tolist()))}), 0, i)
+               for i, row in enumerate(values)]
+        engine = MonitorEngine(monitor)
+        tracemalloc.start()
+        began = time.perf_counter()
+        for i in range(0, len(raw), 1000):
+            engine.fold(raw[i:i + 1000])
+        elapsed = time.perf_counter() - began
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        window = next(iter(engine.folders[0].windows.values()))
+        rows.append({"features": count, "events": events, "events_per_s": events / elapsed,
+                     "values_per_s": events * count / elapsed,
+                     "stored_bytes_per_feature": len(window.to_bytes()) / count,
+                     "peak_python_bytes_per_feature": peak / count})
+    return rows
+
+
+# report ------------------------------------------------------------------------------------------
+
+def rate(result: dict[str, float]) -> tuple[float, float]:
+    return result["events"] / result["wall_s"], result["events"] / max(result["cpu_s"], 1e-9)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="smaller runs (about a minute in all)")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results.json")
+    args = parser.parse_args()
+    per_message = 40_000 if args.quick else 200_000
+    batched = 200_000 if args.quick else 1_000_000
+    results: dict[str, Any] = {"machine": f"{platform.machine()}, {_cores()} cores, Python {platform.python_version()}",
+                               "date": time.strftime("%Y-%m-%d")}
+    with local_stack() as stack:
+        workdir = stack.workdir
+        print(f"local stack: {stack.broker_url} {stack.redis_url}", flush=True)
+        _prepare(stack, "bench.per-message", workload.events(per_message, START, 10_000), 1)
+        _prepare(stack, "bench.batched", workload.events(batched, START, 50_000), 500)
+        steps = [
+            ("a_raw_aiokafka_per_message", lambda: raw_aiokafka(stack, "bench.per-message", per_message, 1)),
+            ("b_naive_faust_per_message", lambda: naive_faust(stack, "bench.per-message", per_message)),
+            ("c_stream_guard_per_message",
+             lambda: stream_guard_rate(stack, workdir, "bench.per-message", per_message, "json")),
+            ("a_raw_aiokafka_batched", lambda: raw_aiokafka(stack, "bench.batched", batched, 500)),
+            ("d_stream_guard_batched", lambda: stream_guard_rate(stack, workdir, "bench.batched", batched,
+                                                                 "json_array")),
+        ]
+        for name, step in steps:
+            print(f"running {name}…", flush=True)
+            results[name] = step()
+            wall, cpu = rate(results[name])
+            print(f"  {wall:,.0f} events/s wall, {cpu:,.0f} events per CPU-second", flush=True)
+        print("running alert latency…", flush=True)
+        results["latency"] = alert_latency(stack, workdir, windows=10 if args.quick else 30, per_window=500)
+        print(f"  {results['latency']}", flush=True)
+        results["redis_commands_per_flush"] = redis_commands_per_flush(stack)
+        print(f"  redis commands per flush: {results['redis_commands_per_flush']}", flush=True)
+    print("running feature scaling…", flush=True)
+    results["feature_scaling"] = feature_scaling(400_000 if args.quick else 2_000_000)
+    args.out.write_text(orjson.dumps(results, option=orjson.OPT_INDENT_2).decode())
+    print(report(results))
+
+
+def _prepare(stack: LocalStack, topic: str, events: list[dict[str, Any]], per_message: int) -> None:
+    create_topics(stack.bootstrap(), {topic: 1})
+    sent = kafka_io.produce(stack.broker_url, topic, workload.messages(events, per_message))
+    print(f"produced {len(events):,} events in {sent:,} messages to {topic}", flush=True)
+
+
+def _cores() -> int:
+    import os
+    return len(os.sched_getaffinity(0))
+
+
+def report(results: dict[str, Any]) -> str:
+    lines = [f"machine: {results['machine']}; {results['date']}", "",
+             "| run | events | events/s (wall) | events per CPU-second |", "|---|---:|---:|---:|"]
+    for name in ("a_raw_aiokafka_per_message", "b_naive_faust_per_message", "c_stream_guard_per_message",
+                 "a_raw_aiokafka_batched", "d_stream_guard_batched"):
+        wall, cpu = rate(results[name])
+        lines.append(f"| {name} | {results[name]['events']:,} | {wall:,.0f} | {cpu:,.0f} |")
+    c, b = rate(results["c_stream_guard_per_message"])[0], rate(results["b_naive_faust_per_message"])[0]
+    d, a = rate(results["d_stream_guard_batched"])[0], rate(results["a_raw_aiokafka_batched"])[0]
+    lat = results["latency"]
+    lines += ["", f"per-message: stream_guard / naive Faust = {c / b:.2f}",
+              f"batched: stream_guard / raw aiokafka decode = {d / a:.2f}",
+              f"alert latency after window close ({lat['windows']} windows): p50 {lat['p50_s'] * 1000:.0f} ms, "
+              f"p99 {lat['p99_s'] * 1000:.0f} ms, max {lat['max_s'] * 1000:.0f} ms",
+              f"Redis commands per flush: {results['redis_commands_per_flush']}", "",
+              "| features | events | events/s | feature values/s | stored bytes per feature-window "
+              "| peak Python bytes per feature |", "|---:|---:|---:|---:|---:|---:|"]
+    for row in results["feature_scaling"]:
+        lines.append(f"| {row['features']:,} | {row['events']:,} | {row['events_per_s']:,.0f} | "
+                     f"{row['values_per_s']:,.0f} | {row['stored_bytes_per_feature']:,.0f} | "
+                     f"{row['peak_python_bytes_per_feature']:,.0f} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
