@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import platform
 import subprocess
 import sys
@@ -102,7 +103,7 @@ class Worker:
         self.port = free_port()
         self.log = topology.with_suffix(".log")
         command = [sys.executable, "-m", "stream_guard", "worker", str(topology), "--web-port", str(self.port),
-                   "--loglevel", "warn"]
+                   "--loglevel", os.environ.get("SG_BENCH_LOGLEVEL", "warn")]
         self.process = subprocess.Popen(command, stdout=open(self.log, "wb"), stderr=subprocess.STDOUT)
 
     def status(self) -> dict[str, Any] | None:
@@ -225,11 +226,20 @@ def redis_commands_per_flush(stack: LocalStack) -> dict[str, int]:
     for count in (1_000, 100_000):
         folder = PartitionFolder(monitor, 0)
         folder.fold([RawRecord(orjson.dumps(e), 0, i) for i, e in enumerate(workload.events(count, START, count))])
-        store = RedisStateStore(stack.redis_url, f"bench-cmds-{count}")
-        before = _total_calls(client)
-        asyncio.run(store.save_partition(folder, []))
-        out[f"{count}_events"] = _total_calls(client) - before - 1  # the INFO call itself counts once
+        out[f"{count}_events"] = asyncio.run(_flush_cost(stack, client, folder, count))
     return out
+
+
+async def _flush_cost(stack: LocalStack, client: Any, folder: Any, count: int) -> int:
+    from stream_guard.adapters.redis_store import RedisStateStore
+
+    store = RedisStateStore(stack.redis_url, f"bench-cmds-{count}")
+    await store.client.ping()  # connect first: the connection handshake is not part of a flush
+    before = _total_calls(client)
+    await store.save_partition(folder, [])
+    calls = _total_calls(client) - before - 1  # the INFO call itself counts once
+    await store.close()
+    return calls
 
 
 def _total_calls(client: Any) -> int:

@@ -190,6 +190,7 @@ class KafkaSpec(_Frozen):
     broker: str = "kafka://127.0.0.1:9092"
     session_timeout: Duration = 10_000
     heartbeat_interval: Duration = 1_000
+    fetch_max_wait: Duration = Field(default=100, description="longest wait for a fetch to fill (Faust: 1.5 s)")
 
 
 class RedisSpec(_Frozen):

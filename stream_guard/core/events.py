@@ -8,10 +8,12 @@ in the feature's profile, not dead-lettered: the rest of the event is still good
 from __future__ import annotations
 
 import base64
+import gc
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -122,6 +124,17 @@ class BatchDecoder:
                           for name, spec in monitor.all_features().items()]
 
     def decode(self, records: Sequence[RawRecord]) -> DecodedBatch:
+        # Parsing allocates a dict per event and the cyclic collector would scan them again and
+        # again (measured: it halves orjson's rate); they hold no cycles, so pause it meanwhile.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return self._decode(records)
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _decode(self, records: Sequence[RawRecord]) -> DecodedBatch:
         events: list[dict[str, Any]] = []
         origins: list[tuple[RawRecord, int | None]] = []
         dead: list[DeadLetter] = []
@@ -186,6 +199,10 @@ class BatchDecoder:
 
     def _collect(self, record: RawRecord, items: list[Any], events: list[dict[str, Any]],
                  origins: list[tuple[RawRecord, int | None]], dead: list[DeadLetter], indexed: bool) -> None:
+        if items and set(map(type, items)) == {dict}:   # the usual case: no per-item checks
+            events.extend(items)
+            origins.extend(zip(repeat(record), range(len(items)) if indexed else repeat(None, len(items))))
+            return
         for i, item in enumerate(items):
             index = i if indexed else None
             if isinstance(item, dict):

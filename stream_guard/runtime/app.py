@@ -15,6 +15,7 @@ from stream_guard.adapters.redis_store import RedisStateStore
 from stream_guard.core.alerts import dumps
 from stream_guard.core.config import MonitorSpec, Topology
 from stream_guard.core.events import DeadLetter, RawRecord
+from stream_guard.runtime.faust_tuning import set_fetch_max_wait
 from stream_guard.runtime.monitor_runtime import MonitorRuntime
 
 TICK_SECONDS = 0.25
@@ -55,6 +56,7 @@ def build_app(topology: Topology, web_port: int | None = None,
         broker_rebalance_timeout=topology.kafka.session_timeout / 1000,
         producer_acks=-1,
     )
+    set_fetch_max_wait(app, topology.kafka.fetch_max_wait)
     store = RedisStateStore(topology.redis.url, topology.app)
     publisher = KafkaPublisher(app, topology)
     runtimes = {m.name: MonitorRuntime(m, topology.state, store, publisher, _assignment(app, m.source.topic))

@@ -62,7 +62,9 @@ class MonitorRuntime:
             dead = self.engine.fold(records)
             if dead:
                 await self.publisher.dead_letters(dead)
-        if self.clock() - self._last_flush >= self.state.flush_interval:
+            due = bool(self.engine.due_windows())
+        # a window that just became due closes now rather than at the next timer tick
+        if due or self.clock() - self._last_flush >= self.state.flush_interval:
             await self.tick()
 
     async def tick(self) -> None:
