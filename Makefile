@@ -25,7 +25,10 @@ test: $(STAMP)
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
 
-.PHONY: lint
+.PHONY: bench lint
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py $(ARGS)
+
 lint: $(STAMP)
 	$(BIN)/ruff check stream_guard tests
 	$(BIN)/mypy stream_guard

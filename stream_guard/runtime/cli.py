@@ -50,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="stream-guard", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
         description="Streaming data-quality and drift monitor: feature events on Kafka in, graded alerts out.")
+    parser.add_argument("--version", action="version", version=f"stream-guard {_version()}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     _validate_parser(commands)
     _replay_parser(commands)
@@ -59,6 +60,15 @@ def build_parser() -> argparse.ArgumentParser:
     _produce_parser(commands)
     _alerts_parser(commands)
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("stream-guard")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def _command(commands: Any, name: str, help_: str, run: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
@@ -101,7 +111,7 @@ def _validate(args: argparse.Namespace) -> int:
 def _replay_parser(commands: Any) -> None:
     sub = _command(commands, "replay", "run the engine over a .jsonl / .jsonl.gz file, without Kafka or Redis",
                    _replay)
-    sub.add_argument("topology", metavar="TOPOLOGY", type=Path)
+    sub.add_argument("topology", metavar="TOPOLOGY", type=Path, help="a topology YAML file, e.g. topologies/demo.yaml")
     sub.add_argument("events", metavar="EVENTS", type=Path, help="one JSON event per line")
     sub.add_argument("--alerts-out", metavar="F", type=Path, help="write alerts as JSON Lines")
     sub.add_argument("--evaluations-out", metavar="F", type=Path, help="write every evaluation as JSON Lines")
@@ -165,7 +175,7 @@ def _print_replay_summary(console: Console, summary: Any) -> None:
 def _worker_parser(commands: Any) -> None:
     sub = _command(commands, "worker", "run a worker: consume the sources, keep state in Redis, publish alerts",
                    _worker)
-    sub.add_argument("topology", metavar="TOPOLOGY", type=Path)
+    sub.add_argument("topology", metavar="TOPOLOGY", type=Path, help="a topology YAML file, e.g. topologies/demo.yaml")
     _services(sub)
     sub.add_argument("--web-port", type=int, metavar="N", help="port of /status (default: the topology's, 6066)")
     sub.add_argument("--loglevel", default="info", choices=["crit", "error", "warn", "info", "debug"])
@@ -250,7 +260,7 @@ def demo_topology_path() -> Path:
 
 def _produce_parser(commands: Any) -> None:
     sub = _command(commands, "produce", "send a .jsonl / .jsonl.gz file to a monitor's source topic", _produce)
-    sub.add_argument("topology", metavar="TOPOLOGY", type=Path)
+    sub.add_argument("topology", metavar="TOPOLOGY", type=Path, help="a topology YAML file, e.g. topologies/demo.yaml")
     sub.add_argument("events", metavar="EVENTS", type=Path)
     sub.add_argument("--rate", type=float, metavar="N", help="messages per second (default: as fast as possible)")
     sub.add_argument("--monitor", metavar="M", help="whose source topic (default: the first monitor's)")
@@ -280,7 +290,7 @@ def _alerts_parser(commands: Any) -> None:
     alerts = commands.add_parser("alerts", help="read the alert topic", description="read the alert topic")
     actions = alerts.add_subparsers(title="actions", metavar="ACTION")
     sub = _command(actions, "tail", "print alerts as they arrive on the topology's alert topic", _alerts_tail)
-    sub.add_argument("topology", metavar="TOPOLOGY", type=Path)
+    sub.add_argument("topology", metavar="TOPOLOGY", type=Path, help="a topology YAML file, e.g. topologies/demo.yaml")
     sub.add_argument("--from-beginning", action="store_true", help="start at the oldest alert on the topic")
     sub.add_argument("--json", action="store_true", help="print the raw alert records, one per line")
     sub.add_argument("--idle-exit", type=float, metavar="S", help="exit after S seconds without a new alert")
