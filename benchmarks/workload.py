@@ -49,7 +49,7 @@ redis: {{url: "{redis}"}}
 alerts: {{topic: {alerts}, dead_letter_topic: bench.dead-letters}}
 monitors:
   - name: bench
-    source: {{topic: {topic}, timestamp: ts, format: {fmt}, batch_size: 5000, batch_within: 50ms}}
+    source: {{topic: {topic}, timestamp: ts, format: {fmt}, batch_within: 50ms}}
     window: {{size: {size}, grace: {grace}}}
     reference: {{kind: rolling, windows: 5, min_windows: 2}}
     min_samples: 100

@@ -119,11 +119,20 @@ class SourceSpec(_Frozen):
         default="json", description="one event per message, or many: a JSON array or newline-delimited JSON"
     )
     partitions: int = Field(default=1, ge=1, description="used when stream_guard creates the topic")
-    batch_size: int = Field(default=2000, ge=1)
+    batch_size: int | None = Field(
+        default=None, ge=1, description="messages per batch; default 2000, or 10 for batched formats"
+    )
     batch_within: Duration = 200
     idle_timeout: Duration = Field(
         default=10_000, description="an assigned partition silent this long no longer holds windows open"
     )
+
+
+    def messages_per_batch(self) -> int:
+        """How many messages the agent takes at once: about 2,000 events either way by default."""
+        if self.batch_size is not None:
+            return self.batch_size
+        return 2000 if self.format == "json" else 10
 
 
 class WindowSpec(_Frozen):

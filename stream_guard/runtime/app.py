@@ -94,7 +94,7 @@ def build_app(topology: Topology, web_port: int | None = None,
 def _add_agent(app: faust.App, monitor: MonitorSpec, runtime: MonitorRuntime) -> None:
     topic = app.topic(monitor.source.topic, key_type=bytes, value_type=bytes,
                       key_serializer="raw", value_serializer="raw")
-    size, within = monitor.source.batch_size, monitor.source.batch_within / 1000
+    size, within = monitor.source.messages_per_batch(), monitor.source.batch_within / 1000
 
     async def fold(stream: Any) -> None:
         async for events in stream.take_events(size, within=within):
