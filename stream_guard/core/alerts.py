@@ -45,6 +45,17 @@ def finite(value: float | None) -> float | None:
     return round(float(value), 6)
 
 
+def significant(value: float | None) -> float | None:
+    """A p-value for JSON: four significant digits (tiny ones stay tiny instead of rounding to 0).
+
+    >>> significant(1.234567e-12), significant(None)
+    (1.235e-12, None)
+    """
+    if value is None or not math.isfinite(value):
+        return None
+    return float(f"{value:.4g}")
+
+
 @dataclass(frozen=True)
 class Evaluation:
     """The outcome of one check on one feature in one monitor window."""
@@ -66,6 +77,8 @@ class Evaluation:
     n_reference: int
     summary: str
     emitted_at: int
+    p_value: float | None = None       # for "no change", where the check has a test
+    p_adjusted: float | None = None    # after the monitor window's multiple-testing correction
 
     @property
     def fingerprint(self) -> str:
@@ -102,6 +115,8 @@ class Evaluation:
                 "end": iso(self.reference_end) if self.reference_end is not None else None,
             },
             "value": finite(self.value),
+            "p_value": significant(self.p_value),
+            "p_adjusted": significant(self.p_adjusted),
             "threshold": finite(self.threshold),
             "n_current": self.n_current,
             "n_reference": self.n_reference,

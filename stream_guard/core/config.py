@@ -6,7 +6,7 @@ only says what a valid topology is. Durations are integer milliseconds once load
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
@@ -54,36 +54,99 @@ class SeverityLadder(_Frozen):
         return next((getattr(self, s) for s in SEVERITIES if getattr(self, s) is not None), None)
 
 
-class NumericDriftCheck(SeverityLadder):
+class _MetricLadder(SeverityLadder):
+    """A ladder whose default thresholds depend on the chosen `metric` (see docs/checks.md)."""
+
+    DEFAULTS: ClassVar[dict[str, tuple[float, float]]] = {}
+    metric: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _metric_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        metric = data.get("metric", cls.model_fields["metric"].default)
+        warning, critical = cls.DEFAULTS.get(metric, (None, None))
+        return {"warning": warning, "critical": critical, **data}
+
+
+class NumericDriftCheck(_MetricLadder):
     """Distribution drift of a numeric feature against its reference."""
 
-    metric: Literal["psi", "ks", "jensen_shannon"] = "psi"
+    DEFAULTS: ClassVar[dict[str, tuple[float, float]]] = {
+        "psi": (0.1, 0.2), "ks": (0.1, 0.2), "jensen_shannon": (0.1, 0.2),
+        "wasserstein": (0.15, 0.3), "hellinger": (0.1, 0.2)}
+    metric: Literal["psi", "ks", "jensen_shannon", "wasserstein", "hellinger"] = "psi"
     bins: int = Field(default=10, ge=2, le=100)
     warning: float | None = 0.1
-    critical: float | None = 0.25
+    critical: float | None = 0.2
 
 
-class CategoricalDriftCheck(SeverityLadder):
+class CategoricalDriftCheck(_MetricLadder):
     """Distribution drift of a categorical feature against its reference."""
 
-    metric: Literal["jensen_shannon", "psi", "linf"] = "jensen_shannon"
+    DEFAULTS: ClassVar[dict[str, tuple[float, float]]] = {
+        "jensen_shannon": (0.1, 0.2), "psi": (0.1, 0.2), "linf": (0.1, 0.2),
+        "chi_square": (0.1, 0.2), "hellinger": (0.1, 0.2)}
+    metric: Literal["jensen_shannon", "psi", "linf", "chi_square", "hellinger"] = "jensen_shannon"
     warning: float | None = 0.1
     critical: float | None = 0.2
 
 
 class MissingRateCheck(SeverityLadder):
-    """Rise of the share of events where the field is absent or null, in absolute terms."""
+    """Rise of the share of events where the field is absent or null against the reference.
 
+    `absolute`: now − before (0.02 → 0.07 is 0.05); `relative`: (now − before) / max(before, 0.01).
+    """
+
+    metric: Literal["absolute", "relative"] = "absolute"
     warning: float | None = 0.05
     critical: float | None = 0.2
 
 
-class ChecksSpec(_Frozen):
-    """Check settings; a check left out keeps its defaults."""
+class InvalidRateCheck(SeverityLadder):
+    """Rise of the share of events whose value has the wrong type or lies outside min / max."""
 
-    numeric_drift: NumericDriftCheck = NumericDriftCheck()
-    categorical_drift: CategoricalDriftCheck = CategoricalDriftCheck()
-    missing_rate: MissingRateCheck = MissingRateCheck()
+    warning: float | None = 0.01
+    critical: float | None = 0.05
+
+
+class MeanShiftCheck(SeverityLadder):
+    """|mean now − mean before| in reference standard deviations (exact, from the counters)."""
+
+    warning: float | None = 0.2
+    critical: float | None = 0.4
+
+
+class StdShiftCheck(SeverityLadder):
+    """|sd now − sd before| / sd before."""
+
+    enabled: bool = False
+    warning: float | None = 0.25
+    critical: float | None = 0.5
+
+
+class UnseenShareCheck(SeverityLadder):
+    """Share of the window's values that the reference never saw (a new category taking traffic)."""
+
+    enabled: bool = False
+    warning: float | None = 0.02
+    critical: float | None = 0.1
+
+
+class CardinalityCheck(SeverityLadder):
+    """Distinct values now against distinct values per reference window, as a fold change (≥ 1)."""
+
+    enabled: bool = False
+    warning: float | None = 2.0
+    critical: float | None = 4.0
+
+
+class VolumeCheck(SeverityLadder):
+    """Events in the window against events per reference window, as a fold change (≥ 1): 2 is halved or doubled."""
+
+    warning: float | None = 1.5
+    critical: float | None = 3.0
 
 
 class FeatureChecks(_Frozen):
@@ -92,6 +155,37 @@ class FeatureChecks(_Frozen):
     numeric_drift: NumericDriftCheck | None = None
     categorical_drift: CategoricalDriftCheck | None = None
     missing_rate: MissingRateCheck | None = None
+    invalid_rate: InvalidRateCheck | None = None
+    mean_shift: MeanShiftCheck | None = None
+    std_shift: StdShiftCheck | None = None
+    unseen_share: UnseenShareCheck | None = None
+    cardinality: CardinalityCheck | None = None
+
+
+class ChecksSpec(_Frozen):
+    """Check settings; a check left out keeps its defaults (some are off until enabled)."""
+
+    numeric_drift: NumericDriftCheck = NumericDriftCheck()
+    categorical_drift: CategoricalDriftCheck = CategoricalDriftCheck()
+    missing_rate: MissingRateCheck = MissingRateCheck()
+    invalid_rate: InvalidRateCheck = InvalidRateCheck()
+    mean_shift: MeanShiftCheck = MeanShiftCheck()
+    std_shift: StdShiftCheck = StdShiftCheck()
+    unseen_share: UnseenShareCheck = UnseenShareCheck()
+    cardinality: CardinalityCheck = CardinalityCheck()
+    volume: VolumeCheck = VolumeCheck()
+
+
+NUMERIC_CHECKS = ("numeric_drift", "mean_shift", "std_shift", "missing_rate", "invalid_rate")
+CATEGORICAL_CHECKS = ("categorical_drift", "unseen_share", "cardinality", "missing_rate", "invalid_rate")
+
+
+class MultipleTestingSpec(_Frozen):
+    """Checks with a p-value grade above info only when significant after correcting for the
+    number of features and checks tested in the same monitor window."""
+
+    method: Literal["benjamini_hochberg", "bonferroni", "none"] = "benjamini_hochberg"
+    alpha: float = Field(default=0.01, gt=0, lt=1, description="false discovery rate (or family-wise error)")
 
 
 class FeatureSpec(_Frozen):
@@ -182,6 +276,7 @@ class MonitorSpec(_Frozen):
     prediction: dict[str, FeatureSpec] = {}
     checks: ChecksSpec = ChecksSpec()
     min_samples: int = Field(default=200, ge=0, description="thinner windows grade at most info")
+    multiple_testing: MultipleTestingSpec = MultipleTestingSpec()
 
     @model_validator(mode="after")
     def _distinct_names(self) -> MonitorSpec:

@@ -1,23 +1,34 @@
 """Closing a window: resolve its reference, run every check on every feature, grade the results.
 
 Pure: the caller supplies the closed window, the history of earlier closed windows and the clock
-reading; it gets back evaluations (one per feature and check) and the closed-window record that
-later windows will use as reference material.
+reading; it gets back evaluations (one per feature and check, plus the monitor's volume check) and
+the closed-window record that later windows will use as reference material.
+
+Grading runs in three steps: the value against the check's thresholds; at most `info` when either
+side has fewer than `min_samples` values; and, for checks with a p-value, at most `info` unless the
+p-value adjusted for every test of the monitor window (Benjamini-Hochberg by default) is below alpha.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from stream_guard.core import checks
 from stream_guard.core.alerts import Evaluation
-from stream_guard.core.config import FeatureSpec, MonitorSpec, SeverityLadder
+from stream_guard.core.config import CATEGORICAL_CHECKS, NUMERIC_CHECKS, MonitorSpec, SeverityLadder
 from stream_guard.core.profile import CategoricalProfile, FeatureProfile, NumericProfile, WindowProfile
 
 SEGMENT_ALL = "all"
-METRIC_LABELS = {"psi": "PSI", "ks": "KS distance", "jensen_shannon": "JS distance",
-                 "linf": "L-inf distance", "missing_rate_increase": "missing-rate rise"}
+MONITOR_WIDE = "*"    # the feature name of checks on the whole monitor (volume)
+METRIC_LABELS = {
+    "psi": "PSI", "ks": "KS distance", "jensen_shannon": "JS distance", "linf": "L-inf distance",
+    "wasserstein": "Wasserstein distance (reference sd)", "hellinger": "Hellinger distance",
+    "chi_square": "Cramér's V", "missing_rate_increase": "missing-rate rise",
+    "missing_rate_relative_increase": "relative missing-rate rise", "invalid_rate_increase": "invalid-rate rise",
+    "mean_shift_sd": "mean shift (reference sd)", "std_shift_ratio": "sd change", "unseen_share": "share of new values",
+    "distinct_fold_change": "distinct-count fold change", "events_fold_change": "event-count fold change",
+}
 
 
 @dataclass(frozen=True)
@@ -63,86 +74,157 @@ def resolve_reference(monitor: MonitorSpec, feature: str, current_start: int,
 
 def evaluate_window(monitor: MonitorSpec, current: WindowProfile, history: Sequence[ClosedWindow],
                     emitted_at: int) -> tuple[list[Evaluation], ClosedWindow]:
-    """Every check on every feature of the closed window `current`."""
-    evaluations: list[Evaluation] = []
+    """Every check on every feature of the closed window `current`, and the monitor's volume."""
+    results: list[_Result] = []
     for name, spec in monitor.all_features().items():
         reference = resolve_reference(monitor, name, current.start, history)
-        evaluations.extend(_feature_checks(monitor, name, spec, current, reference, emitted_at))
+        for check in NUMERIC_CHECKS if spec.type == "numeric" else CATEGORICAL_CHECKS:
+            ladder: SeverityLadder = getattr(spec.checks, check) or getattr(monitor.checks, check)
+            if ladder.enabled:
+                results.append(_run_check(monitor, name, check, ladder, current, reference))
+    if monitor.checks.volume.enabled:
+        results.append(_volume(monitor, current, history))
+    evaluations = _graded(monitor, results, emitted_at)
     critical = frozenset(e.feature for e in evaluations if e.severity == "critical")
     return evaluations, ClosedWindow(current, critical)
 
 
-def _feature_checks(monitor: MonitorSpec, name: str, spec: FeatureSpec, current: WindowProfile,
-                    reference: Reference, emitted_at: int) -> list[Evaluation]:
-    drift_check = "numeric_drift" if spec.type == "numeric" else "categorical_drift"
-    out = []
-    for check in (drift_check, "missing_rate"):
-        ladder: SeverityLadder = getattr(spec.checks, check) or getattr(monitor.checks, check)
-        if ladder.enabled:
-            out.append(_run_check(monitor, name, check, ladder, current, reference, emitted_at))
-    return out
+@dataclass(frozen=True)
+class _Result:
+    """A measured check before grading."""
+
+    feature: str
+    check: str
+    metric: str
+    ladder: SeverityLadder
+    measure: checks.Measure
+    n_current: int
+    n_reference: int
+    current: WindowProfile
+    reference_windows: int
+    reference_start: int | None
+    reference_end: int | None
 
 
 def _run_check(monitor: MonitorSpec, name: str, check: str, ladder: SeverityLadder,
-               current: WindowProfile, reference: Reference, emitted_at: int) -> Evaluation:
+               current: WindowProfile, reference: Reference) -> _Result:
     feature = current.features[name]
-    metric = getattr(ladder, "metric", "missing_rate_increase")
-    value, n_current, n_reference, detail = _measure(check, metric, ladder, feature, current, reference, monitor)
-    severity = "ok" if value is None else ladder.grade(value)
-    if severity in ("warning", "critical") and min(n_current, n_reference) < monitor.min_samples:
-        severity = "info"
-        detail += f"; graded info at most: fewer than {monitor.min_samples} samples"
-    return Evaluation(
-        monitor=monitor.name, segment=SEGMENT_ALL, feature=name, check=check, metric=metric,
-        severity=severity, window_start=current.start, window_end=current.end,
-        reference_kind=monitor.reference.kind, reference_start=reference.start,
-        reference_end=reference.end, value=value, threshold=ladder.threshold_for(severity),
-        n_current=n_current, n_reference=n_reference,
-        summary=_summary(name, metric, value, severity, ladder, reference, detail), emitted_at=emitted_at,
-    )
+    metric = _metric(check, ladder)
+    measure, n_current, n_reference = _measure(name, check, metric, ladder, feature, current, reference, monitor)
+    return _Result(name, check, metric, ladder, measure, n_current, n_reference, current,
+                   len(reference.windows), reference.start, reference.end)
 
 
-def _measure(check: str, metric: str, ladder: SeverityLadder, feature: FeatureProfile, current: WindowProfile,
-             reference: Reference, monitor: MonitorSpec) -> tuple[float | None, int, int, str]:
+def _metric(check: str, ladder: SeverityLadder) -> str:
+    if check in ("numeric_drift", "categorical_drift"):
+        return str(getattr(ladder, "metric"))  # noqa: B009 - only the drift ladders carry a metric
+    if check == "missing_rate":
+        return "missing_rate_relative_increase" if getattr(ladder, "metric") == "relative" else "missing_rate_increase"  # noqa: B009
+    return {"invalid_rate": "invalid_rate_increase", "mean_shift": "mean_shift_sd", "std_shift": "std_shift_ratio",
+            "unseen_share": "unseen_share", "cardinality": "distinct_fold_change"}[check]
+
+
+def _measure(name: str, check: str, metric: str, ladder: SeverityLadder, feature: FeatureProfile,
+             current: WindowProfile, reference: Reference, monitor: MonitorSpec) -> tuple[checks.Measure, int, int]:
     needed = monitor.reference.min_windows
     if len(reference.windows) < needed or reference.feature is None:
         detail = f"reference not ready ({len(reference.windows)} of {needed} windows)"
-        return None, _n(check, feature, current), 0, detail
+        n_now = current.events if check in ("missing_rate", "invalid_rate") else feature.n
+        return checks.Measure(None, None, detail), n_now, 0
+    ref = reference.feature
     if check == "missing_rate":
-        before = reference.missing / max(reference.events, 1)
-        now = feature.missing / max(current.events, 1)
-        return now - before, current.events, reference.events, f"missing {before:.1%} → {now:.1%}"
-    if feature.n == 0 or reference.feature.n == 0:
-        return None, feature.n, reference.feature.n, "no valid values to compare"
+        measure = checks.rate_rise(feature.missing, current.events, reference.missing, reference.events,
+                                   relative=metric == "missing_rate_relative_increase")
+        return measure, current.events, reference.events
+    if check == "invalid_rate":
+        measure = checks.rate_rise(_invalid(feature), current.events, _invalid(ref), reference.events)
+        return measure, current.events, reference.events
+    if feature.n == 0 or ref.n == 0:
+        return checks.Measure(None, None, "no valid values to compare"), feature.n, ref.n
     if isinstance(feature, NumericProfile):
-        ref = reference.feature
         assert isinstance(ref, NumericProfile)
-        value = checks.numeric_drift(metric, ref, feature, getattr(ladder, "bins", 10))
-        detail = f"median {_g(ref.sketch.get_quantile(0.5))} → {_g(feature.sketch.get_quantile(0.5))}"
-        return value, feature.n, ref.n, detail
-    ref_cat = reference.feature
-    assert isinstance(ref_cat, CategoricalProfile) and isinstance(feature, CategoricalProfile)
-    value = checks.categorical_drift(metric, ref_cat, feature)
-    unseen = checks.unseen_values(ref_cat, feature)
-    detail = f"values never seen in the reference: {', '.join(map(repr, unseen))}" if unseen else ""
-    return value, feature.n, ref_cat.n, detail
+        if check == "mean_shift":
+            return checks.mean_shift(ref, feature), feature.n, ref.n
+        if check == "std_shift":
+            return checks.std_shift(ref, feature), feature.n, ref.n
+        return checks.numeric_drift(metric, ref, feature, getattr(ladder, "bins", 10)), feature.n, ref.n
+    assert isinstance(ref, CategoricalProfile) and isinstance(feature, CategoricalProfile)
+    if check == "unseen_share":
+        return checks.unseen_share(ref, feature), feature.n, ref.n
+    if check == "cardinality":
+        per_window = [d for w in reference.windows
+                      if (d := _distinct(w.profile.features.get(name))) is not None]
+        return checks.cardinality(per_window, feature.distinct_count()), feature.n, ref.n
+    measure = checks.categorical_drift(metric, ref, feature)
+    unseen = checks.unseen_values(ref, feature)
+    if unseen:
+        measure = replace(measure, detail=f"values never seen in the reference: {', '.join(map(repr, unseen))}")
+    return measure, feature.n, ref.n
 
 
-def _n(check: str, feature: FeatureProfile, current: WindowProfile) -> int:
-    return current.events if check == "missing_rate" else feature.n
+def _distinct(feature: FeatureProfile | None) -> float | None:
+    return feature.distinct_count() if isinstance(feature, CategoricalProfile) else None
 
 
-def _summary(name: str, metric: str, value: float | None, severity: str, ladder: SeverityLadder,
-             reference: Reference, detail: str) -> str:
-    label = METRIC_LABELS.get(metric, metric)
-    if value is None:
+def _invalid(feature: FeatureProfile) -> int:
+    return feature.invalid + (feature.out_of_range if isinstance(feature, NumericProfile) else 0)
+
+
+def _volume(monitor: MonitorSpec, current: WindowProfile, history: Sequence[ClosedWindow]) -> _Result:
+    spec = monitor.reference
+    earlier = sorted((w for w in history if w.profile.start < current.start),
+                     key=lambda w: w.profile.start, reverse=True)
+    if spec.exclude_critical:
+        earlier = [w for w in earlier if MONITOR_WIDE not in w.critical]
+    chosen = earlier[: spec.windows]
+    if len(chosen) < spec.min_windows:
+        measure = checks.Measure(None, None, f"reference not ready ({len(chosen)} of {spec.min_windows} windows)")
+    else:
+        measure = checks.volume([w.profile.events for w in chosen], current.events)
+    return _Result(MONITOR_WIDE, "volume", "events_fold_change", monitor.checks.volume, measure, current.events,
+                   sum(w.profile.events for w in chosen), current, len(chosen),
+                   min((w.profile.start for w in chosen), default=None),
+                   max((w.profile.end for w in chosen), default=None))
+
+
+def _graded(monitor: MonitorSpec, results: list[_Result], emitted_at: int) -> list[Evaluation]:
+    testing = monitor.multiple_testing
+    adjusted = checks.adjust_p_values([r.measure.p_value for r in results], testing.method)
+    evaluations = []
+    for result, p_adjusted in zip(results, adjusted):
+        value, ladder = result.measure.value, result.ladder
+        severity = "ok" if value is None else ladder.grade(value)
+        notes = [result.measure.detail] if result.measure.detail else []
+        if severity in ("warning", "critical") and min(result.n_current, result.n_reference) < monitor.min_samples:
+            severity = "info"
+            notes.append(f"graded info at most: fewer than {monitor.min_samples} samples")
+        if severity in ("warning", "critical") and p_adjusted is not None and p_adjusted >= testing.alpha:
+            severity = "info"
+            notes.append(f"graded info at most: not significant (adjusted p {p_adjusted:.2g} ≥ {testing.alpha:g})")
+        evaluations.append(Evaluation(
+            monitor=monitor.name, segment=SEGMENT_ALL, feature=result.feature, check=result.check,
+            metric=result.metric, severity=severity, window_start=result.current.start,
+            window_end=result.current.end, reference_kind=monitor.reference.kind,
+            reference_start=result.reference_start, reference_end=result.reference_end, value=value,
+            threshold=ladder.threshold_for(severity), n_current=result.n_current,
+            n_reference=result.n_reference,
+            summary=_summary(result, severity, "; ".join(notes)), emitted_at=emitted_at,
+            p_value=result.measure.p_value, p_adjusted=p_adjusted,
+        ))
+    return evaluations
+
+
+def _summary(result: _Result, severity: str, detail: str) -> str:
+    label = METRIC_LABELS.get(result.metric, result.metric)
+    name = "events" if result.feature == MONITOR_WIDE else result.feature
+    if result.measure.value is None:
         return f"{name}: {label} not computed: {detail}."
-    against = f"against the previous {len(reference.windows)} windows"
-    threshold = ladder.threshold_for(severity)
+    against = f"against the previous {result.reference_windows} windows"
+    threshold = result.ladder.threshold_for(severity)
     verdict = (f"reaches {severity} (threshold {_g(threshold)})" if severity != "ok"
                else f"is within bounds (below {_g(threshold)})")
     tail = f"; {detail}" if detail else ""
-    return f"{name}: {label} {_g(value)} {against} {verdict}{tail}."
+    return f"{name}: {label} {_g(result.measure.value)} {against} {verdict}{tail}."
 
 
 def _g(value: float | None) -> str:

@@ -7,6 +7,7 @@ so stored bytes always say what they are.
 
 from __future__ import annotations
 
+import math
 import struct
 from collections import Counter
 from dataclasses import dataclass, field
@@ -14,15 +15,17 @@ from typing import Any
 
 import numpy as np
 import orjson
-from datasketches import frequent_items_error_type, frequent_strings_sketch, kll_doubles_sketch
+from datasketches import frequent_items_error_type, frequent_strings_sketch, hll_sketch, hll_union, kll_doubles_sketch
 
 from stream_guard.core.config import FeatureSpec, MonitorSpec
 from stream_guard.core.events import INVALID, MISSING, VALID, FeatureColumn
 
 MAGIC = b"SGWP"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2      # 2 added the HLL sketch of categorical features; version 1 is still read
+READABLE_VERSIONS = (1, 2)
 KLL_K = 200
 FREQ_LG_MAX = 10  # 1024-slot map: counts are exact up to 768 distinct values per window
+HLL_LG_K = 10     # 1024 registers: distinct counts within about 3% (1.04 / sqrt(1024))
 
 
 class ProfileFormatError(ValueError):
@@ -47,6 +50,17 @@ class NumericProfile:
     def n(self) -> int:
         """How many valid values were folded."""
         return int(self.sketch.n)
+
+    def mean(self) -> float:
+        """Exact mean of the valid values (0 when there are none)."""
+        return self.total / self.n if self.n else 0.0
+
+    def std(self) -> float:
+        """Population standard deviation of the valid values, from the exact sums."""
+        if not self.n:
+            return 0.0
+        mean = self.total / self.n
+        return math.sqrt(max(self.total_sq / self.n - mean * mean, 0.0))
 
     def fold(self, column: FeatureColumn, rows: np.ndarray, spec: FeatureSpec) -> None:
         status = column.status[rows]
@@ -91,10 +105,12 @@ class CategoricalProfile:
     missing: int = 0
     invalid: int = 0
     sketch: frequent_strings_sketch = field(default=None)
+    distinct: hll_sketch | None = field(default=None)   # None only in profiles stored by version 1
 
     def __post_init__(self) -> None:
         if self.sketch is None:
             self.sketch = frequent_strings_sketch(self.lg_max)
+            self.distinct = hll_sketch(HLL_LG_K)
 
     @property
     def n(self) -> int:
@@ -111,29 +127,52 @@ class CategoricalProfile:
         counts.pop(None, None)
         for label, weight in counts.items():
             self.sketch.update(label, weight)
+            if self.distinct is not None:
+                self.distinct.update(label)
 
     def frequencies(self) -> dict[str, int]:
         """Estimated count per value; exact while the window has fewer distinct values than the map holds."""
         items = self.sketch.get_frequent_items(frequent_items_error_type.NO_FALSE_NEGATIVES)
         return {item: int(estimate) for item, estimate, _lower, _upper in items}
 
+    @property
+    def saturated(self) -> bool:
+        """True once the window had more distinct values than the map holds: counts are estimates."""
+        return sum(self.frequencies().values()) < self.n
+
+    def distinct_count(self) -> float | None:
+        """Estimated number of distinct values (HLL), None for a profile stored without one."""
+        return None if self.distinct is None else float(self.distinct.get_estimate())
+
     def merged(self, other: CategoricalProfile) -> CategoricalProfile:
         sketch = frequent_strings_sketch(self.lg_max)
         sketch.merge(self.sketch)
         sketch.merge(other.sketch)
+        distinct = None
+        if self.distinct is not None and other.distinct is not None:
+            union = hll_union(HLL_LG_K)
+            union.update(self.distinct)
+            union.update(other.distinct)
+            distinct = union.get_result()
         return CategoricalProfile(self.lg_max, self.missing + other.missing,
-                                  self.invalid + other.invalid, sketch)
+                                  self.invalid + other.invalid, sketch, distinct)
 
     def header(self) -> dict[str, Any]:
-        return {"kind": "categorical", "lg_max": self.lg_max, "missing": self.missing, "invalid": self.invalid}
+        return {"kind": "categorical", "lg_max": self.lg_max, "missing": self.missing, "invalid": self.invalid,
+                "hll_len": len(self._hll_bytes())}
 
     def sketch_bytes(self) -> bytes:
-        return bytes(self.sketch.serialize())
+        return bytes(self.sketch.serialize()) + self._hll_bytes()
+
+    def _hll_bytes(self) -> bytes:
+        return b"" if self.distinct is None else bytes(self.distinct.serialize_compact())
 
     @classmethod
     def restore(cls, header: dict[str, Any], blob: bytes) -> CategoricalProfile:
+        cut = len(blob) - header.get("hll_len", 0)
+        distinct = hll_sketch.deserialize(blob[cut:]) if header.get("hll_len") else None
         return cls(header["lg_max"], header["missing"], header["invalid"],
-                   frequent_strings_sketch.deserialize(blob))
+                   frequent_strings_sketch.deserialize(blob[:cut]), distinct)
 
 
 FeatureProfile = NumericProfile | CategoricalProfile
@@ -185,8 +224,9 @@ class WindowProfile:
         if data[:4] != MAGIC:
             raise ProfileFormatError("not a stream_guard window profile (bad magic)")
         version, header_len = struct.unpack(">HI", data[4:10])
-        if version != FORMAT_VERSION:
-            raise ProfileFormatError(f"window profile format v{version}; this version reads v{FORMAT_VERSION}")
+        if version not in READABLE_VERSIONS:
+            raise ProfileFormatError(f"window profile format v{version}; this version reads "
+                                     f"v{READABLE_VERSIONS[0]} to v{READABLE_VERSIONS[-1]}")
         header = orjson.loads(data[10:10 + header_len])
         pos = 10 + header_len
         features: dict[str, FeatureProfile] = {}

@@ -23,7 +23,9 @@ START = 1_800_000_000_000 - 1_800_000_000_000 % 60_000
 BAD_LINES = [b"{broken", b"", b"[1, 2]", b'{"ts": "soon", "features": {}}', b"\xff\xfe not utf-8"]
 EXPECTED = [  # (window, status, severity, feature, check) for windows 0..10 of the faulty scenario
     (4, "firing", "critical", "amount", "numeric_drift"),
+    (4, "firing", "critical", "amount", "mean_shift"),
     (6, "resolved", "critical", "amount", "numeric_drift"),
+    (6, "resolved", "critical", "amount", "mean_shift"),
     (6, "firing", "critical", "age", "missing_rate"),
     (8, "resolved", "critical", "age", "missing_rate"),
     (8, "firing", "critical", "country", "categorical_drift"),

@@ -60,16 +60,19 @@ def test_replay_writes_alerts_evaluations_and_dead_letters(tmp_path: Path, capsy
     alerts, evaluations, dead = (jsonl(tmp_path / n) for n in ("a.jsonl", "v.jsonl", "d.jsonl"))
     assert [(a["feature"], a["check"], a["severity"], a["status"]) for a in alerts] == [
         ("amount", "numeric_drift", "critical", "firing"),
+        ("amount", "mean_shift", "critical", "firing"),
         ("amount", "numeric_drift", "critical", "resolved"),
+        ("amount", "mean_shift", "critical", "resolved"),
         ("age", "missing_rate", "critical", "firing")]
-    assert len(evaluations) == 7 * 12 and {e["schema"] for e in evaluations} == {"stream_guard.evaluation/v1"}
-    # amount is critical in windows 4 and 5 (one alert: it stays firing), age in window 6
-    assert sum(e["severity"] == "ok" for e in evaluations) == 7 * 12 - 3
+    # 7 windows x (4 numeric features x 4 default checks + 2 categorical x 3 + the monitor's volume)
+    assert len(evaluations) == 7 * 23 and {e["schema"] for e in evaluations} == {"stream_guard.evaluation/v1"}
+    # amount's drift and mean are critical in windows 4 and 5 (one alert each: they stay firing), age in 6
+    assert sum(e["severity"] == "ok" for e in evaluations) == 7 * 23 - 5
     assert [(d["offset"], d["reason"]) for d in dead] == [
         (9600, "invalid_json"), (9601, "empty"), (9602, "missing_timestamp")]
     err = capsys.readouterr().err
     assert "9,603 lines: 9,600 events folded, dead letters: empty 1, invalid_json 1, missing_timestamp 1" in err
-    assert "7 windows evaluated (84 checks); alerts: 2 critical firing, 1 critical resolved" in err
+    assert "7 windows evaluated (161 checks); alerts: 3 critical firing, 2 critical resolved" in err
 
 
 def test_replay_reads_gzip_and_gives_the_same_alert_ids(tmp_path: Path) -> None:
@@ -81,7 +84,7 @@ def test_replay_reads_gzip_and_gives_the_same_alert_ids(tmp_path: Path) -> None:
     for source, out in ((plain, "a1.jsonl"), (zipped, "a2.jsonl")):
         assert main(["replay", str(DEMO), str(source), "--alerts-out", str(tmp_path / out), "--quiet"]) == 0
     ids = [[a["id"] for a in jsonl(tmp_path / out)] for out in ("a1.jsonl", "a2.jsonl")]
-    assert ids[0] == ids[1] and len(ids[0]) == 1
+    assert ids[0] == ids[1] and len(ids[0]) == 2
 
 
 def test_replay_of_a_missing_events_file_is_one_line_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

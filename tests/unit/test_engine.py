@@ -46,7 +46,9 @@ def test_each_demo_fault_is_critical_in_its_first_window_and_resolves_after_it()
     alerts = run(MonitorEngine(DEMO), list(scenario.stream(13, START, 1200)))
     assert [(window_of(a), a["status"], a["severity"], a["feature"], a["check"]) for a in alerts] == [
         (4, "firing", "critical", "amount", "numeric_drift"),
+        (4, "firing", "critical", "amount", "mean_shift"),
         (6, "resolved", "critical", "amount", "numeric_drift"),
+        (6, "resolved", "critical", "amount", "mean_shift"),
         (6, "firing", "critical", "age", "missing_rate"),
         (8, "resolved", "critical", "age", "missing_rate"),
         (8, "firing", "critical", "country", "categorical_drift"),
@@ -64,7 +66,7 @@ def test_alert_ids_are_the_same_however_the_stream_is_batched() -> None:
     events = list(scenario.stream(11, START, 1200))
     first = [a["id"] for a in run(MonitorEngine(DEMO), events, chunk=2000)]
     second = [a["id"] for a in run(MonitorEngine(DEMO), events, chunk=777)]
-    assert first == second and len(first) == len(set(first)) == 5
+    assert first == second and len(first) == len(set(first)) == 7
 
 
 def test_every_alert_carries_every_alert_v1_field_and_no_nan() -> None:
@@ -141,7 +143,8 @@ def test_thin_windows_grade_info_at_most() -> None:
     events = [{"ts": w * 60 + i % 50, "f": {"x": (i % 10) * (5 if w == 3 else 1), "c": "a"}}
               for w in range(5) for i in range(50)]
     alerts = run(engine, events)
-    assert Counter((a["severity"], a["feature"]) for a in alerts) == Counter({("info", "x"): 1})
+    assert Counter((a["severity"], a["feature"], a["check"]) for a in alerts) == Counter(
+        {("info", "x", "numeric_drift"): 1, ("info", "x", "mean_shift"): 1})
 
 
 def test_a_critical_window_is_left_out_of_the_features_later_reference() -> None:
@@ -149,8 +152,9 @@ def test_a_critical_window_is_left_out_of_the_features_later_reference() -> None
     base = [{"ts": w * 60 + i % 50, "f": {"x": i % 10 + (100 if w == 3 else 0), "c": "a"}}
             for w in range(6) for i in range(50)]
     alerts = run(engine, base)
-    assert [(window, a["status"]) for a in alerts for window in [int(a["window"]["start"][14:16])]] == [
-        (3, "firing"), (4, "resolved")]
+    assert [(window, a["status"], a["check"]) for a in alerts for window in [int(a["window"]["start"][14:16])]] == [
+        (3, "firing", "numeric_drift"), (3, "firing", "mean_shift"),
+        (4, "resolved", "numeric_drift"), (4, "resolved", "mean_shift")]
     assert 3 * 60_000 not in [w.profile.start for w in engine.history.values() if "x" not in w.critical]
 
 

@@ -71,5 +71,5 @@ def test_codec_refuses_bytes_that_are_not_a_profile_or_of_another_version() -> N
     data = folded([event(1.0, "a")]).to_bytes()
     with pytest.raises(ProfileFormatError, match="bad magic"):
         WindowProfile.from_bytes(b"XXXX" + data[4:])
-    with pytest.raises(ProfileFormatError, match="format v9; this version reads v1"):
+    with pytest.raises(ProfileFormatError, match="format v9; this version reads v1 to v2"):
         WindowProfile.from_bytes(data[:4] + b"\x00\x09" + data[6:])
