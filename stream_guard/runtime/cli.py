@@ -54,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     _validate_parser(commands)
     _replay_parser(commands)
+    _calibrate_parser(commands)
     _worker_parser(commands)
     _local_parser(commands)
     _demo_parser(commands)
@@ -168,6 +169,47 @@ def _print_replay_summary(console: Console, summary: Any) -> None:
     if summary.open_windows:
         console.print(f"{summary.open_windows} window(s) still open at the end of the file "
                       "(their end plus grace was not reached), not evaluated", style="dim")
+
+
+# calibrate --------------------------------------------------------------------------------------
+
+def _calibrate_parser(commands: Any) -> None:
+    sub = _command(commands, "calibrate",
+                   "propose check thresholds from clean history for a target false-alarm rate", _calibrate)
+    sub.description = (
+        "Replay EVENTS (history believed clean) through TOPOLOGY, collect every check's values and print\n"
+        "thresholds as topology YAML to paste under the monitor: warning where clean windows would cross\n"
+        "it at --rate per window and feature, critical at a hundredth of that. Progress goes to stderr.")
+    sub.formatter_class = argparse.RawDescriptionHelpFormatter
+    sub.add_argument("topology", metavar="TOPOLOGY", type=Path, help="a topology YAML file, e.g. topologies/demo.yaml")
+    sub.add_argument("events", metavar="EVENTS", type=Path, help="clean history: one JSON event per line")
+    sub.add_argument("--rate", type=float, default=0.001, metavar="R",
+                     help="warnings per window per feature on clean data (default 0.001: one in 1,000)")
+    sub.add_argument("--out", type=Path, metavar="F", help="write the YAML to F instead of standard output")
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from stream_guard.calibrate import as_yaml, propose
+    from stream_guard.replay import replay
+
+    if not 0 < args.rate < 0.5:
+        raise StreamGuardError(f"--rate {args.rate} must be between 0 and 0.5, e.g. 0.001")
+    topology = load_topology(args.topology)
+    if not args.events.is_file():
+        raise StreamGuardError(f"{args.events}: no such events file")
+    console = Console(stderr=True, soft_wrap=True)
+    evaluations: list[dict[str, Any]] = []
+    with console.status("replaying…") as status:
+        summary = replay(topology, args.events, lambda record: None, evaluations.append, lambda record: None,
+                         progress=lambda n: status.update(f"replaying… {n:,} lines"))
+    _print_replay_summary(console, summary)
+    text = as_yaml(propose(evaluations, args.rate), args.events.name, summary.windows, args.rate)
+    if args.out:
+        args.out.write_text(text)
+        console.print(f"thresholds written to {args.out}")
+    else:
+        sys.stdout.write(text)
+    return 0
 
 
 # worker -----------------------------------------------------------------------------------------

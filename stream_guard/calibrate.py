@@ -1,0 +1,97 @@
+"""`stream-guard calibrate`: thresholds proposed from clean history for a target false-alarm rate.
+
+Replay the history, collect each check's values over every window where its reference was ready,
+and place the thresholds where clean windows would cross them at the target rate: warning at
+`rate` (say 1 in 1,000 windows per feature), critical at `rate / 100`.
+
+A few hundred windows cannot show a 1-in-1,000 tail directly, so the tail is extrapolated: the
+square root of each check's excess over its floor is close to normal for these statistics
+(chi-square-like distances, absolute shifts), so a threshold is `floor + (mean + z * sd)²` of
+that root, with z the normal quantile for the rate. The empirical maximum is printed beside it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from statistics import NormalDist
+from typing import Any
+
+import numpy as np
+
+FLOORS = {"events_fold_change": 1.0, "distinct_fold_change": 1.0}   # the value of "no change" where not 0
+MIN_VALUES = 30
+DRIFT_CHECKS = ("numeric_drift", "categorical_drift")
+
+
+@dataclass(frozen=True)
+class Proposal:
+    monitor: str
+    check: str
+    metric: str
+    values: int
+    observed_max: float
+    warning: float | None
+    critical: float | None
+    note: str = ""
+
+
+def propose(evaluations: Iterable[dict[str, Any]], rate: float) -> list[Proposal]:
+    """One proposal per (monitor, check, metric), pooling the values of every feature."""
+    pooled: dict[tuple[str, str, str], list[float]] = defaultdict(list)
+    for record in evaluations:
+        if record.get("value") is not None:
+            pooled[(record["monitor"], record["check"], record["metric"])].append(float(record["value"]))
+    return [_proposal(monitor, check, metric, values, rate)
+            for (monitor, check, metric), values in sorted(pooled.items())]
+
+
+def _proposal(monitor: str, check: str, metric: str, values: list[float], rate: float) -> Proposal:
+    data = np.asarray(values)
+    floor = FLOORS.get(metric, 0.0)
+    observed = float(data.max())
+    if len(data) < MIN_VALUES:
+        return Proposal(monitor, check, metric, len(data), observed, None, None,
+                        f"only {len(data)} values; need {MIN_VALUES} windows x features at least")
+    roots = np.sqrt(np.clip(data - floor, 0.0, None))
+    if not roots.any():
+        return Proposal(monitor, check, metric, len(data), observed, None, None,
+                        "never moved off its floor in this history; keep the defaults")
+    warning = floor + _tail(roots, rate) ** 2
+    critical = max(floor + _tail(roots, rate / 100) ** 2, floor + 1.5 * (warning - floor))
+    return Proposal(monitor, check, metric, len(data), observed, _round(warning), _round(critical))
+
+
+def _tail(roots: np.ndarray, rate: float) -> float:
+    z = NormalDist().inv_cdf(1 - rate)
+    return float(roots.mean() + z * roots.std(ddof=1))
+
+
+def _round(value: float) -> float:
+    """Two significant digits, rounded up so the threshold stays above the estimate."""
+    if value <= 0:
+        return 0.0
+    scale = 10 ** (math.floor(math.log10(value)) - 1)
+    return round(math.ceil(value / scale) * scale, 10)
+
+
+def as_yaml(proposals: list[Proposal], source: str, windows: int, rate: float) -> str:
+    """The proposals as topology YAML to paste under each monitor, with what they rest on."""
+    lines = [f"# stream-guard calibrate: {windows} windows of {source}; target: at most one warning per "
+             f"{round(1 / rate):,} windows per feature, one critical per {round(100 / rate):,}",
+             "monitors:"]
+    by_monitor: dict[str, list[Proposal]] = defaultdict(list)
+    for proposal in proposals:
+        by_monitor[proposal.monitor].append(proposal)
+    for monitor, items in by_monitor.items():
+        lines += [f"  - name: {monitor}", "    checks:"]
+        for p in items:
+            basis = f"# {p.values:,} values, largest seen {p.observed_max:.3g}"
+            if p.warning is None:
+                lines.append(f"      # {p.check}: no proposal: {p.note} ({basis[2:]})")
+                continue
+            metric = f"metric: {p.metric}, " if p.check in DRIFT_CHECKS else ""
+            lines.append(f"      {p.check}: {{{metric}warning: {p.warning:g}, critical: {p.critical:g}}}  {basis}")
+    return "\n".join(lines) + "\n"

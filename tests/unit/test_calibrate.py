@@ -1,0 +1,74 @@
+"""`stream-guard calibrate`: proposed thresholds hold the target false-alarm rate and paste back in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from stream_guard import calibrate
+from stream_guard.core.topology_file import load_topology
+from stream_guard.runtime.cli import main
+
+from .test_grading import TOPOLOGY, stream
+
+
+def records(values: np.ndarray, check: str = "numeric_drift", metric: str = "psi") -> list[dict[str, object]]:
+    return [{"monitor": "m", "check": check, "metric": metric, "value": float(v)} for v in values]
+
+
+@pytest.mark.parametrize("degrees", [4, 9, 20])
+def test_a_proposed_warning_is_crossed_at_about_the_target_rate_on_fresh_clean_data(degrees: int) -> None:
+    rng = np.random.default_rng(degrees)
+    # a PSI-like statistic of clean windows: a scaled chi-square
+    history, fresh = rng.chisquare(degrees, 2_000) / 1_000, rng.chisquare(degrees, 2_000_000) / 1_000
+    (proposal,) = calibrate.propose(records(history), rate=0.001)
+    assert proposal.warning is not None and proposal.critical is not None
+    crossed = np.mean(fresh >= proposal.warning)
+    assert 0.0001 <= crossed <= 0.003            # the target is 0.001: within a factor of 3 or so
+    assert np.mean(fresh >= proposal.critical) <= 0.0001
+
+
+def test_fold_changes_are_calibrated_above_their_floor_of_one() -> None:
+    rng = np.random.default_rng(3)
+    history = 1 + np.abs(rng.normal(0, 0.05, 500))
+    (proposal,) = calibrate.propose(records(history, "volume", "events_fold_change"), rate=0.001)
+    assert proposal.warning is not None and 1.1 < proposal.warning < 1.3
+
+
+def test_a_check_that_never_moved_gets_no_proposal_and_says_why() -> None:
+    (proposal,) = calibrate.propose(records(np.zeros(100), "missing_rate", "missing_rate_increase"), rate=0.001)
+    assert proposal.warning is None and proposal.note == "never moved off its floor in this history; keep the defaults"
+
+
+def test_calibrate_prints_yaml_that_pastes_into_the_topology(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    topology = tmp_path / "t.yaml"
+    topology.write_text(TOPOLOGY)
+    events = stream(tmp_path / "clean.jsonl", faults=False)
+    assert main(["calibrate", str(topology), str(events)]) == 0
+    out = capsys.readouterr().out
+    proposed = yaml.safe_load(out)["monitors"][0]
+    assert proposed["name"] == "m"
+    assert set(proposed["checks"]) == {"numeric_drift", "categorical_drift", "mean_shift"}
+    assert proposed["checks"]["numeric_drift"]["metric"] == "psi"
+    # pasted under the monitor, the file stays valid and carries the new thresholds
+    checks = "    checks:\n" + "".join(f"      {name}: {value}\n".replace("'", "") for name, value in
+                                      ((n, _flow(v)) for n, v in proposed["checks"].items()))
+    topology.write_text(TOPOLOGY + checks)
+    monitor = load_topology(topology).monitors[0]
+    assert monitor.checks.mean_shift.warning == proposed["checks"]["mean_shift"]["warning"]
+    assert monitor.checks.numeric_drift.warning < 0.1    # tighter than the default on this quiet history
+
+
+def test_calibrate_refuses_a_rate_that_is_no_rate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    topology = tmp_path / "t.yaml"
+    topology.write_text(TOPOLOGY)
+    assert main(["calibrate", str(topology), str(tmp_path / "x.jsonl"), "--rate", "2"]) == 1
+    assert capsys.readouterr().err == "stream-guard: --rate 2.0 must be between 0 and 0.5, e.g. 0.001\n"
+
+
+def _flow(mapping: dict[str, object]) -> str:
+    return "{" + ", ".join(f"{k}: {v}" for k, v in mapping.items()) + "}"
