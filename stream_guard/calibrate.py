@@ -74,7 +74,7 @@ def _round(value: float) -> float:
     if value <= 0:
         return 0.0
     scale = 10 ** (math.floor(math.log10(value)) - 1)
-    return round(math.ceil(value / scale) * scale, 10)
+    return float(round(math.ceil(value / scale) * scale, 10))
 
 
 def as_yaml(proposals: list[Proposal], source: str, windows: int, rate: float) -> str:
