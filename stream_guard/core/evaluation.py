@@ -23,10 +23,10 @@ SEGMENT_ALL = "all"
 MONITOR_WIDE = "*"    # the feature name of checks on the whole monitor (volume)
 METRIC_LABELS = {
     "psi": "PSI", "ks": "KS distance", "jensen_shannon": "JS distance", "linf": "L-inf distance",
-    "wasserstein": "Wasserstein distance (reference sd)", "hellinger": "Hellinger distance",
+    "wasserstein": "Wasserstein distance (sd)", "hellinger": "Hellinger distance",
     "chi_square": "Cramér's V", "missing_rate_increase": "missing-rate rise",
     "missing_rate_relative_increase": "relative missing-rate rise", "invalid_rate_increase": "invalid-rate rise",
-    "mean_shift_sd": "mean shift (reference sd)", "std_shift_ratio": "sd change", "unseen_share": "share of new values",
+    "mean_shift_sd": "mean shift (sd)", "std_shift_ratio": "sd change", "unseen_share": "share of new values",
     "distinct_fold_change": "distinct-count fold change", "events_fold_change": "event-count fold change",
 }
 
