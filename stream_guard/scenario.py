@@ -22,7 +22,7 @@ WINDOW_MS = 60_000
 class Fault:
     name: str
     feature: str
-    check: str
+    checks: tuple[str, ...]   # the checks expected to go critical
     first_window: int
     last_window: int
     description: str
@@ -32,9 +32,9 @@ class Fault:
 
 
 FAULTS = (
-    Fault("amount-shift", "amount", "numeric_drift", 4, 5, "amount ×2.5: an upstream unit change"),
-    Fault("age-missing", "age", "missing_rate", 6, 7, "40% of events lose `age`"),
-    Fault("new-country", "country", "categorical_drift", 8, 9, "a new country code 'XK' takes 25% of traffic"),
+    Fault("amount-shift", "amount", ("numeric_drift", "mean_shift"), 4, 5, "amount ×2.5: an upstream unit change"),
+    Fault("age-missing", "age", ("missing_rate",), 6, 7, "40% of events lose `age`"),
+    Fault("new-country", "country", ("categorical_drift",), 8, 9, "a new country code 'XK' takes 25% of traffic"),
 )
 COUNTRIES = ["US", "GB", "DE", "FR", "BR", "IN"]
 COUNTRY_SHARES = [0.4, 0.15, 0.15, 0.1, 0.1, 0.1]

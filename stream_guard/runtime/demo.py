@@ -191,12 +191,13 @@ def _report(console: Console, alerts: list[dict[str, Any]], options: DemoOptions
     if options.faults:
         table = Table("injected fault", "expected alert", "what fired")
         for fault in scenario.FAULTS:
-            hits = sorted({a["severity"] for a in firing if (a["feature"], a["check"]) == (fault.feature, fault.check)})
-            table.add_row(fault.description, f"{fault.feature} / {fault.check}",
+            hits = sorted({a["severity"] for a in firing
+                           if a["feature"] == fault.feature and a["check"] in fault.checks})
+            table.add_row(fault.description, f"{fault.feature} / {', '.join(fault.checks)}",
                           ", ".join(hits) if hits else "[red]nothing yet: run longer (--seconds)[/]")
         console.print(table)
     loud = [a for a in firing if a["severity"] in ("warning", "critical")]
-    expected = {(f.feature, f.check) for f in scenario.FAULTS} if options.faults else set()
+    expected = {(f.feature, c) for f in scenario.FAULTS for c in f.checks} if options.faults else set()
     stray = [a for a in loud if (a["feature"], a["check"]) not in expected]
     console.print(f"{len(alerts)} alert records ({len(firing)} firing, {len(alerts) - len(firing)} resolved); "
                   f"{len(stray)} warning/critical alerts on features with no fault injected.")
