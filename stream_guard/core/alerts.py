@@ -66,6 +66,7 @@ class Evaluation:
     n_reference: int
     summary: str
     emitted_at: int
+    importance: float = 1.0   # the feature's weight: `severity` grades value × importance
 
     @property
     def fingerprint(self) -> str:
@@ -107,6 +108,7 @@ class Evaluation:
             "n_reference": self.n_reference,
             "summary": self.summary,
             "emitted_at": iso(self.emitted_at),
+            "importance": finite(self.importance),
         }
 
 

@@ -88,7 +88,10 @@ def _run_check(monitor: MonitorSpec, name: str, check: str, ladder: SeverityLadd
     feature = current.features[name]
     metric = getattr(ladder, "metric", "missing_rate_increase")
     value, n_current, n_reference, detail = _measure(check, metric, ladder, feature, current, reference, monitor)
-    severity = "ok" if value is None else ladder.grade(value)
+    importance = monitor.all_features()[name].importance
+    severity = "ok" if value is None else ladder.grade(value * importance)
+    if value is not None and importance != 1.0:
+        detail += f"; graded as {_g(value)} × importance {importance:g} = {_g(value * importance)}"
     if severity in ("warning", "critical") and min(n_current, n_reference) < monitor.min_samples:
         severity = "info"
         detail += f"; graded info at most: fewer than {monitor.min_samples} samples"
@@ -99,6 +102,7 @@ def _run_check(monitor: MonitorSpec, name: str, check: str, ladder: SeverityLadd
         reference_end=reference.end, value=value, threshold=ladder.threshold_for(severity),
         n_current=n_current, n_reference=n_reference,
         summary=_summary(name, metric, value, severity, ladder, reference, detail), emitted_at=emitted_at,
+        importance=importance,
     )
 
 
