@@ -114,7 +114,7 @@ class RedisStateStore:
         for start, blob in sorted(closed.items(), key=lambda kv: int(kv[0])):
             flagged = frozenset(orjson.loads(critical.get(start, b"[]")))
             engine.remember(ClosedWindow(WindowProfile.from_bytes(blob), flagged))
-        engine.book = AlertBook.from_json(orjson.loads(book) if book else None)
+        engine.book = AlertBook.for_monitor(engine.monitor, orjson.loads(book) if book else None)
         engine.last_evaluated = int(last) if last is not None else None
 
     async def save_closed(self, engine: MonitorEngine, closed: ClosedWindow, forgotten: list[int]) -> None:

@@ -112,6 +112,20 @@ class Evaluation:
         }
 
 
+def worst_first(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Firing entries ranked by severity, then by value (the effect size), highest first; ties by name.
+
+    >>> [e["feature"] for e in worst_first([{"feature": "a", "check": "c", "severity": "warning", "value": 3},
+    ...                                     {"feature": "b", "check": "c", "severity": "critical", "value": 0.3},
+    ...                                     {"feature": "c", "check": "c", "severity": "critical", "value": 0.9}])]
+    ['c', 'b', 'a']
+    """
+    def rank(entry: dict[str, Any]) -> tuple[int, float, str, str]:
+        value = entry["value"] if entry["value"] is not None else -math.inf
+        return -SEVERITY_RANK[entry["severity"]], -value, entry["feature"], entry["check"]
+    return sorted(entries, key=rank)
+
+
 def dumps(record: dict[str, Any]) -> bytes:
     """One record as compact JSON bytes (no NaN can reach here: values pass through `finite`)."""
     return orjson.dumps(record)

@@ -41,8 +41,11 @@ class MonitorEngine:
     monitor: MonitorSpec
     folders: dict[int, PartitionFolder] = field(default_factory=dict)
     history: dict[int, ClosedWindow] = field(default_factory=dict)
-    book: AlertBook = field(default_factory=AlertBook)
+    book: AlertBook = field(init=False)
     last_evaluated: int | None = None     # start of the newest evaluated window
+
+    def __post_init__(self) -> None:
+        self.book = AlertBook.for_monitor(self.monitor)
 
     def folder(self, partition: int) -> PartitionFolder:
         if partition not in self.folders:
