@@ -11,12 +11,15 @@ from typing import Any
 import orjson
 import pytest
 
+from stream_guard import scenario
 from stream_guard.core.alerts import Evaluation, fingerprint
 from stream_guard.core.config import AlertingSpec
+from stream_guard.core.digest import window_digest
 from stream_guard.core.engine import MonitorEngine
 from stream_guard.core.lifecycle import AlertBook, BookFormatError
 
 from .builders import monitor, records
+from .test_engine import DEMO, START
 
 GRADES = {"c": "critical", "w": "warning", "i": "info", ".": "ok", "-": "ok"}
 VALUES = {"c": 0.5, "w": 0.15, "i": 0.06, ".": 0.01, "-": None}
@@ -231,6 +234,50 @@ def test_a_resolved_source_cools_down_even_when_another_member_breaks() -> None:
         (1, "resolved", "critical", *SOURCE),
         (3, "firing", "critical", *SOURCE),
     ]
+
+
+# digest -------------------------------------------------------------------------------------------
+
+def test_the_digest_ranks_firing_features_by_severity_then_value_with_their_alert_ids() -> None:
+    alerts = book({"s1": "etl", "s2": "etl"})
+    records = alerts.apply([evaluation("w", "w", 0, 3.0), evaluation("c_low", "c", 0, 0.3),
+                            evaluation("c_high", "c", 0, 0.9), evaluation("s1", "w", 0, 0.2),
+                            evaluation("s2", "c", 0, 0.4), evaluation("ok", ".", 0)])
+    ids = {r["feature"]: r["id"] for r in records}
+    digest = window_digest("m", 0, 60_000, 65_000, alerts.firing_features())
+    assert digest is not None
+    assert [(e["feature"], e["severity"], e["value"], e["alert_id"], e.get("source")) for e in digest["firing"]] == [
+        ("c_high", "critical", 0.9, ids["c_high"], None),
+        ("s2", "critical", 0.4, ids["source:etl"], "etl"),
+        ("c_low", "critical", 0.3, ids["c_low"], None),
+        ("w", "warning", 3.0, ids["w"], None),
+        ("s1", "warning", 0.2, ids["source:etl"], "etl"),
+    ]
+    assert (digest["schema"], digest["monitor"], digest["window"], digest["emitted_at"]) == (
+        "stream_guard.digest/v1", "m", {"start": "1970-01-01T00:00:00Z", "end": "1970-01-01T00:01:00Z"},
+        "1970-01-01T00:01:05Z")
+    assert digest["summary"] == "5 firing (3 critical, 2 warning); worst: c_high numeric_drift."
+    assert window_digest("m", 60_000, 120_000, 0, []) is None
+
+
+def test_the_engine_emits_one_digest_per_window_in_which_something_fires() -> None:
+    engine = MonitorEngine(DEMO)
+    digests = []
+    engine.fold(records(list(scenario.stream(11, START, 1200))))
+    for start in engine.due_windows():
+        digest = engine.close_window(start, engine.local_profiles(start), emitted_at=0).digest
+        if digest is not None:
+            digests.append(((start - START) // 60_000, [(e["feature"], e["severity"]) for e in digest["firing"]]))
+    assert digests == [(4, [("amount", "critical")]), (5, [("amount", "critical")]),
+                       (6, [("age", "critical")]), (7, [("age", "critical")]),
+                       (8, [("country", "critical")]), (9, [("country", "critical")])]
+
+
+def test_digest_false_turns_the_digest_off() -> None:
+    engine = MonitorEngine(DEMO.model_copy(update={"alerting": AlertingSpec(digest=False)}))
+    engine.fold(records(list(scenario.stream(6, START, 1200))))
+    assert [engine.close_window(s, engine.local_profiles(s), emitted_at=0).digest for s in engine.due_windows()] == [
+        None] * 5
 
 
 # the stored book ----------------------------------------------------------------------------------
