@@ -6,7 +6,7 @@ Key layout (the `{...}` hash tag keeps one partition's keys, or one monitor's, i
     sg:{APP/MONITOR/P}:meta      hash  next_offset, watermark, closed_before, folded, dead_lettered, filtered
     sg:{APP/MONITOR}:closed      hash  window start -> merged WindowProfile bytes (reference material)
     sg:{APP/MONITOR}:critical    hash  window start -> JSON list of features critical in that window
-    sg:{APP/MONITOR}:book        string  alert book JSON
+    sg:{APP/MONITOR}:book        string  alert book JSON (firing, pending and cooling series; version 2)
     sg:{APP/MONITOR}:last        string  start of the newest evaluated window
 
 A partition's flush writes its profiles and its next offset in one MULTI/EXEC, so the offset
