@@ -153,6 +153,18 @@ def test_a_series_that_stays_ok_through_its_cooldown_fires_at_once_afterwards() 
     ]
 
 
+def test_the_timeline_of_docs_alerting_md() -> None:
+    alerts = play(book(for_=2, keep_firing_for=1, repeat=3, cooldown=3), x="wcccccw...cccc")
+    assert [(r[0], r[1], r[2], a.get("repeat")) for r, a in zip(seen(alerts), alerts)] == [
+        (1, "firing", "warning", None),
+        (2, "firing", "critical", None),
+        (5, "firing", "critical", 1),
+        (7, "firing", "warning", None),
+        (8, "resolved", "warning", None),
+        (12, "firing", "critical", None),
+    ]
+
+
 # importance ---------------------------------------------------------------------------------------
 
 def test_importance_2_raises_a_warning_to_critical_and_0_5_lowers_it_below_warning() -> None:
