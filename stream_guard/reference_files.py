@@ -46,7 +46,8 @@ def file_format(path: Path) -> str:
     raise StreamGuardError(f"{path}: unknown file type; reference files are {', '.join(FORMATS)}")
 
 
-def read_rows(path: Path, monitor: MonitorSpec, report: ReadReport, chunk: int = CHUNK) -> Iterator[list[dict[str, Any]]]:
+def read_rows(path: Path, monitor: MonitorSpec, report: ReadReport,
+              chunk: int = CHUNK) -> Iterator[list[dict[str, Any]]]:
     """The file's rows in chunks; lines that are no JSON object are skipped and reported."""
     if not path.is_file():
         raise StreamGuardError(f"{path}: no such file")

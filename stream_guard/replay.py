@@ -2,7 +2,8 @@
 
 Event time comes from the events; a window is evaluated when the file's events pass its end plus
 grace, exactly as the live worker would; alerts are emitted at that event time, so a replay is
-reproducible run after run.
+reproducible run after run. Window digests go to their own sink, so the alert output holds alert
+records only.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class ReplaySummary:
     windows: int = 0
     evaluations: int = 0
     alerts: Counter[tuple[str, str]] = field(default_factory=Counter)   # (status, severity) -> count
+    digests: int = 0
     open_windows: int = 0
 
 
@@ -54,14 +56,16 @@ def read_records(path: Path, chunk: int = CHUNK) -> Iterator[list[RawRecord]]:
 
 
 def replay(topology: Topology, path: Path, on_alert: Sink, on_evaluation: Sink,
-           on_dead_letter: Sink, progress: Callable[[int], None] | None = None) -> ReplaySummary:
+           on_dead_letter: Sink, progress: Callable[[int], None] | None = None,
+           on_digest: Sink | None = None) -> ReplaySummary:
     """Feed every monitor of `topology` the events of `path`; report records through the sinks."""
     engines = [MonitorEngine(m) for m in topology.monitors]
     summary = ReplaySummary()
+    sinks = _Sinks(on_alert, on_evaluation, on_dead_letter, on_digest or (lambda record: None))
     for batch in read_records(path):
         summary.lines += len(batch)
         for engine in engines:
-            _feed(engine, batch, summary, on_alert, on_evaluation, on_dead_letter)
+            _feed(engine, batch, summary, sinks)
         if progress:
             progress(summary.lines)
     summary.folded = sum(f.counts.folded for e in engines for f in e.folders.values())
@@ -69,10 +73,17 @@ def replay(topology: Topology, path: Path, on_alert: Sink, on_evaluation: Sink,
     return summary
 
 
-def _feed(engine: MonitorEngine, batch: list[RawRecord], summary: ReplaySummary,
-          on_alert: Sink, on_evaluation: Sink, on_dead_letter: Sink) -> None:
+@dataclass(frozen=True)
+class _Sinks:
+    alert: Sink
+    evaluation: Sink
+    dead_letter: Sink
+    digest: Sink
+
+
+def _feed(engine: MonitorEngine, batch: list[RawRecord], summary: ReplaySummary, sinks: _Sinks) -> None:
     for letter in engine.fold(batch):
-        _dead(letter, summary, on_dead_letter)
+        _dead(letter, summary, sinks.dead_letter)
     grace = engine.monitor.window.grace
     for start in engine.due_windows():
         result = engine.close_window(start, engine.local_profiles(start),
@@ -80,10 +91,13 @@ def _feed(engine: MonitorEngine, batch: list[RawRecord], summary: ReplaySummary,
         summary.windows += 1
         summary.evaluations += len(result.evaluations)
         for evaluation in result.evaluations:
-            on_evaluation(evaluation.to_json())
+            sinks.evaluation(evaluation.to_json())
         for alert in result.alerts:
             summary.alerts[(alert["status"], alert["severity"])] += 1
-            on_alert(alert)
+            sinks.alert(alert)
+        if result.digest is not None:
+            summary.digests += 1
+            sinks.digest(result.digest)
 
 
 def _dead(letter: DeadLetter, summary: ReplaySummary, sink: Sink) -> None:

@@ -6,7 +6,7 @@ Key layout (the `{...}` hash tag keeps one partition's keys, or one monitor's, i
     sg:{APP/MONITOR/P}:meta      hash  next_offset, watermark, closed_before, folded, dead_lettered, filtered
     sg:{APP/MONITOR}:closed      hash  window start -> merged WindowProfile bytes (reference material)
     sg:{APP/MONITOR}:critical    hash  window start -> JSON list of features critical in that window
-    sg:{APP/MONITOR}:book        string  alert book JSON
+    sg:{APP/MONITOR}:book        string  alert book JSON (firing, pending and cooling series; version 2)
     sg:{APP/MONITOR}:last        string  start of the newest evaluated window
 
 A partition's flush writes its profiles and its next offset in one MULTI/EXEC, so the offset
@@ -114,7 +114,7 @@ class RedisStateStore:
         for start, blob in sorted(closed.items(), key=lambda kv: int(kv[0])):
             flagged = frozenset(orjson.loads(critical.get(start, b"[]")))
             engine.remember(ClosedWindow(WindowProfile.from_bytes(blob), flagged))
-        engine.book = AlertBook.from_json(orjson.loads(book) if book else None)
+        engine.book = AlertBook.for_monitor(engine.monitor, orjson.loads(book) if book else None)
         engine.last_evaluated = int(last) if last is not None else None
 
     async def save_closed(self, engine: MonitorEngine, closed: ClosedWindow, forgotten: list[int]) -> None:

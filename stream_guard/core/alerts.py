@@ -79,6 +79,7 @@ class Evaluation:
     emitted_at: int
     p_value: float | None = None       # for "no change", where the check has a test
     p_adjusted: float | None = None    # after the monitor window's multiple-testing correction
+    importance: float = 1.0   # the feature's weight: `severity` grades value × importance
 
     @property
     def fingerprint(self) -> str:
@@ -122,7 +123,22 @@ class Evaluation:
             "n_reference": self.n_reference,
             "summary": self.summary,
             "emitted_at": iso(self.emitted_at),
+            "importance": finite(self.importance),
         }
+
+
+def worst_first(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Firing entries ranked by severity, then by value (the effect size), highest first; ties by name.
+
+    >>> [e["feature"] for e in worst_first([{"feature": "a", "check": "c", "severity": "warning", "value": 3},
+    ...                                     {"feature": "b", "check": "c", "severity": "critical", "value": 0.3},
+    ...                                     {"feature": "c", "check": "c", "severity": "critical", "value": 0.9}])]
+    ['c', 'b', 'a']
+    """
+    def rank(entry: dict[str, Any]) -> tuple[int, float, str, str]:
+        value = entry["value"] if entry["value"] is not None else -math.inf
+        return -SEVERITY_RANK[entry["severity"]], -value, entry["feature"], entry["check"]
+    return sorted(entries, key=rank)
 
 
 def dumps(record: dict[str, Any]) -> bytes:

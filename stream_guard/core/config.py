@@ -196,6 +196,14 @@ class FeatureSpec(_Frozen):
     min: float | None = None
     max: float | None = None
     checks: FeatureChecks = FeatureChecks()
+    importance: float = Field(
+        default=1.0, gt=0, allow_inf_nan=False,
+        description="check values are graded multiplied by this: above 1 raises severity, below 1 lowers it",
+    )
+    source: str | None = Field(
+        default=None, min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$",
+        description="the upstream this feature comes from; features of one source alert together",
+    )
 
     @model_validator(mode="after")
     def _range(self) -> FeatureSpec:
@@ -267,6 +275,37 @@ class ReferenceSpec(_Frozen):
         return self
 
 
+def _window_count(value: object) -> object:
+    if isinstance(value, (bool, str)):
+        raise ValueError(f"counts monitor windows, not time: write a whole number such as 3 (got {value!r})")
+    return value
+
+
+WindowCount = Annotated[int, BeforeValidator(_window_count)]
+
+
+class AlertingSpec(_Frozen):
+    """When a graded series becomes an alert record, counted in monitor windows (event time, so replays agree).
+
+    Windows whose check has no value (reference not ready, no data) neither count nor break a run.
+    """
+
+    for_: WindowCount = Field(
+        default=1, ge=1, alias="for",
+        description="consecutive windows at or above a severity before it fires (1: at once)",
+    )
+    keep_firing_for: WindowCount = Field(
+        default=0, ge=0, description="windows below a firing severity it still holds before de-escalating or resolving"
+    )
+    cooldown: WindowCount = Field(
+        default=0, ge=0, description="after a resolve, windows during which the same series cannot fire again"
+    )
+    repeat: WindowCount = Field(
+        default=0, ge=0, description="re-emit a still-firing alert every this many windows (0: never)"
+    )
+    digest: bool = Field(default=True, description="one digest record per window in which anything is firing")
+
+
 class MonitorSpec(_Frozen):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
     source: SourceSpec
@@ -277,6 +316,7 @@ class MonitorSpec(_Frozen):
     checks: ChecksSpec = ChecksSpec()
     min_samples: int = Field(default=200, ge=0, description="thinner windows grade at most info")
     multiple_testing: MultipleTestingSpec = MultipleTestingSpec()
+    alerting: AlertingSpec = AlertingSpec()
 
     @model_validator(mode="after")
     def _distinct_names(self) -> MonitorSpec:
@@ -288,6 +328,10 @@ class MonitorSpec(_Frozen):
     def all_features(self) -> dict[str, FeatureSpec]:
         """Features and prediction fields together: both are profiled and checked alike."""
         return {**self.features, **self.prediction}
+
+    def sources(self) -> dict[str, str]:
+        """Feature name -> the upstream source it is declared to come from, for features that declare one."""
+        return {name: spec.source for name, spec in self.all_features().items() if spec.source is not None}
 
 
 class KafkaSpec(_Frozen):

@@ -7,6 +7,8 @@ persists it (and reads other workers' partition profiles) around the two calls t
     fold(records)                 -> dead letters            (per batch)
     due_windows()                 -> window starts to close  (watermark passed end + grace)
     close_window(start, profiles) -> WindowResult            (once per monitor window)
+
+A window's result holds its alert records and, when anything is firing, its digest.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 
 from stream_guard.core.alerts import Evaluation
 from stream_guard.core.config import MonitorSpec
+from stream_guard.core.digest import window_digest
 from stream_guard.core.evaluation import ClosedWindow, evaluate_window
 from stream_guard.core.events import DeadLetter, RawRecord
 from stream_guard.core.folding import PartitionFolder
@@ -34,6 +37,7 @@ class WindowResult:
     evaluations: list[Evaluation]
     alerts: list[dict[str, Any]]
     closed: ClosedWindow
+    digest: dict[str, Any] | None = None
 
 
 @dataclass
@@ -41,8 +45,11 @@ class MonitorEngine:
     monitor: MonitorSpec
     folders: dict[int, PartitionFolder] = field(default_factory=dict)
     history: dict[int, ClosedWindow] = field(default_factory=dict)
-    book: AlertBook = field(default_factory=AlertBook)
+    book: AlertBook = field(init=False)
     last_evaluated: int | None = None     # start of the newest evaluated window
+
+    def __post_init__(self) -> None:
+        self.book = AlertBook.for_monitor(self.monitor)
 
     def folder(self, partition: int) -> PartitionFolder:
         if partition not in self.folders:
@@ -80,11 +87,14 @@ class MonitorEngine:
         current = merge_all(list(profiles)) if profiles else WindowProfile.empty(self.monitor, start)
         evaluations, closed = evaluate_window(self.monitor, current, list(self.history.values()), emitted_at)
         alerts = self.book.apply(evaluations)
+        digest = None
+        if self.monitor.alerting.digest:
+            digest = window_digest(self.monitor.name, start, current.end, emitted_at, self.book.firing_features())
         self.remember(closed)
         self.last_evaluated = start
         for folder in self.folders.values():
             folder.close_through(start + self.monitor.window.size)
-        return WindowResult(start, current.end, current.events, evaluations, alerts, closed)
+        return WindowResult(start, current.end, current.events, evaluations, alerts, closed, digest)
 
     def remember(self, closed: ClosedWindow) -> None:
         """Keep a closed window as reference material, dropping what no reference can reach."""

@@ -191,10 +191,14 @@ def _graded(monitor: MonitorSpec, results: list[_Result], emitted_at: int) -> li
     testing = monitor.multiple_testing
     adjusted = checks.adjust_p_values([r.measure.p_value for r in results], testing.method)
     evaluations = []
+    features = monitor.all_features()
     for result, p_adjusted in zip(results, adjusted):
         value, ladder = result.measure.value, result.ladder
-        severity = "ok" if value is None else ladder.grade(value)
+        importance = spec.importance if (spec := features.get(result.feature)) else 1.0
+        severity = "ok" if value is None else ladder.grade(value * importance)
         notes = [result.measure.detail] if result.measure.detail else []
+        if value is not None and importance != 1.0:
+            notes.append(f"graded as {_g(value)} × importance {importance:g} = {_g(value * importance)}")
         if severity in ("warning", "critical") and min(result.n_current, result.n_reference) < monitor.min_samples:
             severity = "info"
             notes.append(f"graded info at most: fewer than {monitor.min_samples} samples")
@@ -209,7 +213,7 @@ def _graded(monitor: MonitorSpec, results: list[_Result], emitted_at: int) -> li
             threshold=ladder.threshold_for(severity), n_current=result.n_current,
             n_reference=result.n_reference,
             summary=_summary(result, severity, "; ".join(notes)), emitted_at=emitted_at,
-            p_value=result.measure.p_value, p_adjusted=p_adjusted,
+            p_value=result.measure.p_value, p_adjusted=p_adjusted, importance=importance,
         ))
     return evaluations
 

@@ -1,49 +1,264 @@
-"""From evaluations to alerts: fire on entering a severity, stay quiet while it holds, resolve on return.
+"""From evaluations to alert records: the lifecycle of each alerting series, after Prometheus rules and Alertmanager.
 
-The `AlertBook` is the only state: for each fingerprint that is firing, its severity and the
-window where it started. It round-trips through JSON so the live worker can keep it in Redis.
+Counted in the windows where the series' check has a value (others neither count nor break a run):
+
+- a severity fires once the series has been at or above it `for` windows in a row (pending until then);
+- a firing severity holds until the series has been below it for more than `keep_firing_for` windows,
+  then the series de-escalates to the highest severity still held, or resolves;
+- after a resolve the series cannot fire again for `cooldown` windows (it stays pending);
+- an unchanged firing series is re-emitted every `repeat` windows.
+
+Otherwise nothing is emitted: the same severity twice is one record. Features that declare a `source`
+never alert alone; their firing series fold into one source-level alert (`inhibition`).
+
+The `AlertBook` is the whole state and round-trips through JSON (version 2; version 1 is read too)
+so the live worker can keep it in Redis.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from itertools import groupby
+from typing import Any, NamedTuple
 
-from stream_guard.core.alerts import Evaluation
+from stream_guard.core.alerts import SEVERITY_RANK, Evaluation, finite, iso, record_id
+from stream_guard.core.config import AlertingSpec, MonitorSpec
+from stream_guard.core.inhibition import member_entries, source_fingerprint, source_record
+
+LEVELS = ("info", "warning", "critical")
+BOOK_VERSION = 2
+
+
+class BookFormatError(ValueError):
+    """A stored alert book this version cannot read."""
+
+
+class Change(NamedTuple):
+    """A record to emit: `firing` or `resolved` at `severity`; `repeat` > 0 for the k-th re-emission."""
+
+    status: str
+    severity: str
+    repeat: int = 0
+
+
+@dataclass(kw_only=True)
+class Announced:
+    """What was last announced about one alerting series, and when it may be announced again."""
+
+    severity: str | None = None   # the firing severity; None while not firing
+    since: int | None = None      # start of the window where it started firing
+    hold: int = 0                 # cooldown windows left before it may fire again
+    quiet: int = 0                # windows since its last record, while firing
+    repeats: int = 0              # re-emissions since it last changed
+    alert_id: str | None = None   # the id of its last record
+
+    def settle(self, severity: str | None, window_start: int, policy: AlertingSpec) -> Change | None:
+        """Move to `severity` (None: not firing) after one observed window; the record that calls for, if any."""
+        cooling = self.hold > 0
+        self.hold = max(self.hold - 1, 0)
+        old = self.severity
+        self.severity = None if old is None and cooling else severity
+        if self.severity is None:
+            if old is None:
+                return None
+            self.since, self.quiet, self.repeats, self.hold = None, 0, 0, policy.cooldown
+            return Change("resolved", old)
+        if self.severity != old:
+            self.since = window_start if old is None else self.since
+            self.quiet = self.repeats = 0
+            return Change("firing", self.severity)
+        self.quiet += 1
+        if policy.repeat and self.quiet >= policy.repeat:
+            self.quiet, self.repeats = 0, self.repeats + 1
+            return Change("firing", self.severity, self.repeats)
+        return None
+
+    @property
+    def idle(self) -> bool:
+        """Nothing to remember: not firing and not cooling down."""
+        return self.severity is None and self.hold == 0
+
+
+@dataclass(kw_only=True)
+class SeriesState(Announced):
+    """One feature and check: how long it has been at or above, or below, each severity."""
+
+    feature: str
+    check: str
+    group: str | None = None   # fingerprint of its source-level series, if the feature declares a source
+    above: dict[str, int] = field(default_factory=lambda: dict.fromkeys(LEVELS, 0))
+    below: dict[str, int] = field(default_factory=lambda: dict.fromkeys(LEVELS, 0))
+    value: float | None = None
+
+    def observe(self, graded: str, policy: AlertingSpec) -> str | None:
+        """Count one window graded `graded`; the severity the series fires at after it (None: not firing)."""
+        for level in LEVELS:
+            reached = SEVERITY_RANK[graded] >= SEVERITY_RANK[level]
+            self.above[level] = self.above[level] + 1 if reached else 0
+            self.below[level] = 0 if reached else self.below[level] + 1
+        held = [level for level in LEVELS if self._holds(level, policy)]
+        return held[-1] if held else None
+
+    def _holds(self, level: str, policy: AlertingSpec) -> bool:
+        if self.severity is not None and SEVERITY_RANK[level] <= SEVERITY_RANK[self.severity]:
+            return self.below[level] <= policy.keep_firing_for
+        return self.above[level] >= policy.for_
+
+    @property
+    def pending(self) -> bool:
+        """At or above some severity, but not (yet) firing at it."""
+        return self.severity is None and any(self.above.values())
+
+    @property
+    def idle(self) -> bool:
+        return super().idle and not self.pending
+
+
+@dataclass(kw_only=True)
+class SourceState(Announced):
+    """The source-level series that stands for every feature declaring `source: name`."""
+
+    name: str
+    features: list[dict[str, Any]] = field(default_factory=list)   # the members its last record listed
 
 
 @dataclass
 class AlertBook:
-    firing: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    def apply(self, evaluations: Iterable[Evaluation]) -> list[dict[str, Any]]:
-        """The alert records these evaluations cause, in order; updates which series are firing."""
-        alerts = []
-        for evaluation in evaluations:
-            alert = self._transition(evaluation)
-            if alert is not None:
-                alerts.append(alert)
-        return alerts
-
-    def _transition(self, e: Evaluation) -> dict[str, Any] | None:
-        if e.value is None:
-            return None  # no evidence either way: keep the series as it is
-        current = self.firing.get(e.fingerprint)
-        if e.severity == "ok":
-            if current is None:
-                return None
-            del self.firing[e.fingerprint]
-            return e.alert("resolved", current["severity"], f"Resolved. {e.summary}")
-        if current is not None and current["severity"] == e.severity:
-            return None
-        self.firing[e.fingerprint] = {"severity": e.severity, "since": e.window_start,
-                                      "feature": e.feature, "check": e.check}
-        return e.alert("firing", e.severity, e.summary)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"version": 1, "firing": self.firing}
+    policy: AlertingSpec = field(default_factory=AlertingSpec)
+    sources: dict[str, str] = field(default_factory=dict)           # feature -> the source it declares
+    series: dict[str, SeriesState] = field(default_factory=dict)    # fingerprint -> state
+    groups: dict[str, SourceState] = field(default_factory=dict)    # source-level fingerprint -> state
 
     @classmethod
-    def from_json(cls, data: dict[str, Any] | None) -> AlertBook:
-        return cls(dict((data or {}).get("firing", {})))
+    def for_monitor(cls, monitor: MonitorSpec, saved: Mapping[str, Any] | None = None) -> AlertBook:
+        """The book of `monitor`, restored from its saved JSON when given."""
+        return cls.from_json(saved, monitor.alerting, monitor.sources())
+
+    def apply(self, evaluations: Iterable[Evaluation]) -> list[dict[str, Any]]:
+        """The alert records these evaluations cause, in order; they are taken one window at a time."""
+        records: list[dict[str, Any]] = []
+        for _, window in groupby(evaluations, key=lambda e: e.window_start):
+            records.extend(self._apply_window(list(window)))
+        return records
+
+    def _apply_window(self, evaluations: list[Evaluation]) -> list[dict[str, Any]]:
+        records: list[dict[str, Any]] = []
+        members: dict[str, list[Evaluation]] = defaultdict(list)
+        for e in evaluations:
+            if e.value is None:
+                continue  # no evidence either way: keep the series as it is
+            source = self.sources.get(e.feature)
+            group = source_fingerprint(e.monitor, e.segment, source) if source else None
+            state, change = self._observe(e, group)
+            if group is not None:
+                members[group].append(e)
+            elif change is not None:
+                records.append(self._series_record(e, state, change))
+        for group, evaluated in sorted(members.items(), key=lambda kv: self.sources[kv[1][0].feature]):
+            record = self._settle_source(group, evaluated)
+            if record is not None:
+                records.append(record)
+        return records
+
+    def _observe(self, e: Evaluation, group: str | None) -> tuple[SeriesState, Change | None]:
+        state = self.series.get(e.fingerprint) or SeriesState(feature=e.feature, check=e.check)
+        state.group, state.value = group, e.value
+        change = state.settle(state.observe(e.severity, self.policy), e.window_start, self.policy)
+        if state.idle:
+            self.series.pop(e.fingerprint, None)
+        else:
+            self.series[e.fingerprint] = state
+        return state, change
+
+    def _series_record(self, e: Evaluation, state: SeriesState, change: Change) -> dict[str, Any]:
+        summary = e.summary
+        if change.status == "resolved":
+            summary = f"Resolved. {summary}"
+        elif change.repeat:
+            since = e.window_start if state.since is None else state.since
+            summary = f"Still firing since {iso(since)} (repeat {change.repeat}). {summary}"
+        record = e.alert(change.status, change.severity, summary)
+        if change.repeat:
+            record["repeat"] = change.repeat
+        state.alert_id = record["id"]
+        return record
+
+    def _settle_source(self, group: str, evaluated: list[Evaluation]) -> dict[str, Any] | None:
+        name = self.sources[evaluated[0].feature]
+        state = self.groups.get(group) or SourceState(name=name)
+        firing = [s for s in self.series.values() if s.group == group and s.severity is not None]
+        worst = max(firing, key=lambda s: SEVERITY_RANK[s.severity or "ok"]).severity if firing else None
+        change = state.settle(worst, evaluated[0].window_start, self.policy)
+        record = None
+        if change is not None:
+            if change.status == "firing":
+                state.features = member_entries(firing)
+            record = source_record(change.status, change.severity, change.repeat, state, self._lead(evaluated))
+            state.alert_id = record["id"]
+        if state.idle:
+            self.groups.pop(group, None)
+        else:
+            self.groups[group] = state
+        return record
+
+    def _lead(self, evaluated: list[Evaluation]) -> Evaluation:
+        """The member evaluation a source-level record takes its value, threshold and reference from."""
+        def rank(e: Evaluation) -> tuple[int, float]:
+            state = self.series.get(e.fingerprint)
+            return SEVERITY_RANK[state.severity if state and state.severity else "ok"], e.value or 0.0
+        return max(evaluated, key=rank)
+
+    @property
+    def firing(self) -> dict[str, dict[str, Any]]:
+        """The alerts firing now, by fingerprint: series alerting alone and source-level ones."""
+        alone = {fp: {"severity": s.severity, "since": s.since, "feature": s.feature, "check": s.check}
+                 for fp, s in self.series.items() if s.severity is not None and s.group is None}
+        grouped = {fp: {"severity": g.severity, "since": g.since, "feature": f"source:{g.name}", "check": "source"}
+                   for fp, g in self.groups.items() if g.severity is not None}
+        return alone | grouped
+
+    def firing_features(self) -> list[dict[str, Any]]:
+        """Every firing feature series with its severity, latest value and the id of the alert announcing it."""
+        out = []
+        for state in self.series.values():
+            group = self.groups.get(state.group) if state.group else None
+            if state.severity is None or (state.group and (group is None or group.severity is None)):
+                continue  # pending, or its source is held back by a cooldown
+            entry = {"feature": state.feature, "check": state.check, "severity": state.severity,
+                     "value": finite(state.value)}
+            if group is not None:
+                entry["source"] = group.name
+            entry["alert_id"] = group.alert_id if group is not None else state.alert_id
+            out.append(entry)
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {"version": BOOK_VERSION,
+                "series": {fp: asdict(s) for fp, s in self.series.items()},
+                "sources": {fp: asdict(g) for fp, g in self.groups.items()}}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None, policy: AlertingSpec | None = None,
+                  sources: Mapping[str, str] | None = None) -> AlertBook:
+        """A book from `to_json` output (or a version-1 book), alerting under `policy`."""
+        book = cls(policy or AlertingSpec(), dict(sources or {}))
+        data = data or {}
+        version = data.get("version", 1)
+        if version == 1:
+            book.series = {fp: _from_v1(fp, entry) for fp, entry in data.get("firing", {}).items()}
+        elif version == BOOK_VERSION:
+            book.series = {fp: SeriesState(**s) for fp, s in data.get("series", {}).items()}
+            book.groups = {fp: SourceState(**g) for fp, g in data.get("sources", {}).items()}
+        else:
+            raise BookFormatError(f"alert book format v{version}; this version reads v1 and v{BOOK_VERSION}")
+        return book
+
+
+def _from_v1(fp: str, entry: Mapping[str, Any]) -> SeriesState:
+    """A version-1 entry was a firing series whose last record fired at `since`."""
+    severity = entry["severity"]
+    reached = {level: int(SEVERITY_RANK[level] <= SEVERITY_RANK[severity]) for level in LEVELS}
+    return SeriesState(feature=entry["feature"], check=entry["check"], severity=severity, since=entry["since"],
+                       above=reached, alert_id=record_id(fp, entry["since"], "firing"))

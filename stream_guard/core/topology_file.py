@@ -148,7 +148,9 @@ def _allowed_keys(parent: Loc) -> list[str]:
         model = _model_in(field.annotation)
         if model is None:
             return []
-    return list(model.model_fields) if isinstance(model, type) and issubclass(model, BaseModel) else []
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        return []
+    return [field.alias or name for name, field in model.model_fields.items()]
 
 
 def _model_in(annotation: Any) -> Any:

@@ -22,7 +22,7 @@ TICK_SECONDS = 0.25
 
 
 class KafkaPublisher:
-    """Sends alerts (keyed by fingerprint) and dead letters (keyed by monitor) through Faust's producer."""
+    """Sends alerts (keyed by fingerprint), digests and dead letters (keyed by monitor) through Faust's producer."""
 
     def __init__(self, app: faust.App, topology: Topology) -> None:
         self._alerts = app.topic(topology.alerts.topic, key_serializer="raw", value_serializer="raw")
@@ -30,7 +30,8 @@ class KafkaPublisher:
 
     async def alerts(self, records: Sequence[dict[str, Any]]) -> None:
         for record in records:
-            await self._alerts.send(key=record["fingerprint"].encode(), value=dumps(record))
+            key = record.get("fingerprint") or record["monitor"]
+            await self._alerts.send(key=key.encode(), value=dumps(record))
 
     async def dead_letters(self, letters: Sequence[DeadLetter]) -> None:
         for letter in letters:

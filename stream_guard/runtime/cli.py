@@ -21,7 +21,7 @@ examples:
   stream-guard replay topologies/demo.yaml events.jsonl --alerts-out alerts.jsonl
   stream-guard local up                            a broker and a Redis on loopback for your own worker
   stream-guard worker topologies/demo.yaml --broker kafka://127.0.0.1:9092 --redis redis://127.0.0.1:6379/0
-  stream-guard alerts tail topologies/demo.yaml
+  stream-guard alerts tail topologies/demo.yaml --no-digests
 
 --broker / --redis override the topology file; so do SG_BROKER / SG_REDIS when the flags are absent.
 """
@@ -117,6 +117,8 @@ def _replay_parser(commands: Any) -> None:
     sub.add_argument("--alerts-out", metavar="F", type=Path, help="write alerts as JSON Lines")
     sub.add_argument("--evaluations-out", metavar="F", type=Path, help="write every evaluation as JSON Lines")
     sub.add_argument("--dead-letters-out", metavar="F", type=Path, help="write unusable events as JSON Lines")
+    sub.add_argument("--digests-out", metavar="F", type=Path,
+                     help="write the window digests (one per window with anything firing) as JSON Lines")
     sub.add_argument("--quiet", action="store_true", help="print the summary only, not each alert")
 
 
@@ -128,7 +130,7 @@ def _replay(args: argparse.Namespace) -> int:
     if not args.events.is_file():
         raise StreamGuardError(f"{args.events}: no such events file")
     console = Console(stderr=True, soft_wrap=True)
-    outs = [_jsonl(path) for path in (args.alerts_out, args.evaluations_out, args.dead_letters_out)]
+    outs = [_jsonl(path) for path in (args.alerts_out, args.evaluations_out, args.dead_letters_out, args.digests_out)]
 
     def on_alert(record: dict[str, Any]) -> None:
         outs[0](record)
@@ -138,7 +140,7 @@ def _replay(args: argparse.Namespace) -> int:
     try:
         with console.status("replaying…") as status:
             summary = replay(topology, args.events, on_alert, outs[1], outs[2],
-                             progress=lambda n: status.update(f"replaying… {n:,} lines"))
+                             progress=lambda n: status.update(f"replaying… {n:,} lines"), on_digest=outs[3])
     finally:
         for out in outs:
             out(None)
@@ -165,7 +167,8 @@ def _print_replay_summary(console: Console, summary: Any) -> None:
     dead = ", ".join(f"{reason} {n}" for reason, n in sorted(summary.dead_letters.items())) or "none"
     alerts = ", ".join(f"{n} {sev} {status}" for (status, sev), n in sorted(summary.alerts.items())) or "none"
     console.print(f"{summary.lines:,} lines: {summary.folded:,} events folded, dead letters: {dead}")
-    console.print(f"{summary.windows} windows evaluated ({summary.evaluations:,} checks); alerts: {alerts}")
+    console.print(f"{summary.windows} windows evaluated ({summary.evaluations:,} checks); alerts: {alerts}; "
+                  f"{summary.digests} window digests")
     if summary.open_windows:
         console.print(f"{summary.open_windows} window(s) still open at the end of the file "
                       "(their end plus grace was not reached), not evaluated", style="dim")
@@ -331,16 +334,19 @@ def _produce(args: argparse.Namespace) -> int:
 def _alerts_parser(commands: Any) -> None:
     alerts = commands.add_parser("alerts", help="read the alert topic", description="read the alert topic")
     actions = alerts.add_subparsers(title="actions", metavar="ACTION")
-    sub = _command(actions, "tail", "print alerts as they arrive on the topology's alert topic", _alerts_tail)
+    sub = _command(actions, "tail", "print alerts (and window digests, dimmed) as they arrive on the topology's "
+                   "alert topic", _alerts_tail)
     sub.add_argument("topology", metavar="TOPOLOGY", type=Path, help="a topology YAML file, e.g. topologies/demo.yaml")
     sub.add_argument("--from-beginning", action="store_true", help="start at the oldest alert on the topic")
     sub.add_argument("--json", action="store_true", help="print the raw alert records, one per line")
+    sub.add_argument("--no-digests", action="store_true", help="leave out the window digests (stream_guard.digest/v1)")
     sub.add_argument("--idle-exit", type=float, metavar="S", help="exit after S seconds without a new alert")
     _services(sub, redis=False)
 
 
 def _alerts_tail(args: argparse.Namespace) -> int:
-    from stream_guard.runtime.console import print_alert
+    from stream_guard.core.digest import DIGEST_SCHEMA
+    from stream_guard.runtime.console import print_record
     from stream_guard.runtime.kafka_io import records
     from stream_guard.runtime.preflight import check_broker
 
@@ -348,9 +354,11 @@ def _alerts_tail(args: argparse.Namespace) -> int:
     check_broker(topology.kafka.broker)
     console = Console(soft_wrap=True)
     for record in records(topology.kafka.broker, topology.alerts.topic, args.from_beginning, args.idle_exit):
+        if args.no_digests and record.get("schema") == DIGEST_SCHEMA:
+            continue
         if args.json:
             sys.stdout.write(orjson.dumps(record).decode() + "\n")
             sys.stdout.flush()
-        elif record.get("schema") == "stream_guard.alert/v1":
-            print_alert(console, record)
+        else:
+            print_record(console, record)
     return 0

@@ -1,7 +1,8 @@
 """`stream-guard demo`: the embedded broker, a real Redis, a worker and a traffic generator, all on loopback.
 
 The generator plays the scenario of `stream_guard.scenario` at `speed` times real time (one-minute
-windows pass every few seconds), and the demo prints alerts from the alert topic as they arrive.
+windows pass every few seconds), and the demo prints alerts (and, dimmed, window digests) from the alert
+topic as they arrive.
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ from rich.table import Table
 
 from stream_guard import scenario
 from stream_guard.core.config import Topology
+from stream_guard.core.digest import DIGEST_SCHEMA
 from stream_guard.core.topology_file import with_overrides
 from stream_guard.errors import StreamGuardError
 from stream_guard.runtime import kafka_io
-from stream_guard.runtime.console import print_alert
+from stream_guard.runtime.console import print_record
 from stream_guard.runtime.local_stack import LocalStack, create_topics, free_port, local_stack
 
 SLICES_PER_WINDOW = 20
@@ -123,8 +125,10 @@ def _run_traffic(topology: Topology, stack: LocalStack, options: DemoOptions, de
                 alert = arrived.get(timeout=0.2)
             except queue.Empty:
                 continue
+            print_record(console, alert)
+            if alert.get("schema") == DIGEST_SCHEMA:
+                continue
             alerts.append(alert)
-            print_alert(console, alert)
             if sink:
                 sink.write(orjson.dumps(alert) + b"\n")
                 sink.flush()

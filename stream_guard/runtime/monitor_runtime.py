@@ -2,7 +2,7 @@
 
 Per batch: restore unseen partitions from Redis, fold, publish dead letters. Per tick (and when a
 flush is due): persist dirty partitions, then close every due window — read its partition profiles
-back from Redis, evaluate, publish alerts, record the closed window.
+back from Redis, evaluate, publish alerts and the window digest, record the closed window.
 """
 
 from __future__ import annotations
@@ -106,8 +106,9 @@ class MonitorRuntime:
         profiles = await self.store.partition_profiles(self.monitor.name, sorted(self.engine.folders), start)
         before = set(self.engine.history)
         result = self.engine.close_window(start, profiles, emitted_at=self.clock())
-        if result.alerts:
-            await self.publisher.alerts(result.alerts)
+        published = result.alerts + ([result.digest] if result.digest else [])
+        if published:
+            await self.publisher.alerts(published)
         await self.store.save_closed(self.engine, result.closed, sorted(before - set(self.engine.history)))
         await self._flush(dropped=[start])
         log.info(describe_window(self.monitor.name, result))
@@ -131,5 +132,7 @@ class MonitorRuntime:
 def describe_window(monitor: str, result: WindowResult) -> str:
     """One log line per closed window: its span, volume and what fired."""
     fired = ", ".join(f"{a['severity']} {a['feature']}/{a['check']} {a['status']}" for a in result.alerts)
+    firing = len(result.digest["firing"]) if result.digest else 0
     return (f"{monitor}: window {iso(result.start)} closed: {result.events} events, "
-            f"{len(result.evaluations)} checks, {len(result.alerts)} alerts" + (f" ({fired})" if fired else ""))
+            f"{len(result.evaluations)} checks, {len(result.alerts)} alerts" + (f" ({fired})" if fired else "")
+            + f", {firing} firing")

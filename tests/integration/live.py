@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from stream_guard.runtime.local_stack import LocalStack, create_topics, free_port
 
 from stream_guard.runtime import kafka_io
+from stream_guard.runtime.local_stack import LocalStack, create_topics, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "topologies" / "demo.yaml"
@@ -87,16 +87,22 @@ class Worker:
         return self.log_path.read_text(errors="replace")
 
 
-def topic_records(stack: LocalStack, topic: str, idle: float = 3.0) -> list[dict[str, Any]]:
-    """Everything on a topic, read from the beginning until `idle` seconds pass without a record."""
-    return list(kafka_io.records(stack.broker_url, topic, from_beginning=True, idle_timeout_s=idle))
+ALERT = "stream_guard.alert/v1"
+DIGEST = "stream_guard.digest/v1"
 
 
-def wait_for_records(stack: LocalStack, topic: str, count: int, timeout: float = 90.0) -> list[dict[str, Any]]:
+def topic_records(stack: LocalStack, topic: str, idle: float = 3.0, schema: str | None = None) -> list[dict[str, Any]]:
+    """Everything on a topic (of `schema` only, if given), from the beginning until `idle` seconds of silence."""
+    found = kafka_io.records(stack.broker_url, topic, from_beginning=True, idle_timeout_s=idle)
+    return [r for r in found if schema is None or r.get("schema") == schema]
+
+
+def wait_for_records(stack: LocalStack, topic: str, count: int, timeout: float = 90.0,
+                     schema: str | None = None) -> list[dict[str, Any]]:
     deadline = time.monotonic() + timeout
     seen: list[dict[str, Any]] = []
     while time.monotonic() < deadline and len(seen) < count:
-        seen = topic_records(stack, topic, idle=1.0)
+        seen = topic_records(stack, topic, idle=1.0, schema=schema)
     return seen
 
 

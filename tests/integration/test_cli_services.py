@@ -43,8 +43,8 @@ def test_local_up_on_a_taken_port_says_which_and_what_to_do(local_stack: LocalSt
                                        "choose another with --redis-port\n")
 
 
-def test_produce_sends_every_line_and_alerts_tail_prints_alerts_as_json(local_stack: LocalStack, tmp_path: Path,
-                                                                        capfd: pytest.CaptureFixture[str]) -> None:
+def test_produce_sends_every_line_and_alerts_tail_prints_alerts_and_digests(
+        local_stack: LocalStack, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     topology = fresh_topology(local_stack, tmp_path)
     events = tmp_path / "e.jsonl"
     events.write_bytes(b"".join(orjson.dumps({"ts": i, "n": i}) + b"\n" for i in range(250)))
@@ -54,12 +54,16 @@ def test_produce_sends_every_line_and_alerts_tail_prints_alerts_as_json(local_st
     alert = {"schema": "stream_guard.alert/v1", "id": "a1", "fingerprint": "f", "monitor": "m", "segment": "all",
              "feature": "x", "check": "missing_rate", "severity": "warning", "status": "firing",
              "window": {"start": "2026-01-01T00:00:00Z", "end": "2026-01-01T00:01:00Z"}, "summary": "x: s."}
+    digest = {"schema": "stream_guard.digest/v1", "id": "d1", "monitor": "m", "window": alert["window"],
+              "firing": [{"feature": "x", "check": "missing_rate", "severity": "warning", "value": 0.1}]}
     from stream_guard.runtime.kafka_io import produce
-    produce(local_stack.broker_url, topology.alerts, [orjson.dumps(alert)])
+    produce(local_stack.broker_url, topology.alerts, [orjson.dumps(alert), orjson.dumps(digest)])
     capfd.readouterr()
     assert main(["alerts", "tail", str(topology.path), "--broker", local_stack.broker_url, "--from-beginning",
-                 "--json", "--idle-exit", "2"]) == 0
+                 "--json", "--no-digests", "--idle-exit", "2"]) == 0
     assert [orjson.loads(line) for line in capfd.readouterr().out.splitlines()] == [alert]
     assert main(["alerts", "tail", str(topology.path), "--broker", local_stack.broker_url, "--from-beginning",
                  "--idle-exit", "2"]) == 0
-    assert capfd.readouterr().out == "00:00–00:01  WARNING   firing    m/x  missing_rate  x: s.\n"
+    assert capfd.readouterr().out.splitlines() == [
+        "00:00–00:01  WARNING   firing    m/x  missing_rate  x: s.",
+        "00:00–00:01  digest    1 firing  m  x missing_rate warning 0.1"]

@@ -15,7 +15,7 @@ from stream_guard.runtime import kafka_io
 from stream_guard.runtime.cli import main
 from stream_guard.runtime.local_stack import LocalStack
 
-from .live import Worker, fresh_topology, jsonl_lines, topic_records, wait_for_records
+from .live import ALERT, DIGEST, Worker, fresh_topology, jsonl_lines, topic_records, wait_for_records
 
 pytestmark = pytest.mark.integration
 
@@ -57,7 +57,7 @@ def test_worker_turns_faulty_events_into_exactly_the_expected_alerts(
     worker = Worker(local_stack, topology, tmp_path)
     try:
         status = worker.wait_for(consumed_and_closed(12 * 1200 + len(BAD_LINES), window=10))
-        alerts = wait_for_records(local_stack, topology.alerts, len(EXPECTED))
+        alerts = wait_for_records(local_stack, topology.alerts, len(EXPECTED), schema=ALERT)
         dead = wait_for_records(local_stack, topology.dead_letters, len(BAD_LINES))
     finally:
         seconds = worker.stop()
@@ -71,10 +71,14 @@ def test_worker_turns_faulty_events_into_exactly_the_expected_alerts(
     assert sum(p["offset"] for p in partitions.values()) == 12 * 1200 + len(BAD_LINES)
     assert seconds < 15
 
-    # parity: the same file through replay gives the same alert ids, in the same order
-    replayed = tmp_path / "replayed.jsonl"
-    assert main(["replay", str(topology.path), str(events_file), "--alerts-out", str(replayed), "--quiet"]) == 0
+    # parity: the same file through replay gives the same alert and digest ids, in the same order
+    replayed, digests = tmp_path / "replayed.jsonl", tmp_path / "digests.jsonl"
+    assert main(["replay", str(topology.path), str(events_file), "--alerts-out", str(replayed),
+                 "--digests-out", str(digests), "--quiet"]) == 0
     assert [orjson.loads(line)["id"] for line in jsonl_lines(replayed)] == [a["id"] for a in alerts]
+    live_digests = topic_records(local_stack, topology.alerts, idle=1.0, schema=DIGEST)
+    assert [window_index(d) for d in live_digests] == [4, 5, 6, 7, 8, 9]
+    assert [orjson.loads(line)["id"] for line in jsonl_lines(digests)] == [d["id"] for d in live_digests]
 
 
 def test_a_restarted_worker_resumes_from_redis_without_refolding_or_realerting(
@@ -94,7 +98,7 @@ def test_a_restarted_worker_resumes_from_redis_without_refolding_or_realerting(
         status = second.wait_for(consumed_and_closed(12 * 1200 + len(BAD_LINES), window=10))
     finally:
         second.stop()
-    alerts = topic_records(local_stack, topology.alerts)
+    alerts = topic_records(local_stack, topology.alerts, schema=ALERT)
     partitions = status["monitors"]["fraud-model"]["partitions"]
     assert sum(p["folded"] for p in partitions.values()) == 12 * 1200
     assert sum(p["dead_lettered"] for p in partitions.values()) == len(BAD_LINES)

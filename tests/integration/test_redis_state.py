@@ -11,11 +11,14 @@ import redis
 
 from stream_guard.adapters.redis_store import RedisStateStore
 from stream_guard.core.engine import MonitorEngine
+from stream_guard.core.evaluation import ClosedWindow
 from stream_guard.core.events import RawRecord
 from stream_guard.core.folding import PartitionFolder
+from stream_guard.core.profile import WindowProfile
 from stream_guard.runtime.local_stack import LocalStack
 
 from ..unit.builders import monitor
+from ..unit.test_lifecycle import evaluation
 
 pytestmark = pytest.mark.integration
 SPEC = monitor()
@@ -83,6 +86,29 @@ def test_closed_windows_and_the_alert_book_survive_a_restart(local_stack: LocalS
     assert sorted(again.history) == [0, 60_000, 120_000]
     assert again.last_evaluated == 120_000
     assert again.book.firing == engine.book.firing
+
+
+def test_pending_cooling_and_source_level_alert_state_survive_a_restart(local_stack: LocalStack,
+                                                                       redis_client: redis.Redis) -> None:
+    spec = monitor(alerting={"for": 2, "cooldown": 2},
+                   features={"x": {"type": "numeric", "source": "etl"}, "c": {"type": "categorical"}})
+    engine = MonitorEngine(spec)
+    # x fires through its source; c fires, resolves, and breaks again while it cools down
+    for w, (x, c) in enumerate(["cc", "cc", "c.", "cc"]):
+        engine.book.apply([evaluation("x", x, w), evaluation("c", c, w)])
+    again = MonitorEngine(spec)
+
+    async def round_trip() -> None:
+        store = RedisStateStore(local_stack.redis_url, "book")
+        await store.save_closed(engine, ClosedWindow(WindowProfile.empty(spec, 0)), [])
+        await store.load_monitor(again)
+        await store.close()
+
+    asyncio.run(round_trip())
+    assert again.book == engine.book
+    assert {s.feature: (s.severity, s.pending, s.hold) for s in again.book.series.values()} == {
+        "x": ("critical", False, 0), "c": (None, True, 1)}
+    assert [g.name for g in again.book.groups.values()] == ["etl"]
 
 
 def test_keys_of_one_partition_share_a_cluster_hash_tag(local_stack: LocalStack, redis_client: redis.Redis) -> None:

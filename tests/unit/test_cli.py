@@ -10,7 +10,9 @@ import orjson
 import pytest
 
 from stream_guard import scenario
+from stream_guard.core.alerts import iso
 from stream_guard.runtime.cli import main
+from stream_guard.runtime.console import digest_line
 
 from .test_topology_file import MINIMAL, REPO
 
@@ -51,13 +53,15 @@ def test_validate_of_a_missing_file_names_it(tmp_path: Path, capsys: pytest.Capt
     assert capsys.readouterr().err == f"{missing}: cannot read the topology file: No such file or directory\n"
 
 
-def test_replay_writes_alerts_evaluations_and_dead_letters(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_replay_writes_alerts_evaluations_dead_letters_and_digests(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
     events = write_events(tmp_path / "e.jsonl", list(scenario.stream(8, START, 1200)),
                           [b"{broken", b"", b'{"features": {}}'])
     args = ["replay", str(DEMO), str(events), "--alerts-out", str(tmp_path / "a.jsonl"),
-            "--evaluations-out", str(tmp_path / "v.jsonl"), "--dead-letters-out", str(tmp_path / "d.jsonl")]
+            "--evaluations-out", str(tmp_path / "v.jsonl"), "--dead-letters-out", str(tmp_path / "d.jsonl"),
+            "--digests-out", str(tmp_path / "g.jsonl")]
     assert main(args) == 0
-    alerts, evaluations, dead = (jsonl(tmp_path / n) for n in ("a.jsonl", "v.jsonl", "d.jsonl"))
+    alerts, evaluations, dead, digests = (jsonl(tmp_path / n) for n in ("a.jsonl", "v.jsonl", "d.jsonl", "g.jsonl"))
     assert [(a["feature"], a["check"], a["severity"], a["status"]) for a in alerts] == [
         ("amount", "numeric_drift", "critical", "firing"),
         ("amount", "mean_shift", "critical", "firing"),
@@ -70,9 +74,21 @@ def test_replay_writes_alerts_evaluations_and_dead_letters(tmp_path: Path, capsy
     assert sum(e["severity"] == "ok" for e in evaluations) == 7 * 23 - 5
     assert [(d["offset"], d["reason"]) for d in dead] == [
         (9600, "invalid_json"), (9601, "empty"), (9602, "missing_timestamp")]
+    assert [(d["window"]["start"], [e["feature"] for e in d["firing"]]) for d in digests] == [
+        (iso(START + w * 60_000), features)
+        for w, features in ((4, ["amount", "amount"]), (5, ["amount", "amount"]), (6, ["age"]))]
     err = capsys.readouterr().err
     assert "9,603 lines: 9,600 events folded, dead letters: empty 1, invalid_json 1, missing_timestamp 1" in err
-    assert "7 windows evaluated (161 checks); alerts: 3 critical firing, 2 critical resolved" in err
+    assert "7 windows evaluated (161 checks); alerts: 3 critical firing, 2 critical resolved; 3 window digests" in err
+
+
+def test_a_digest_prints_as_one_line_ranking_what_fires() -> None:
+    digest = {"schema": "stream_guard.digest/v1", "monitor": "fraud-model",
+              "window": {"start": "2026-01-01T00:04:00Z", "end": "2026-01-01T00:05:00Z"},
+              "firing": [{"feature": "amount", "check": "numeric_drift", "severity": "critical", "value": 2.16},
+                         {"feature": "age", "check": "missing_rate", "severity": "warning", "value": None}]}
+    assert digest_line(digest).plain == ("00:04–00:05  digest    2 firing  fraud-model  "
+                                         "amount numeric_drift critical 2.16 · age missing_rate warning n/a")
 
 
 def test_replay_reads_gzip_and_gives_the_same_alert_ids(tmp_path: Path) -> None:

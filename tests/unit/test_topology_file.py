@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from stream_guard.core.config import AlertingSpec
 from stream_guard.core.topology_file import load_topology, with_overrides
 from stream_guard.errors import TopologyError
 
@@ -54,7 +55,7 @@ def test_misspelt_key_and_wrong_type_are_each_reported_with_their_line_in_order(
         "      channel: {type: categorical}\n    checks:\n      missing_rate: {warning: lots}")
     assert problems_of(tmp_path, text) == [
         "F:4: monitors[0].window is required but missing",
-        "F:6: unknown key monitors[0].windw; did you mean 'window'? (allowed here: checks, features, "
+        "F:6: unknown key monitors[0].windw; did you mean 'window'? (allowed here: alerting, checks, features, "
         "min_samples, multiple_testing, name, prediction, reference, source, window)",
         "F:11: monitors[0].checks.missing_rate.warning: Input should be a valid number, unable to parse "
         "string as a number (got 'lots')",
@@ -78,6 +79,37 @@ def test_a_reference_kind_not_yet_available_is_refused_by_name(tmp_path: Path) -
     assert problems_of(tmp_path, text) == [
         "F:10: monitors[0].reference.kind: reference kind 'seasonal' is not available in this version; "
         "use 'rolling'"]
+
+
+def test_alerting_defaults_to_firing_at_once_and_reads_for_as_a_window_count(tmp_path: Path) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text(MINIMAL)
+    assert load_topology(path).monitors[0].alerting == AlertingSpec.model_validate(
+        {"for": 1, "keep_firing_for": 0, "cooldown": 0, "repeat": 0, "digest": True})
+    path.write_text(MINIMAL + "    alerting: {for: 3, keep_firing_for: 2, cooldown: 5, repeat: 10, digest: false}\n")
+    alerting = load_topology(path).monitors[0].alerting
+    assert (alerting.for_, alerting.keep_firing_for, alerting.cooldown, alerting.repeat, alerting.digest) == (
+        3, 2, 5, 10, False)
+
+
+def test_alerting_counts_windows_and_says_so_when_given_a_duration(tmp_path: Path) -> None:
+    assert problems_of(tmp_path, MINIMAL + "    alerting:\n      for: 5m\n") == [
+        "F:11: monitors[0].alerting.for: counts monitor windows, not time: write a whole number such as 3 (got '5m')"]
+
+
+def test_a_misspelt_alerting_key_is_named_with_the_keys_allowed(tmp_path: Path) -> None:
+    assert problems_of(tmp_path, MINIMAL + "    alerting: {keep_firing: 2}\n") == [
+        "F:10: unknown key monitors[0].alerting.keep_firing; did you mean 'keep_firing_for'? "
+        "(allowed here: cooldown, digest, for, keep_firing_for, repeat)"]
+
+
+def test_importance_must_be_positive_and_source_a_plain_name(tmp_path: Path) -> None:
+    text = MINIMAL.replace("{type: numeric, min: 0}", "{type: numeric, min: 0, importance: 0, source: 'etl job'}")
+    assert problems_of(tmp_path, text) == [
+        "F:8: monitors[0].features.basket_value.importance: Input should be greater than 0 (got 0)",
+        "F:8: monitors[0].features.basket_value.source: String should match pattern '^[A-Za-z0-9_.\\-]+$' "
+        "(got 'etl job')",
+    ]
 
 
 def test_invalid_yaml_reports_the_line_of_the_syntax_error(tmp_path: Path) -> None:
