@@ -18,6 +18,7 @@ from typing import IO, Any
 from stream_guard.core.config import Topology
 from stream_guard.core.engine import MonitorEngine
 from stream_guard.core.events import DeadLetter, RawRecord
+from stream_guard.core.snapshot import Snapshot
 
 CHUNK = 5000
 Sink = Callable[[dict[str, Any]], None]
@@ -57,9 +58,12 @@ def read_records(path: Path, chunk: int = CHUNK) -> Iterator[list[RawRecord]]:
 
 def replay(topology: Topology, path: Path, on_alert: Sink, on_evaluation: Sink,
            on_dead_letter: Sink, progress: Callable[[int], None] | None = None,
-           on_digest: Sink | None = None) -> ReplaySummary:
-    """Feed every monitor of `topology` the events of `path`; report records through the sinks."""
-    engines = [MonitorEngine(m) for m in topology.monitors]
+           on_digest: Sink | None = None, snapshots: dict[str, Snapshot] | None = None) -> ReplaySummary:
+    """Feed every monitor of `topology` the events of `path`; report records through the sinks.
+
+    `snapshots` holds, by monitor name, the profile of each monitor whose reference is a snapshot.
+    """
+    engines = [MonitorEngine(m, snapshot=(snapshots or {}).get(m.name)) for m in topology.monitors]
     summary = ReplaySummary()
     sinks = _Sinks(on_alert, on_evaluation, on_dead_letter, on_digest or (lambda record: None))
     for batch in read_records(path):

@@ -26,6 +26,7 @@ from stream_guard.core.evaluation import ClosedWindow
 from stream_guard.core.folding import PartitionCounts, PartitionFolder
 from stream_guard.core.lifecycle import AlertBook
 from stream_guard.core.profile import WindowProfile
+from stream_guard.core.snapshot import Snapshot
 from stream_guard.errors import ServiceUnreachable
 
 _META_FIELDS = ("next_offset", "watermark", "closed_before", "folded", "dead_lettered", "filtered")
@@ -147,3 +148,31 @@ class RedisStateStore:
                 await pipe.execute()
         except (RedisError, OSError) as exc:
             raise ServiceUnreachable(f"Redis at {redacted(self.url)} failed: {exc}") from None
+
+
+class SnapshotStore:
+    """Snapshot references in Redis: one hash per monitor, `sg:{APP/MONITOR}:snapshots`, name -> bytes."""
+
+    def __init__(self, state: RedisStateStore) -> None:
+        self.state = state
+
+    def _key(self, monitor: str) -> str:
+        return self.state._monitor_key(monitor, "snapshots")
+
+    async def save(self, monitor: str, snapshot: Snapshot) -> bool:
+        """Store a new snapshot; False (and nothing written) when the name is taken: snapshots never change."""
+        created = await self.state._read(lambda pipe: [pipe.hsetnx(self._key(monitor), snapshot.name,
+                                                                   snapshot.to_bytes())])
+        return bool(created[0])
+
+    async def load(self, monitor: str, name: str) -> Snapshot | None:
+        (blob,) = await self.state._read(lambda pipe: [pipe.hget(self._key(monitor), name)])
+        return Snapshot.from_bytes(blob) if blob is not None else None
+
+    async def all(self, monitor: str) -> list[Snapshot]:
+        (blobs,) = await self.state._read(lambda pipe: [pipe.hgetall(self._key(monitor))])
+        return sorted((Snapshot.from_bytes(b) for b in blobs.values()), key=lambda s: s.name)
+
+    async def delete(self, monitor: str, name: str) -> bool:
+        (removed,) = await self.state._read(lambda pipe: [pipe.hdel(self._key(monitor), name)])
+        return bool(removed)

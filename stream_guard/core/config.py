@@ -6,11 +6,12 @@ only says what a valid topology is. Durations are integer milliseconds once load
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from stream_guard.core.durations import parse_duration
+from stream_guard.core.durations import format_duration, parse_duration
 
 Duration = Annotated[int, BeforeValidator(parse_duration)]
 SEVERITIES = ("info", "warning", "critical")
@@ -252,27 +253,87 @@ class WindowSpec(_Frozen):
 
 
 class ReferenceSpec(_Frozen):
-    """What a closed window is compared with."""
+    """What a closed window is compared with ("different from what?").
 
-    kind: str = "rolling"
-    windows: int = Field(default=10, ge=1, description="how many previous windows make the reference")
-    min_windows: int = Field(default=3, ge=1, description="fewer than this and drift is not graded")
+    - `rolling`: the previous `windows` closed windows;
+    - `seasonal`: the same window `period` earlier (1d, 7d), averaged over `seasons` periods;
+    - `fixed`: the closed windows between `start` and `end` (ISO-8601), kept for as long as needed;
+    - `snapshot`: a named profile built by `stream-guard reference build` (`name:`), or, in
+      `replay`, built on the fly from a file (`file:`).
+    """
+
+    kind: Literal["rolling", "seasonal", "fixed", "snapshot"] = "rolling"
+    windows: int | None = Field(default=None, ge=1, description="rolling: how many previous windows (10)")
+    min_windows: int | None = Field(default=None, ge=1, description="fewer reference windows and drift is not graded")
     exclude_critical: bool = Field(
-        default=True, description="leave out windows where the feature was critical"
+        default=True, description="rolling and seasonal: leave out windows where the feature was critical"
     )
+    period: Duration | None = Field(default=None, description="seasonal: 1d or 7d, a multiple of the window size")
+    seasons: int | None = Field(default=None, ge=1, le=52, description="seasonal: how many periods back (1)")
+    start: str | None = Field(default=None, description="fixed: ISO-8601 start of the reference range")
+    end: str | None = Field(default=None, description="fixed: ISO-8601 end of the reference range (exclusive)")
+    name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.\-]+$", description="snapshot: its name")
+    file: str | None = Field(default=None, description="snapshot, replay only: a file to build it from")
 
-    @field_validator("kind")
-    @classmethod
-    def _known_kind(cls, kind: str) -> str:
-        if kind != "rolling":
-            raise ValueError(f"reference kind {kind!r} is not available in this version; use 'rolling'")
-        return kind
+    _ONLY: ClassVar[dict[str, tuple[str, ...]]] = {
+        "windows": ("rolling",), "period": ("seasonal",), "seasons": ("seasonal",),
+        "start": ("fixed",), "end": ("fixed",), "name": ("snapshot",), "file": ("snapshot",),
+        "min_windows": ("rolling", "seasonal", "fixed"),
+    }
 
     @model_validator(mode="after")
-    def _enough(self) -> ReferenceSpec:
-        if self.min_windows > self.windows:
-            raise ValueError(f"min_windows {self.min_windows} is above windows {self.windows}")
+    def _consistent(self) -> ReferenceSpec:
+        for key, kinds in self._ONLY.items():
+            if getattr(self, key) is not None and self.kind not in kinds:
+                raise ValueError(f"{key} applies to {' and '.join(kinds)} references, not {self.kind}")
+        if self.kind == "seasonal" and self.period is None:
+            raise ValueError("a seasonal reference needs a period, e.g. period: 1d")
+        if self.kind == "fixed":
+            if self.start is None or self.end is None:
+                raise ValueError("a fixed reference needs start and end (ISO-8601)")
+            if self.range()[0] >= self.range()[1]:
+                raise ValueError(f"start {self.start} is not before end {self.end}")
+        if self.kind == "snapshot" and (self.name is None) == (self.file is None):
+            raise ValueError("a snapshot reference needs exactly one of name (stored) or file (replay)")
+        if self.min_windows is not None and self.min_windows > self.window_count():
+            raise ValueError(f"min_windows {self.min_windows} is above the {self.window_count()} windows "
+                             f"this reference has at most")
         return self
+
+    def window_count(self) -> int:
+        """How many windows the reference merges at most (rolling: windows; seasonal: seasons)."""
+        if self.kind == "rolling":
+            return self.windows or 10
+        if self.kind == "seasonal":
+            return self.seasons or 1
+        return 1_000_000
+
+    def needed_windows(self) -> int:
+        """Fewer reference windows than this and drift is not graded."""
+        if self.min_windows is not None:
+            return self.min_windows
+        return {"rolling": min(3, self.window_count()), "seasonal": self.window_count()}.get(self.kind, 1)
+
+    def range(self) -> tuple[int, int]:
+        """The fixed reference's [start, end) in epoch ms."""
+        from stream_guard.core.events import parse_event_time
+        assert self.start is not None and self.end is not None
+        return parse_event_time(self.start), parse_event_time(self.end)
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _iso(cls, value: Any) -> Any:
+        if isinstance(value, date) and not isinstance(value, datetime):   # YAML reads 2026-11-02 as a date
+            value = datetime(value.year, value.month, value.day, tzinfo=UTC)
+        if isinstance(value, datetime):   # and an unquoted ISO time as a datetime
+            value = (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat().replace("+00:00", "Z")
+        if isinstance(value, str):
+            from stream_guard.core.events import parse_event_time
+            try:
+                parse_event_time(value)
+            except ValueError:
+                raise ValueError(f"{value!r} is not an ISO-8601 time such as 2026-11-01T00:00:00Z") from None
+        return value
 
 
 def _window_count(value: object) -> object:
@@ -317,6 +378,14 @@ class MonitorSpec(_Frozen):
     min_samples: int = Field(default=200, ge=0, description="thinner windows grade at most info")
     multiple_testing: MultipleTestingSpec = MultipleTestingSpec()
     alerting: AlertingSpec = AlertingSpec()
+
+    @model_validator(mode="after")
+    def _seasonal_period(self) -> MonitorSpec:
+        period = self.reference.period
+        if period is not None and period % self.window.size:
+            raise ValueError(f"reference period {format_duration(period)} is not a multiple of the window size "
+                             f"{format_duration(self.window.size)}")
+        return self
 
     @model_validator(mode="after")
     def _distinct_names(self) -> MonitorSpec:

@@ -21,11 +21,12 @@ from typing import Any
 from stream_guard.core.alerts import Evaluation
 from stream_guard.core.config import MonitorSpec
 from stream_guard.core.digest import window_digest
-from stream_guard.core.evaluation import ClosedWindow, evaluate_window
+from stream_guard.core.evaluation import ClosedWindow, evaluate_window, pinned, reference_horizon
 from stream_guard.core.events import DeadLetter, RawRecord
 from stream_guard.core.folding import PartitionFolder
 from stream_guard.core.lifecycle import AlertBook
 from stream_guard.core.profile import WindowProfile, merge_all
+from stream_guard.core.snapshot import Snapshot
 from stream_guard.core.windows import closed_before
 
 
@@ -47,6 +48,7 @@ class MonitorEngine:
     history: dict[int, ClosedWindow] = field(default_factory=dict)
     book: AlertBook = field(init=False)
     last_evaluated: int | None = None     # start of the newest evaluated window
+    snapshot: Snapshot | None = None      # the profile a `snapshot` reference compares with
 
     def __post_init__(self) -> None:
         self.book = AlertBook.for_monitor(self.monitor)
@@ -85,7 +87,8 @@ class MonitorEngine:
     def close_window(self, start: int, profiles: Sequence[WindowProfile], emitted_at: int) -> WindowResult:
         """Evaluate window `start` from its partition profiles, then forget its open state."""
         current = merge_all(list(profiles)) if profiles else WindowProfile.empty(self.monitor, start)
-        evaluations, closed = evaluate_window(self.monitor, current, list(self.history.values()), emitted_at)
+        evaluations, closed = evaluate_window(self.monitor, current, list(self.history.values()), emitted_at,
+                                              self.snapshot)
         alerts = self.book.apply(evaluations)
         digest = None
         if self.monitor.alerting.digest:
@@ -100,9 +103,10 @@ class MonitorEngine:
         """Keep a closed window as reference material, dropping what no reference can reach."""
         self.history[closed.profile.start] = closed
         keep = self.history_horizon()
-        for start in sorted(self.history)[:-keep]:
+        unpinned = sorted(s for s, w in self.history.items() if not pinned(self.monitor, w))
+        for start in unpinned[:max(len(unpinned) - keep, 0)]:
             del self.history[start]
 
     def history_horizon(self) -> int:
-        """How many closed windows references may need (extra ones stand in for excluded windows)."""
-        return self.monitor.reference.windows * 3
+        """How many of the newest closed windows references may need (fixed ones are kept besides)."""
+        return reference_horizon(self.monitor)

@@ -17,7 +17,9 @@ from dataclasses import dataclass, replace
 from stream_guard.core import checks
 from stream_guard.core.alerts import Evaluation
 from stream_guard.core.config import CATEGORICAL_CHECKS, NUMERIC_CHECKS, MonitorSpec, SeverityLadder
+from stream_guard.core.durations import format_duration
 from stream_guard.core.profile import CategoricalProfile, FeatureProfile, NumericProfile, WindowProfile
+from stream_guard.core.snapshot import Snapshot
 
 SEGMENT_ALL = "all"
 MONITOR_WIDE = "*"    # the feature name of checks on the whole monitor (volume)
@@ -45,6 +47,8 @@ class Reference:
     feature: FeatureProfile | None
     events: int
     missing: int
+    description: str = ""            # "the previous 5 windows", "snapshot 'train' (50,000 rows)"
+    snapshot: Snapshot | None = None
 
     @property
     def start(self) -> int | None:
@@ -54,36 +58,89 @@ class Reference:
     def end(self) -> int | None:
         return max(w.profile.end for w in self.windows) if self.windows else None
 
+    @property
+    def size(self) -> int:
+        """How many windows it merges (a snapshot counts as one)."""
+        return 1 if self.snapshot is not None else len(self.windows)
+
 
 def resolve_reference(monitor: MonitorSpec, feature: str, current_start: int,
-                      history: Sequence[ClosedWindow]) -> Reference:
-    """The previous `windows` closed windows, newest first, skipping ones where `feature` was critical."""
+                      history: Sequence[ClosedWindow], snapshot: Snapshot | None = None) -> Reference:
+    """The reference of `feature` for the window starting at `current_start`, by the monitor's kind."""
     spec = monitor.reference
-    earlier = sorted((w for w in history if w.profile.start < current_start),
-                     key=lambda w: w.profile.start, reverse=True)
-    if spec.exclude_critical:
-        earlier = [w for w in earlier if feature not in w.critical]
-    chosen = tuple(earlier[: spec.windows])
+    if spec.kind == "snapshot":
+        if snapshot is None:
+            return Reference((), None, 0, 0, f"snapshot {spec.name or spec.file!r} (not loaded)")
+        profile = snapshot.profile.features.get(feature)
+        if profile is None:
+            return Reference((), None, 0, 0, f"snapshot {snapshot.name!r} (no {feature!r} in it)", snapshot)
+        description = f"snapshot {snapshot.name!r} ({snapshot.rows:,} rows)"
+        return Reference((), profile, snapshot.rows, profile.missing, description, snapshot)
+    chosen, description = _reference_windows(monitor, feature, current_start, history)
     if not chosen:
-        return Reference((), None, 0, 0)
+        return Reference((), None, 0, 0, description)
     merged = chosen[0].profile.features[feature]
     for window in chosen[1:]:
         merged = merged.merged(window.profile.features[feature])  # type: ignore[arg-type]
-    return Reference(chosen, merged, sum(w.profile.events for w in chosen), merged.missing)
+    return Reference(chosen, merged, sum(w.profile.events for w in chosen), merged.missing, description)
+
+
+def _reference_windows(monitor: MonitorSpec, feature: str, current_start: int,
+                       history: Sequence[ClosedWindow]) -> tuple[tuple[ClosedWindow, ...], str]:
+    spec = monitor.reference
+    usable = [w for w in history if not (spec.exclude_critical and feature in w.critical)
+              or spec.kind == "fixed"]
+    if spec.kind == "seasonal":
+        assert spec.period is not None
+        wanted = {current_start - k * spec.period for k in range(1, spec.window_count() + 1)}
+        chosen = tuple(sorted((w for w in usable if w.profile.start in wanted),
+                              key=lambda w: w.profile.start, reverse=True))
+        back = format_duration(spec.period)
+        seasons = spec.window_count()
+        return chosen, (f"the same window {back} earlier" if seasons == 1
+                        else f"the same window 1 to {seasons} × {back} earlier ({len(chosen)} found)")
+    if spec.kind == "fixed":
+        low, high = spec.range()
+        chosen = tuple(w for w in usable if low <= w.profile.start and w.profile.end <= high)
+        return chosen, f"the fixed range {spec.start} to {spec.end} ({len(chosen)} windows)"
+    earlier = sorted((w for w in usable if w.profile.start < current_start),
+                     key=lambda w: w.profile.start, reverse=True)
+    chosen = tuple(earlier[: spec.window_count()])
+    return chosen, f"the previous {len(chosen)} windows"
+
+
+def reference_horizon(monitor: MonitorSpec) -> int:
+    """How many of the newest closed windows some future window's reference may still need."""
+    spec = monitor.reference
+    if spec.kind == "seasonal":
+        assert spec.period is not None
+        return spec.window_count() * spec.period // monitor.window.size
+    if spec.kind == "rolling":
+        return spec.window_count() * 3   # extra ones stand in for windows left out as critical
+    return 0   # fixed windows are pinned by their range; a snapshot needs no windows
+
+
+def pinned(monitor: MonitorSpec, closed: ClosedWindow) -> bool:
+    """True for windows a fixed reference consists of: they are kept however old."""
+    spec = monitor.reference
+    if spec.kind != "fixed":
+        return False
+    low, high = spec.range()
+    return low <= closed.profile.start and closed.profile.end <= high
 
 
 def evaluate_window(monitor: MonitorSpec, current: WindowProfile, history: Sequence[ClosedWindow],
-                    emitted_at: int) -> tuple[list[Evaluation], ClosedWindow]:
+                    emitted_at: int, snapshot: Snapshot | None = None) -> tuple[list[Evaluation], ClosedWindow]:
     """Every check on every feature of the closed window `current`, and the monitor's volume."""
     results: list[_Result] = []
     for name, spec in monitor.all_features().items():
-        reference = resolve_reference(monitor, name, current.start, history)
+        reference = resolve_reference(monitor, name, current.start, history, snapshot)
         for check in NUMERIC_CHECKS if spec.type == "numeric" else CATEGORICAL_CHECKS:
             ladder: SeverityLadder = getattr(spec.checks, check) or getattr(monitor.checks, check)
             if ladder.enabled:
                 results.append(_run_check(monitor, name, check, ladder, current, reference))
     if monitor.checks.volume.enabled:
-        results.append(_volume(monitor, current, history))
+        results.append(_volume(monitor, current, history, snapshot))
     evaluations = _graded(monitor, results, emitted_at)
     critical = frozenset(e.feature for e in evaluations if e.severity == "critical")
     return evaluations, ClosedWindow(current, critical)
@@ -101,7 +158,7 @@ class _Result:
     n_current: int
     n_reference: int
     current: WindowProfile
-    reference_windows: int
+    reference: str
     reference_start: int | None
     reference_end: int | None
 
@@ -112,7 +169,7 @@ def _run_check(monitor: MonitorSpec, name: str, check: str, ladder: SeverityLadd
     metric = _metric(check, ladder)
     measure, n_current, n_reference = _measure(name, check, metric, ladder, feature, current, reference, monitor)
     return _Result(name, check, metric, ladder, measure, n_current, n_reference, current,
-                   len(reference.windows), reference.start, reference.end)
+                   reference.description, reference.start, reference.end)
 
 
 def _metric(check: str, ladder: SeverityLadder) -> str:
@@ -126,9 +183,10 @@ def _metric(check: str, ladder: SeverityLadder) -> str:
 
 def _measure(name: str, check: str, metric: str, ladder: SeverityLadder, feature: FeatureProfile,
              current: WindowProfile, reference: Reference, monitor: MonitorSpec) -> tuple[checks.Measure, int, int]:
-    needed = monitor.reference.min_windows
-    if len(reference.windows) < needed or reference.feature is None:
-        detail = f"reference not ready ({len(reference.windows)} of {needed} windows)"
+    needed = monitor.reference.needed_windows()
+    if reference.size < needed or reference.feature is None:
+        detail = (f"reference not ready ({reference.size} of {needed} windows)" if reference.snapshot is None
+                  else f"reference not ready: {reference.description}")
         n_now = current.events if check in ("missing_rate", "invalid_rate") else feature.n
         return checks.Measure(None, None, detail), n_now, 0
     ref = reference.feature
@@ -151,6 +209,9 @@ def _measure(name: str, check: str, metric: str, ladder: SeverityLadder, feature
     assert isinstance(ref, CategoricalProfile) and isinstance(feature, CategoricalProfile)
     if check == "unseen_share":
         return checks.unseen_share(ref, feature), feature.n, ref.n
+    if check == "cardinality" and reference.snapshot is not None:
+        return checks.Measure(None, None, "distinct counts need windows of the same length; a snapshot has none"), \
+            feature.n, ref.n
     if check == "cardinality":
         per_window = [d for w in reference.windows
                       if (d := _distinct(w.profile.features.get(name))) is not None]
@@ -170,19 +231,19 @@ def _invalid(feature: FeatureProfile) -> int:
     return feature.invalid + (feature.out_of_range if isinstance(feature, NumericProfile) else 0)
 
 
-def _volume(monitor: MonitorSpec, current: WindowProfile, history: Sequence[ClosedWindow]) -> _Result:
-    spec = monitor.reference
-    earlier = sorted((w for w in history if w.profile.start < current.start),
-                     key=lambda w: w.profile.start, reverse=True)
-    if spec.exclude_critical:
-        earlier = [w for w in earlier if MONITOR_WIDE not in w.critical]
-    chosen = earlier[: spec.windows]
-    if len(chosen) < spec.min_windows:
-        measure = checks.Measure(None, None, f"reference not ready ({len(chosen)} of {spec.min_windows} windows)")
+def _volume(monitor: MonitorSpec, current: WindowProfile, history: Sequence[ClosedWindow],
+            snapshot: Snapshot | None) -> _Result:
+    needed = monitor.reference.needed_windows()
+    if monitor.reference.kind == "snapshot":
+        chosen: tuple[ClosedWindow, ...] = ()
+        description = "a snapshot"
+        measure = checks.Measure(None, None, "volume needs windows of the same length; a snapshot has none")
     else:
-        measure = checks.volume([w.profile.events for w in chosen], current.events)
+        chosen, description = _reference_windows(monitor, MONITOR_WIDE, current.start, history)
+        measure = (checks.volume([w.profile.events for w in chosen], current.events) if len(chosen) >= needed
+                   else checks.Measure(None, None, f"reference not ready ({len(chosen)} of {needed} windows)"))
     return _Result(MONITOR_WIDE, "volume", "events_fold_change", monitor.checks.volume, measure, current.events,
-                   sum(w.profile.events for w in chosen), current, len(chosen),
+                   sum(w.profile.events for w in chosen), current, description,
                    min((w.profile.start for w in chosen), default=None),
                    max((w.profile.end for w in chosen), default=None))
 
@@ -223,7 +284,7 @@ def _summary(result: _Result, severity: str, detail: str) -> str:
     name = "events" if result.feature == MONITOR_WIDE else result.feature
     if result.measure.value is None:
         return f"{name}: {label} not computed: {detail}."
-    against = f"against the previous {result.reference_windows} windows"
+    against = f"against {result.reference}"
     threshold = result.ladder.threshold_for(severity)
     verdict = (f"reaches {severity} (threshold {_g(threshold)})" if severity != "ok"
                else f"is within bounds (below {_g(threshold)})")

@@ -10,7 +10,9 @@ from typing import Any
 
 import orjson
 from rich.console import Console
+from rich.table import Table
 
+from stream_guard.core.alerts import iso
 from stream_guard.core.topology_file import load_topology, with_overrides
 from stream_guard.errors import StreamGuardError, TopologyError
 
@@ -55,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     _validate_parser(commands)
     _replay_parser(commands)
     _calibrate_parser(commands)
+    _reference_parser(commands)
     _worker_parser(commands)
     _local_parser(commands)
     _demo_parser(commands)
@@ -120,16 +123,19 @@ def _replay_parser(commands: Any) -> None:
     sub.add_argument("--digests-out", metavar="F", type=Path,
                      help="write the window digests (one per window with anything firing) as JSON Lines")
     sub.add_argument("--quiet", action="store_true", help="print the summary only, not each alert")
+    sub.add_argument("--redis", metavar="URL",
+                     help="where stored snapshot references are read from (env SG_REDIS; else the topology's)")
 
 
 def _replay(args: argparse.Namespace) -> int:
     from stream_guard.replay import replay
     from stream_guard.runtime.console import print_alert
 
-    topology = load_topology(args.topology)
+    topology = with_overrides(load_topology(args.topology), redis=args.redis)
     if not args.events.is_file():
         raise StreamGuardError(f"{args.events}: no such events file")
     console = Console(stderr=True, soft_wrap=True)
+    snapshots = _snapshots(topology, args.topology, console)
     outs = [_jsonl(path) for path in (args.alerts_out, args.evaluations_out, args.dead_letters_out, args.digests_out)]
 
     def on_alert(record: dict[str, Any]) -> None:
@@ -140,7 +146,8 @@ def _replay(args: argparse.Namespace) -> int:
     try:
         with console.status("replaying…") as status:
             summary = replay(topology, args.events, on_alert, outs[1], outs[2],
-                             progress=lambda n: status.update(f"replaying… {n:,} lines"), on_digest=outs[3])
+                             progress=lambda n: status.update(f"replaying… {n:,} lines"), on_digest=outs[3],
+                             snapshots=snapshots)
     finally:
         for out in outs:
             out(None)
@@ -197,14 +204,15 @@ def _calibrate(args: argparse.Namespace) -> int:
 
     if not 0 < args.rate < 0.5:
         raise StreamGuardError(f"--rate {args.rate} must be between 0 and 0.5, e.g. 0.001")
-    topology = load_topology(args.topology)
+    topology = with_overrides(load_topology(args.topology))
     if not args.events.is_file():
         raise StreamGuardError(f"{args.events}: no such events file")
     console = Console(stderr=True, soft_wrap=True)
     evaluations: list[dict[str, Any]] = []
     with console.status("replaying…") as status:
         summary = replay(topology, args.events, lambda record: None, evaluations.append, lambda record: None,
-                         progress=lambda n: status.update(f"replaying… {n:,} lines"))
+                         progress=lambda n: status.update(f"replaying… {n:,} lines"),
+                         snapshots=_snapshots(topology, args.topology, console))
     _print_replay_summary(console, summary)
     text = as_yaml(propose(evaluations, args.rate), args.events.name, summary.windows, args.rate)
     if args.out:
@@ -212,6 +220,179 @@ def _calibrate(args: argparse.Namespace) -> int:
         console.print(f"thresholds written to {args.out}")
     else:
         sys.stdout.write(text)
+    return 0
+
+
+def _snapshots(topology: Any, path: Path, console: Console) -> dict[str, Any]:
+    """Snapshot references for replay and calibrate: built from `file:` now, or read from Redis."""
+    import asyncio
+
+    from stream_guard.references import snapshots_for
+
+    if not any(m.reference.kind == "snapshot" for m in topology.monitors):
+        return {}
+    with console.status("loading snapshot references…"):
+        return asyncio.run(snapshots_for(topology, path))
+
+
+# reference --------------------------------------------------------------------------------------
+
+def _reference_parser(commands: Any) -> None:
+    group = commands.add_parser(
+        "reference", help="snapshot references: build one from a file, list, show, delete",
+        description="Snapshot references are named, immutable profiles of a data set (a training set, say), "
+                    "stored in Redis per monitor. A monitor compares with one through "
+                    "`reference: {kind: snapshot, name: NAME}`.")
+    actions = group.add_subparsers(title="actions", metavar="ACTION")
+    build = _command(actions, "build", "profile a file (.jsonl, .jsonl.gz, .csv, .parquet) and store it",
+                     _reference_build)
+    build.add_argument("topology", metavar="TOPOLOGY", type=Path, help="a topology YAML file")
+    build.add_argument("file", metavar="FILE", type=Path,
+                       help="rows with the monitor's fields, by field path (features.amount) or feature name")
+    build.add_argument("--name", required=True, help="the snapshot's name, e.g. train-2026-11")
+    build.add_argument("--monitor", metavar="M", help="whose features (default: the only monitor)")
+    build.add_argument("--redis", metavar="URL", help="Redis URL (env SG_REDIS; else the topology's)")
+    for action, help_, run in (("list", "list the stored snapshots", _reference_list),
+                               ("show", "one snapshot: source, rows, and each feature's profile", _reference_show),
+                               ("delete", "delete a stored snapshot", _reference_delete)):
+        sub = _command(actions, action, help_, run)
+        sub.add_argument("topology", metavar="TOPOLOGY", type=Path, help="a topology YAML file")
+        if action != "list":
+            sub.add_argument("name", metavar="NAME")
+        sub.add_argument("--monitor", metavar="M", help="whose snapshots (default: every monitor's)"
+                         if action == "list" else "whose snapshot (default: the only monitor)")
+        sub.add_argument("--redis", metavar="URL", help="Redis URL (env SG_REDIS; else the topology's)")
+    group.set_defaults(run=lambda args: _usage(group))
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 2
+
+
+def _one_monitor(topology: Any, name: str | None) -> Any:
+    if name:
+        try:
+            return topology.monitor(name)
+        except KeyError as exc:
+            raise StreamGuardError(str(exc.args[0])) from None
+    if len(topology.monitors) > 1:
+        raise StreamGuardError(f"the topology has {len(topology.monitors)} monitors; choose one with --monitor "
+                               f"({', '.join(m.name for m in topology.monitors)})")
+    return topology.monitors[0]
+
+
+def _snapshot_store(topology: Any) -> Any:
+    from stream_guard.adapters.redis_store import RedisStateStore, SnapshotStore
+    return SnapshotStore(RedisStateStore(topology.redis.url, topology.app))
+
+
+def _reference_build(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from stream_guard.references import build_from_file
+
+    topology = with_overrides(load_topology(args.topology), redis=args.redis)
+    monitor = _one_monitor(topology, args.monitor)
+    console = Console(stderr=True, soft_wrap=True)
+    with console.status("profiling…") as status:
+        snapshot, report = build_from_file(monitor, args.file, args.name,
+                                           progress=lambda n: status.update(f"profiling… {n:,} rows"))
+    store = _snapshot_store(topology)
+
+    async def save() -> bool:
+        try:
+            await store.state.ping()
+            return bool(await store.save(monitor.name, snapshot))
+        finally:
+            await store.state.close()
+
+    if not asyncio.run(save()):
+        raise StreamGuardError(f"monitor {monitor.name} already has a snapshot named {args.name!r}; snapshots never "
+                               f"change: delete it first (stream-guard reference delete) or choose another name")
+    skipped = f"; {report.skipped:,} rows skipped ({'; '.join(report.examples)})" if report.skipped else ""
+    console.print(f"snapshot {args.name!r} of monitor {monitor.name}: {snapshot.rows:,} rows of {args.file.name}, "
+                  f"{len(snapshot.profile.features)} features{skipped}")
+    return 0
+
+
+def _reference_list(args: argparse.Namespace) -> int:
+    import asyncio
+
+    topology = with_overrides(load_topology(args.topology), redis=args.redis)
+    monitors = [_one_monitor(topology, args.monitor)] if args.monitor else topology.monitors
+    store = _snapshot_store(topology)
+
+    async def read() -> list[tuple[str, Any]]:
+        try:
+            await store.state.ping()
+            return [(m.name, s) for m in monitors for s in await store.all(m.name)]
+        finally:
+            await store.state.close()
+
+    found = asyncio.run(read())
+    if not found:
+        print("no snapshots stored")
+        return 0
+    table = Table("monitor", "name", "rows", "source", "created")
+    for monitor, snapshot in found:
+        table.add_row(monitor, snapshot.name, f"{snapshot.rows:,}", snapshot.source, iso(snapshot.created_at))
+    Console(soft_wrap=True).print(table)
+    return 0
+
+
+def _reference_show(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from stream_guard.core.profile import NumericProfile
+
+    topology = with_overrides(load_topology(args.topology), redis=args.redis)
+    monitor = _one_monitor(topology, args.monitor)
+    store = _snapshot_store(topology)
+
+    async def read() -> Any:
+        try:
+            await store.state.ping()
+            return await store.load(monitor.name, args.name)
+        finally:
+            await store.state.close()
+
+    snapshot = asyncio.run(read())
+    if snapshot is None:
+        raise StreamGuardError(f"monitor {monitor.name} has no snapshot named {args.name!r}")
+    console = Console(soft_wrap=True)
+    console.print(f"snapshot {snapshot.name!r} of monitor {monitor.name}: {snapshot.rows:,} rows of "
+                  f"{snapshot.source}, built {iso(snapshot.created_at)}")
+    table = Table("feature", "values", "missing", "invalid", "profile")
+    for name, feature in sorted(snapshot.profile.features.items()):
+        if isinstance(feature, NumericProfile):
+            q = feature.sketch.get_quantiles([0.05, 0.5, 0.95]) if feature.n else [float("nan")] * 3
+            shape = f"mean {feature.mean():.4g}, p5 {q[0]:.4g}, median {q[1]:.4g}, p95 {q[2]:.4g}"
+        else:
+            top = sorted(feature.frequencies().items(), key=lambda kv: -kv[1])[:4]
+            shape = ", ".join(f"{v} {n / max(feature.n, 1):.0%}" for v, n in top)
+        table.add_row(name, f"{feature.n:,}", f"{feature.missing:,}", f"{feature.invalid:,}", shape)
+    console.print(table)
+    return 0
+
+
+def _reference_delete(args: argparse.Namespace) -> int:
+    import asyncio
+
+    topology = with_overrides(load_topology(args.topology), redis=args.redis)
+    monitor = _one_monitor(topology, args.monitor)
+    store = _snapshot_store(topology)
+
+    async def delete() -> bool:
+        try:
+            await store.state.ping()
+            return bool(await store.delete(monitor.name, args.name))
+        finally:
+            await store.state.close()
+
+    if not asyncio.run(delete()):
+        raise StreamGuardError(f"monitor {monitor.name} has no snapshot named {args.name!r}")
+    print(f"deleted snapshot {args.name!r} of monitor {monitor.name}")
     return 0
 
 
@@ -230,7 +411,7 @@ def _worker(args: argparse.Namespace) -> int:
     from stream_guard.runtime.worker import run_worker
 
     topology = with_overrides(load_topology(args.topology), args.broker, args.redis)
-    run_worker(topology, args.web_port, args.loglevel)
+    run_worker(topology, args.web_port, args.loglevel, topology_path=args.topology)
     return 0
 
 

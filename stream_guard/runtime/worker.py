@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
+from pathlib import Path
 
 import faust
 
 from stream_guard.core.config import Topology
+from stream_guard.references import snapshots_for
 from stream_guard.runtime.app import build_app
 from stream_guard.runtime.preflight import check_broker, check_redis
 
 
-def run_worker(topology: Topology, web_port: int | None, loglevel: str = "info") -> None:
+def run_worker(topology: Topology, web_port: int | None, loglevel: str = "info",
+               topology_path: Path | None = None) -> None:
     """Run one worker for every monitor of the topology; returns when the worker stops."""
     check_broker(topology.kafka.broker)
     check_redis(topology.redis.url)
-    app, _ = build_app(topology, web_port=web_port,
-                       datadir=tempfile.mkdtemp(prefix=f"sg-worker-{topology.app}-"))
+    # snapshot references are found (or built from their file) before Faust starts, so a missing one
+    # is a one-line error rather than a crashed worker
+    snapshots = asyncio.run(snapshots_for(topology, topology_path or Path("topology.yaml")))
+    app, runtimes = build_app(topology, web_port=web_port,
+                              datadir=tempfile.mkdtemp(prefix=f"sg-worker-{topology.app}-"))
+    for name, snapshot in snapshots.items():
+        runtimes[name].engine.snapshot = snapshot
     worker = faust.Worker(app, loglevel=loglevel, quiet=True)
     worker.execute_from_commandline()

@@ -45,7 +45,8 @@ def test_defaults_fill_what_a_minimal_topology_leaves_out(tmp_path: Path) -> Non
     path = tmp_path / "t.yaml"
     path.write_text(MINIMAL)
     monitor = load_topology(path).monitors[0]
-    assert monitor.reference.kind == "rolling" and monitor.reference.windows == 10
+    assert monitor.reference.kind == "rolling" and monitor.reference.window_count() == 10
+    assert monitor.reference.needed_windows() == 3
     assert (monitor.checks.missing_rate.warning, monitor.checks.missing_rate.critical) == (0.05, 0.2)
 
 
@@ -74,11 +75,27 @@ def test_a_bad_duration_says_how_to_write_one(tmp_path: Path) -> None:
         "F:6: monitors[0].window.size: '5 minutes' is not a duration; write it like 500ms, 30s, 5m, 1h or 1d"]
 
 
-def test_a_reference_kind_not_yet_available_is_refused_by_name(tmp_path: Path) -> None:
-    text = MINIMAL + "    reference: {kind: seasonal}\n"
-    assert problems_of(tmp_path, text) == [
-        "F:10: monitors[0].reference.kind: reference kind 'seasonal' is not available in this version; "
-        "use 'rolling'"]
+@pytest.mark.parametrize(("reference", "problem"), [
+    ("{kind: seasonal}", "monitors[0].reference: a seasonal reference needs a period, e.g. period: 1d"),
+    ("{kind: rolling, period: 1d}", "monitors[0].reference: period applies to seasonal references, not rolling"),
+    ("{kind: snapshot}",
+     "monitors[0].reference: a snapshot reference needs exactly one of name (stored) or file (replay)"),
+    ("{kind: fixed, start: 2026-11-01T00:00:00Z, end: yesterday}",
+     "monitors[0].reference.end: 'yesterday' is not an ISO-8601 time such as 2026-11-01T00:00:00Z"),
+    ("{kind: seasonal, period: 7m}", "monitors[0]: reference period 7m is not a multiple of the window size 5m"),
+    ("{kind: weekly}", "monitors[0].reference.kind: Input should be 'rolling', 'seasonal', 'fixed' or 'snapshot' "
+                       "(got 'weekly')"),
+])
+def test_a_reference_that_cannot_work_is_refused_with_what_it_needs(tmp_path: Path, reference: str,
+                                                                     problem: str) -> None:
+    line = 4 if problem.startswith("monitors[0]:") else 10   # a monitor-wide problem points at the monitor
+    assert problems_of(tmp_path, MINIMAL + f"    reference: {reference}\n") == [f"F:{line}: {problem}"]
+
+
+def test_a_fixed_reference_reads_unquoted_iso_times(tmp_path: Path) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text(MINIMAL + "    reference: {kind: fixed, start: 2026-11-01T00:00:00Z, end: 2026-11-02}\n")
+    assert load_topology(path).monitors[0].reference.range() == (1_793_491_200_000, 1_793_577_600_000)
 
 
 def test_alerting_defaults_to_firing_at_once_and_reads_for_as_a_window_count(tmp_path: Path) -> None:

@@ -1,0 +1,68 @@
+"""Snapshot references: built from files, stored in Redis, found again for `replay` and the worker."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from stream_guard.adapters.redis_store import RedisStateStore, SnapshotStore, redacted
+from stream_guard.core.config import MonitorSpec, Topology
+from stream_guard.core.snapshot import Snapshot, SnapshotBuilder
+from stream_guard.errors import StreamGuardError
+from stream_guard.reference_files import ReadReport, read_rows
+
+
+def build_from_file(monitor: MonitorSpec, path: Path, name: str,
+                    progress: Callable[[int], None] | None = None) -> tuple[Snapshot, ReadReport]:
+    """Profile every row of `path` for `monitor`'s features."""
+    report = ReadReport()
+    builder = SnapshotBuilder(monitor)
+    for rows in read_rows(path, monitor, report):
+        builder.add(rows)
+        if progress:
+            progress(report.rows)
+    if builder.rows == 0:
+        raise StreamGuardError(f"{path}: no rows to build a reference from"
+                               + (f" ({report.skipped} skipped, e.g. {report.examples[0]})" if report.skipped else ""))
+    return builder.build(name, path.name, int(time.time() * 1000)), report
+
+
+def reference_file(topology_path: Path, monitor: MonitorSpec) -> Path:
+    """A `file:` snapshot's path: as written, or relative to the topology file's folder."""
+    assert monitor.reference.file is not None
+    given = Path(monitor.reference.file)
+    return given if given.is_absolute() or given.exists() else topology_path.parent / given
+
+
+async def stored_snapshot(topology: Topology, monitor: MonitorSpec, redis_url: str | None = None) -> Snapshot:
+    """A `name:` snapshot from Redis, or an error saying how to build it."""
+    name = monitor.reference.name
+    assert name is not None
+    url = redis_url or topology.redis.url
+    state = RedisStateStore(url, topology.app)
+    try:
+        await state.ping()
+        snapshot = await SnapshotStore(state).load(monitor.name, name)
+    finally:
+        await state.close()
+    if snapshot is None:
+        raise StreamGuardError(
+            f"monitor {monitor.name}: no snapshot named {name!r} in Redis at {redacted(url)}; build it with "
+            f"`stream-guard reference build TOPOLOGY FILE --monitor {monitor.name} --name {name}`")
+    return snapshot
+
+
+async def snapshots_for(topology: Topology, topology_path: Path,
+                        redis_url: str | None = None) -> dict[str, Snapshot]:
+    """The snapshot of every monitor whose reference is one, by monitor name."""
+    out = {}
+    for monitor in topology.monitors:
+        spec = monitor.reference
+        if spec.kind != "snapshot":
+            continue
+        if spec.file is not None:
+            out[monitor.name] = build_from_file(monitor, reference_file(topology_path, monitor), spec.file)[0]
+        else:
+            out[monitor.name] = await stored_snapshot(topology, monitor, redis_url)
+    return out
