@@ -8,6 +8,8 @@ Key layout (the `{...}` hash tag keeps one partition's keys, or one monitor's, i
     sg:{APP/MONITOR}:critical    hash  window start -> JSON list of features critical in that window
     sg:{APP/MONITOR}:book        string  alert book JSON (firing, pending and cooling series; version 2)
     sg:{APP/MONITOR}:last        string  start of the newest evaluated window
+    sg:{APP/MONITOR}:history     zset    per evaluated window (score: its start), its check values
+    sg:{APP/MONITOR}:snapshots   hash    snapshot name -> Snapshot bytes (reference build)
 
 A partition's flush writes its profiles and its next offset in one MULTI/EXEC, so the offset
 stored never disagrees with the profiles stored.
@@ -15,12 +17,14 @@ stored never disagrees with the profiles stored.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from stream_guard.core.alerts import Evaluation, finite
 from stream_guard.core.engine import MonitorEngine
 from stream_guard.core.evaluation import ClosedWindow
 from stream_guard.core.folding import PartitionCounts, PartitionFolder
@@ -118,9 +122,14 @@ class RedisStateStore:
         engine.book = AlertBook.for_monitor(engine.monitor, orjson.loads(book) if book else None)
         engine.last_evaluated = int(last) if last is not None else None
 
-    async def save_closed(self, engine: MonitorEngine, closed: ClosedWindow, forgotten: list[int]) -> None:
-        """Record an evaluated window, the alert book and the progress marker, atomically."""
+    async def save_closed(self, engine: MonitorEngine, closed: ClosedWindow, forgotten: list[int],
+                          evaluations: Sequence[Evaluation] = (), retention: int | None = None) -> None:
+        """Record an evaluated window, the alert book, the progress marker and the window's check
+        values (kept `retention` ms for `stream-guard history`), atomically."""
         name, start = engine.monitor.name, closed.profile.start
+        history = self._monitor_key(name, "history")
+        values = orjson.dumps({"start": start, "checks": [
+            [e.feature, e.check, e.severity, finite(e.value)] for e in evaluations]})
 
         def write(pipe: Any) -> None:
             pipe.hset(self._monitor_key(name, "closed"), str(start), closed.profile.to_bytes())
@@ -130,8 +139,18 @@ class RedisStateStore:
                 pipe.hdel(self._monitor_key(name, "critical"), *map(str, forgotten))
             pipe.set(self._monitor_key(name, "book"), orjson.dumps(engine.book.to_json()))
             pipe.set(self._monitor_key(name, "last"), str(start))
+            if evaluations:
+                pipe.zremrangebyscore(history, start, start)
+                pipe.zadd(history, {values: start})
+                if retention:
+                    pipe.zremrangebyscore(history, "-inf", f"({start - retention}")
 
         await self._write(write)
+
+    async def history(self, monitor: str, last: int) -> list[dict[str, Any]]:
+        """The check values of the newest `last` evaluated windows, oldest first."""
+        (members,) = await self._read(lambda pipe: [pipe.zrange(self._monitor_key(monitor, "history"), -last, -1)])
+        return [orjson.loads(m) for m in members]
 
     async def _read(self, build: Any) -> Any:
         try:

@@ -109,7 +109,8 @@ class MonitorRuntime:
         published = result.alerts + ([result.digest] if result.digest else [])
         if published:
             await self.publisher.alerts(published)
-        await self.store.save_closed(self.engine, result.closed, sorted(before - set(self.engine.history)))
+        await self.store.save_closed(self.engine, result.closed, sorted(before - set(self.engine.history)),
+                                     result.evaluations, self.state.retention)
         await self._flush(dropped=[start])
         log.info(describe_window(self.monitor.name, result))
 

@@ -116,3 +116,46 @@ def test_keys_of_one_partition_share_a_cluster_hash_tag(local_stack: LocalStack,
     asyncio.run(store.save_partition(folder_with(10, partition=1), []))
     keys = sorted(k.decode() for k in redis_client.keys("sg:{tags/m/1}:*"))
     assert keys == ["sg:{tags/m/1}:meta", "sg:{tags/m/1}:windows"]
+
+
+def test_history_keeps_each_windows_check_values_for_the_retention_and_draws_them(
+        local_stack: LocalStack, redis_client: redis.Redis, tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    from stream_guard.runtime.cli import main
+
+    spec = monitor(name="hist", min_samples=0)
+    engine = MonitorEngine(spec)
+    # 8 one-minute windows; x jumps in window 6
+    events = [{"ts": w * 60 + i % 50, "f": {"x": (i % 10) + (40 if w == 6 else 0), "c": "a"}}
+              for w in range(8) for i in range(50)]
+    engine.fold([RawRecord(orjson.dumps(e), 0, i) for i, e in enumerate(events)])
+
+    async def close_all() -> None:
+        store = RedisStateStore(local_stack.redis_url, "hist-app")
+        for start in engine.due_windows():
+            result = engine.close_window(start, engine.local_profiles(start), emitted_at=0)
+            await store.save_closed(engine, result.closed, [], result.evaluations, retention=5 * 60_000)
+        await store.close()
+
+    asyncio.run(close_all())
+    stored = redis_client.zrange("sg:{hist-app/hist}:history", 0, -1, withscores=True)
+    # 7 windows closed (the 8th is still open); retention keeps windows 1..6 (5 minutes before window 6)
+    assert [int(score) for _, score in stored] == [60_000 * w for w in range(1, 7)]
+
+    topology = tmp_path / "t.yaml"
+    topology.write_text(f"""version: 1
+app: hist-app
+redis: {{url: "{local_stack.redis_url}"}}
+monitors:
+  - name: hist
+    source: {{topic: t, timestamp: ts}}
+    window: {{size: 1m}}
+    features: {{x: {{type: numeric, field: f.x}}, c: {{type: categorical, field: f.c}}}}
+""")
+    assert main(["history", str(topology), "--feature", "x", "--check", "mean_shift"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "hist: 6 windows from 1970-01-01T00:01:00Z to 1970-01-01T00:07:00Z"
+    # window 1 has no value yet (its reference needs 2 windows), 2-5 are flat, window 6 jumps
+    assert out[1] == "x/mean_shift   ▁▁▁▁█  latest 13.9  max 13.9"
+    assert main(["history", str(topology), "--feature", "nope"]) == 1
+    assert capsys.readouterr().err == (f"stream-guard: no evaluated windows of monitor hist for feature 'nope' "
+                                       f"in Redis at {local_stack.redis_url}\n")
