@@ -5,6 +5,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+# The peer tools of the benchmark (whylogs, River, Evidently) live in a virtualenv of their own
+PEERS_VENV  ?= .venv-peers
+PEERS_STAMP := $(PEERS_VENV)/.installed-stamp
 
 .PHONY: demo test install clean
 
@@ -23,11 +26,19 @@ test: $(STAMP)
 	$(BIN)/python -m pytest $(ARGS)
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) $(PEERS_VENV) build *.egg-info .pytest_cache
 
-.PHONY: bench lint
-bench: $(STAMP)
+.PHONY: bench peers-venv lint
+bench: $(STAMP) $(PEERS_STAMP)
 	$(BIN)/python benchmarks/run.py $(ARGS)
+
+peers-venv: $(PEERS_STAMP)
+
+$(PEERS_STAMP): benchmarks/requirements-peers.txt
+	$(PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/pip install --quiet --upgrade pip
+	$(PEERS_VENV)/bin/pip install --quiet -r benchmarks/requirements-peers.txt
+	touch $(PEERS_STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check stream_guard tests

@@ -7,6 +7,10 @@ each stream_guard figure sits next to its baseline measured on the same machine 
 (a) a raw aiokafka consume + decode loop, (b) a naive Faust agent that only decodes, (c) stream_guard
 on per-message events, (d) stream_guard on batched events. Rates are events per second of wall
 time from the first event to the last, and events per CPU-second of the process doing the work.
+
+Then, without the broker, the per-message run's events go from a JSON Lines file to stream_guard's
+engine in-process (what `stream-guard replay` runs) and, when `make peers-venv` has created
+.venv-peers, to the peer tools (`peers.py`: whylogs, River's drift detectors, Evidently's reports).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -30,13 +35,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import workload  # noqa: E402
+from benchmarks.peers import peak_rss_bytes  # noqa: E402
 from stream_guard.core.config import MonitorSpec  # noqa: E402
 from stream_guard.core.engine import MonitorEngine  # noqa: E402
 from stream_guard.core.events import RawRecord  # noqa: E402
 from stream_guard.runtime import kafka_io  # noqa: E402
 from stream_guard.runtime.local_stack import LocalStack, create_topics, free_port, local_stack  # noqa: E402
 
-START = 1_800_000_000_000 - 1_800_000_000_000 % 60_000
+START = workload.START
+PEERS_PYTHON = ROOT / ".venv-peers" / "bin" / "python"
 
 
 def cpu_seconds(pid: int) -> float:
@@ -140,7 +147,7 @@ def stream_guard_rate(stack: LocalStack, workdir: Path, topic: str, events: int,
             _check_alive(worker, deadline)
             time.sleep(0.05)
         return {"events": events, "wall_s": time.perf_counter() - first,
-                "cpu_s": cpu_seconds(worker.process.pid) - cpu0}
+                "cpu_s": cpu_seconds(worker.process.pid) - cpu0, "peak_rss_bytes": peak_rss_bytes(worker.process.pid)}
     finally:
         worker.stop()
 
@@ -284,6 +291,42 @@ def _rss_bytes() -> int:
     return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+# the peers' events: stream_guard in-process, then the peer tools ------------------------------------
+
+def stream_guard_in_process(path: Path) -> dict[str, Any]:
+    """The engine over the events file in a process of its own, as `stream-guard replay` runs it."""
+    command = [sys.executable, str(Path(__file__).resolve()), "--replay", str(path)]
+    done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=True)
+    return orjson.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def replay_events(path: Path) -> dict[str, Any]:
+    """Decode, fold, close windows, compare each with its reference and grade: everything but Kafka and Redis."""
+    from stream_guard.core.topology_file import load_topology
+    from stream_guard.replay import replay
+
+    topology_file = path.with_suffix(".yaml")
+    topology_file.write_text(workload.topology("bench-replay", "bench.replay", "kafka://127.0.0.1:9092",
+                                               "redis://127.0.0.1:6379/0"))
+    topology = load_topology(topology_file)
+    began = time.perf_counter()
+    summary = replay(topology, path, lambda alert: None, lambda evaluation: None, lambda letter: None)
+    seconds = time.perf_counter() - began
+    firing = sum(count for (status, _), count in summary.alerts.items() if status == "firing")
+    return {"events": summary.lines, "seconds": seconds, "windows_evaluated": summary.windows,
+            "evaluations": summary.evaluations, "alerts_firing": firing, "peak_rss_bytes": peak_rss_bytes()}
+
+
+def peers(path: Path, quick: bool) -> dict[str, Any] | None:
+    if not PEERS_PYTHON.exists():
+        print("peers not measured: `make peers-venv` creates .venv-peers with whylogs, River and Evidently",
+              flush=True)
+        return None
+    command = [str(PEERS_PYTHON), str(ROOT / "benchmarks" / "peers.py"), str(path)] + (["--quick"] if quick else [])
+    done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=True)
+    return orjson.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
 # report ------------------------------------------------------------------------------------------
 
 def rate(result: dict[str, float]) -> tuple[float, float]:
@@ -294,7 +337,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller runs (about a minute in all)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results.json")
+    parser.add_argument("--replay", type=Path, help=argparse.SUPPRESS)   # the in-process run's own process
     args = parser.parse_args()
+    if args.replay:
+        print(orjson.dumps(replay_events(args.replay)).decode(), flush=True)
+        return
+    with tempfile.TemporaryDirectory(prefix="sg-bench-") as scratch:
+        run_all(args, Path(scratch) / "per-message.jsonl")
+
+
+def run_all(args: argparse.Namespace, events_file: Path) -> None:
     per_message = 40_000 if args.quick else 200_000
     batched = 200_000 if args.quick else 1_000_000
     results: dict[str, Any] = {"machine": f"{platform.machine()}, {_cores()} cores, Python {platform.python_version()}",
@@ -302,7 +354,10 @@ def main() -> None:
     with local_stack() as stack:
         workdir = stack.workdir
         print(f"local stack: {stack.broker_url} {stack.redis_url}", flush=True)
-        _prepare(stack, "bench.per-message", workload.events(per_message, START, 10_000), 1)
+        stream = workload.events(per_message, START, workload.PER_MESSAGE_WINDOW)
+        _prepare(stack, "bench.per-message", stream, 1)
+        events_file.write_bytes(b"".join(line + b"\n" for line in workload.messages(stream, 1)))
+        del stream
         _prepare(stack, "bench.batched", workload.events(batched, START, 50_000), 500)
         steps = [
             ("a_raw_aiokafka_per_message", lambda: raw_aiokafka(stack, "bench.per-message", per_message, 1)),
@@ -325,6 +380,13 @@ def main() -> None:
         print(f"  redis commands per flush: {results['redis_commands_per_flush']}", flush=True)
     print("running feature scaling…", flush=True)
     results["feature_scaling"] = feature_scaling(400_000 if args.quick else 2_000_000)
+    print("running stream_guard in-process on the per-message events…", flush=True)
+    results["stream_guard_in_process"] = stream_guard_in_process(events_file)
+    print(f"  {_events_per_s(results['stream_guard_in_process']):,.0f} events/s", flush=True)
+    print("running the peers on the same events…", flush=True)
+    found = peers(events_file, args.quick)
+    if found:
+        results["peers"] = found
     args.out.write_text(orjson.dumps(results, option=orjson.OPT_INDENT_2).decode())
     print(report(results))
 
@@ -338,6 +400,50 @@ def _prepare(stack: LocalStack, topic: str, events: list[dict[str, Any]], per_me
 def _cores() -> int:
     import os
     return len(os.sched_getaffinity(0))
+
+
+# what each run of the peers' table does per one-minute window
+PEER_RUNS = {
+    "whylogs": "whylogs `why.log(frame)` profile, the previous 5 profiles merged",
+    "river_adwin": "River ADWIN per numeric feature, `update` per value",
+    "river_kswin": "River KSWIN per numeric feature, `update` per value",
+    "river_page_hinkley": "River PageHinkley per numeric feature, `update` per value",
+    "evidently_preset": "Evidently `Report([DataDriftPreset()])` against the previous window",
+    "evidently_drift_count": "Evidently `Report([DriftedColumnsCount()])` against the previous window",
+}
+
+
+def _events_per_s(result: dict[str, Any]) -> float:
+    return float(result["events"] / result["seconds"])
+
+
+def peers_report(results: dict[str, Any]) -> list[str]:
+    own = results["stream_guard_in_process"]
+    in_process, worker = _events_per_s(own), rate(results["d_stream_guard_batched"])[0]
+    lines = ["", "Peers on the same events (the per-message run's, from a JSON Lines file; no Kafka, no Redis):", "",
+             "| run | events | events/s | tool alone, events/s | ÷ stream_guard in-process | "
+             "÷ stream_guard worker, batched | peak resident MB |", "|---|---:|---:|---:|---:|---:|---:|",
+             f"| stream_guard in-process: decode, fold, close, compare with 5 windows, grade | {own['events']:,} | "
+             f"{in_process:,.0f} | | 1.00 | {in_process / worker:.2f} | {own['peak_rss_bytes'] / 2**20:,.0f} |",
+             f"| stream_guard worker, batched (d): the same and Kafka, Redis | "
+             f"{results['d_stream_guard_batched']['events']:,} | {worker:,.0f} | | {worker / in_process:.2f} | 1.00 | "
+             f"{results['d_stream_guard_batched']['peak_rss_bytes'] / 2**20:,.0f} |"]
+    if "peers" not in results:
+        return [*lines, "", "peers not measured: `make peers-venv` creates .venv-peers"]
+    found = results["peers"]
+    for name, what in PEER_RUNS.items():
+        peer = found[name]
+        speed = _events_per_s(peer)
+        lines.append(f"| {what} | {peer['events']:,} | {speed:,.0f} | {peer['events'] / peer['tool_s']:,.0f} | "
+                     f"{speed / in_process:.3f} | {speed / worker:.3f} | {peer['peak_rss_bytes'] / 2**20:,.0f} |")
+    signals = ", ".join(f"{name.removeprefix('river_')} {found[name]['drift_signals']:,}"
+                        for name in ("river_adwin", "river_kswin", "river_page_hinkley"))
+    drifted = max(found["evidently_preset"]["drifted_columns"], default=0)
+    lines += ["", "Signals on these events, which carry no drift: stream_guard "
+              f"{own['alerts_firing']} alerts over {own['windows_evaluated']} windows; River {signals} drift signals; "
+              f"Evidently at most {drifted:.0f} drifted columns per window",
+              f"peer versions: {', '.join(f'{k} {v}' for k, v in found['versions'].items())}"]
+    return lines
 
 
 def report(results: dict[str, Any]) -> str:
@@ -361,6 +467,7 @@ def report(results: dict[str, Any]) -> str:
         lines.append(f"| {row['features']:,} | {row['events']:,} | {row['events_per_s']:,.0f} | "
                      f"{row['values_per_s']:,.0f} | {row['stored_bytes_per_feature']:,.0f} | "
                      f"{row['rss_growth_bytes_per_feature']:,.0f} |")
+    lines += peers_report(results)
     return "\n".join(lines)
 
 

@@ -10,6 +10,8 @@ import orjson
 NUMERIC = [f"n{i:02d}" for i in range(20)]
 CATEGORICAL = [f"c{i}" for i in range(5)]
 WINDOW_MS = 60_000
+START = 1_800_000_000_000 - 1_800_000_000_000 % WINDOW_MS   # the first window's start, epoch ms
+PER_MESSAGE_WINDOW = 10_000   # events per window in the per-message run (the batched run has 50,000)
 
 
 def events(count: int, start_ms: int, per_window: int, seed: int = 3, shifted: set[int] | None = None
