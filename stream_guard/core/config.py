@@ -126,7 +126,9 @@ class SourceSpec(_Frozen):
     idle_timeout: Duration = Field(
         default=10_000, description="an assigned partition silent this long no longer holds windows open"
     )
-
+    max_message_bytes: int = Field(
+        default=1024 * 1024, ge=1, description="longer messages are dead-lettered as `oversized`, unparsed"
+    )
 
     def messages_per_batch(self) -> int:
         """How many messages the agent takes at once: about 2,000 events either way by default."""
