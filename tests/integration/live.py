@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from stream_guard.runtime.local_stack import LocalStack, create_topics, free_port
 
 from stream_guard.runtime import kafka_io
+from stream_guard.runtime.local_stack import LocalStack, create_topics, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "topologies" / "demo.yaml"
