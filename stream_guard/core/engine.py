@@ -12,7 +12,7 @@ persists it (and reads other workers' partition profiles) around the two calls t
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +43,7 @@ class MonitorEngine:
     history: dict[int, ClosedWindow] = field(default_factory=dict)
     book: AlertBook = field(default_factory=AlertBook)
     last_evaluated: int | None = None     # start of the newest evaluated window
+    clock: Callable[[], int] | None = None  # epoch ms; with it, `future` also means ahead of the clock
 
     def folder(self, partition: int) -> PartitionFolder:
         if partition not in self.folders:
@@ -55,9 +56,10 @@ class MonitorEngine:
         by_partition: dict[int, list[RawRecord]] = defaultdict(list)
         for record in records:
             by_partition[record.partition].append(record)
+        now = self.clock() if self.clock is not None else None
         dead: list[DeadLetter] = []
         for partition, batch in by_partition.items():
-            dead.extend(self.folder(partition).fold(batch))
+            dead.extend(self.folder(partition).fold(batch, now))
         return dead
 
     def watermark(self) -> int | None:

@@ -37,7 +37,7 @@ class MonitorRuntime:
                  clock: Any = wall_clock_ms) -> None:
         self.monitor = monitor
         self.state = state
-        self.engine = MonitorEngine(monitor)
+        self.engine = MonitorEngine(monitor, clock=clock)
         self.store = store
         self.publisher = publisher
         self.clock = clock
