@@ -25,6 +25,7 @@ over the batch's times; only a batch holding a `future` event takes another pass
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -42,12 +43,34 @@ LATE_MESSAGE = "its window had closed (event later than the grace period)"
 
 @dataclass
 class PartitionCounts:
+    """Events of one partition since its state began: `folded + dead_lettered + filtered == consumed`.
+
+    `consumed` counts one per message, or one per element (line) of a batched message, or one for
+    a batched message with no usable elements. `filtered` counts events left out on purpose; no
+    source option does that yet, so it stays 0.
+    """
+
     folded: int = 0
     dead_lettered: int = 0
     filtered: int = 0
+    consumed: int = 0
+    dead_by_reason: Counter[str] = field(default_factory=Counter)
 
-    def as_dict(self) -> dict[str, int]:
-        return {"folded": self.folded, "dead_lettered": self.dead_lettered, "filtered": self.filtered}
+    def totals(self) -> dict[str, int]:
+        return {"consumed": self.consumed, "folded": self.folded, "dead_lettered": self.dead_lettered,
+                "filtered": self.filtered}
+
+    def as_dict(self) -> dict[str, object]:
+        return {**self.totals(), "dead_lettered_by_reason": dict(sorted(self.dead_by_reason.items()))}
+
+    def balanced(self) -> bool:
+        return self.folded + self.dead_lettered + self.filtered == self.consumed
+
+    def describe(self) -> str:
+        """`consumed 1,205 = folded 1,200 + dead-lettered 5 (empty 1, invalid_json 4) + filtered 0`."""
+        reasons = ", ".join(f"{reason} {n:,}" for reason, n in sorted(self.dead_by_reason.items()))
+        return (f"consumed {self.consumed:,} = folded {self.folded:,} + dead-lettered {self.dead_lettered:,}"
+                + (f" ({reasons})" if reasons else "") + f" + filtered {self.filtered:,}")
 
 
 @dataclass
@@ -80,7 +103,9 @@ class PartitionFolder:
             if len(dead) > 1:
                 dead.sort(key=lambda d: (d.record.offset, d.index or 0))
         self.next_offset = max(r.offset for r in fresh) + 1
+        self.counts.consumed += batch.consumed
         self.counts.dead_lettered += len(dead)
+        self.counts.dead_by_reason.update(d.reason for d in dead)
         return dead
 
     def _judge_times(self, batch: DecodedBatch, now: int | None) -> list[DeadLetter]:

@@ -98,7 +98,7 @@ def test_late_events_are_dead_lettered_and_every_record_is_accounted_for() -> No
     folder = engine.folders[0]
     assert [d.reason for d in dead] == ["late"]
     assert (folder.counts.folded, folder.counts.dead_lettered) == (3, 4)
-    assert folder.counts.folded + folder.counts.dead_lettered == 7 == folder.next_offset
+    assert folder.counts.folded + folder.counts.dead_lettered == 7 == folder.next_offset == folder.counts.consumed
 
 
 def test_redelivered_records_below_the_next_offset_are_not_folded_twice() -> None:

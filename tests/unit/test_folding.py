@@ -1,9 +1,14 @@
-"""One partition's folding: event times far ahead of or behind the stream."""
+"""One partition's folding: event times far ahead or behind the stream, and counts that always balance."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from stream_guard.core.events import RawRecord
 from stream_guard.core.folding import PartitionFolder
 
 from .builders import monitor, records
@@ -73,6 +78,7 @@ def test_an_event_far_behind_the_stream_is_too_old_and_a_little_behind_is_late()
     folder = PartitionFolder(monitor(), 0)
     assert fold(folder, [T, T + 600, T + 300, T - 8 * DAY, 0, T + 601]) == [(2, "late"), (3, "too_old"),
                                                                           (4, "too_old")]
+    assert folder.counts.dead_by_reason == {"late": 1, "too_old": 2}
 
 
 def test_max_age_is_configurable_and_a_historical_file_is_judged_by_its_own_time() -> None:
@@ -84,3 +90,38 @@ def test_max_age_is_never_shorter_than_a_window_plus_its_grace() -> None:
     spec = monitor(window={"size": "30d", "grace": "1d"})
     assert spec.max_event_age() == 31 * DAY * 1000
     assert monitor().max_event_age() == 7 * DAY * 1000
+
+
+def test_counts_per_reason_add_up_to_the_dead_lettered_total() -> None:
+    folder = PartitionFolder(monitor(), 0)
+    batch = records(events(T, T + 1)) + [RawRecord(b"{", 0, 2), RawRecord(None, 0, 3), RawRecord(b"[]", 0, 4)]
+    folder.fold(batch)
+    assert folder.counts.dead_by_reason == {"invalid_json": 1, "empty": 1, "not_an_object": 1}
+    assert folder.counts.as_dict() == {"consumed": 5, "folded": 2, "dead_lettered": 3, "filtered": 0,
+                                       "dead_lettered_by_reason": {"empty": 1, "invalid_json": 1, "not_an_object": 1}}
+    assert folder.counts.describe() == ("consumed 5 = folded 2 + dead-lettered 3 "
+                                        "(empty 1, invalid_json 1, not_an_object 1) + filtered 0")
+
+
+times = st.one_of(st.integers(-10, 2**64 - 1), st.floats(allow_nan=True, allow_infinity=True),
+                  st.sampled_from([T, T + 1, T - 1, T + 60, T + 2 * DAY, T - 30 * DAY, 0]), st.text(max_size=5),
+                  st.none(), st.booleans())
+int64 = st.integers(-(2**63), 2**63 - 1)
+values = st.one_of(st.none(), st.booleans(), st.integers(-(2**63), 2**64 - 1), st.floats(), st.text(max_size=3),
+                   st.lists(int64, max_size=2), st.dictionaries(st.text(max_size=2), int64, max_size=2))
+payloads = st.one_of(
+    st.builds(lambda t, x, c: orjson.dumps({"ts": t, "f": {"x": x, "c": c}}), times, values, values),
+    st.binary(max_size=40), st.none(), st.sampled_from([b"[1]", b"NaN", b"\xff", b"  ", b"[" * 1100]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(payloads, max_size=30), st.integers(1, 30), st.one_of(st.none(), st.just(T * 1000)))
+def test_folded_plus_dead_lettered_plus_filtered_is_what_was_consumed_for_any_input(
+        batch: list[bytes | None], chunk: int, now: int | None) -> None:
+    folder = PartitionFolder(monitor(source={"topic": "t", "timestamp": "ts", "max_message_bytes": 200}), 0)
+    raw = [RawRecord(p, 0, i) for i, p in enumerate(batch)]
+    dead = [letter for i in range(0, len(raw), chunk) for letter in folder.fold(raw[i:i + chunk], now)]
+    counts = folder.counts
+    assert counts.consumed == len(raw) == counts.folded + counts.dead_lettered + counts.filtered
+    assert counts.dead_lettered == len(dead) == sum(counts.dead_by_reason.values())
+    assert sum(w.events for w in folder.windows.values()) == counts.folded
