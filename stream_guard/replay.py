@@ -27,13 +27,18 @@ Sink = Callable[[dict[str, Any]], None]
 
 @dataclass
 class ReplaySummary:
+    """What a replay did, summed over monitors: `consumed == folded + sum(dead_letters.values())`."""
+
     lines: int = 0
+    consumed: int = 0
     folded: int = 0
-    dead_letters: Counter[str] = field(default_factory=Counter)
+    dead_letters: Counter[str] = field(default_factory=Counter)          # reason -> count
     windows: int = 0
     evaluations: int = 0
+    evaluated_events: int = 0       # events in the windows evaluated
     alerts: Counter[tuple[str, str]] = field(default_factory=Counter)   # (status, severity) -> count
     open_windows: int = 0
+    open_events: int = 0            # events in windows still open at the end of the file
 
 
 def open_events(path: Path) -> IO[bytes]:
@@ -67,8 +72,11 @@ def replay(topology: Topology, path: Path, on_alert: Sink, on_evaluation: Sink,
             _feed(engine, batch, summary, on_alert, on_evaluation, on_dead_letter)
         if progress:
             progress(summary.lines)
-    summary.folded = sum(f.counts.folded for e in engines for f in e.folders.values())
-    summary.open_windows = sum(len(f.windows) for e in engines for f in e.folders.values())
+    folders = [f for e in engines for f in e.folders.values()]
+    summary.consumed = sum(f.counts.consumed for f in folders)
+    summary.folded = sum(f.counts.folded for f in folders)
+    summary.open_windows = sum(len(f.windows) for f in folders)
+    summary.open_events = sum(w.events for f in folders for w in f.windows.values())
     return summary
 
 
@@ -86,6 +94,7 @@ def _feed(engine: MonitorEngine, batch: list[RawRecord], summary: ReplaySummary,
                                      emitted_at=start + engine.monitor.window.size + grace)
         summary.windows += 1
         summary.evaluations += len(result.evaluations)
+        summary.evaluated_events += result.events
         for evaluation in result.evaluations:
             on_evaluation(evaluation.to_json())
         for alert in result.alerts:

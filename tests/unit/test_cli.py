@@ -68,8 +68,9 @@ def test_replay_writes_alerts_evaluations_and_dead_letters(tmp_path: Path, capsy
     assert [(d["offset"], d["reason"]) for d in dead] == [
         (9600, "invalid_json"), (9601, "empty"), (9602, "missing_timestamp")]
     err = capsys.readouterr().err
-    assert "9,603 lines: 9,600 events folded, dead letters: empty 1, invalid_json 1, missing_timestamp 1" in err
-    assert "7 windows evaluated (84 checks); alerts: 2 critical firing, 1 critical resolved" in err
+    assert ("9,603 lines: 9,603 events read, 9,600 folded, 3 dead letters "
+            "(empty 1, invalid_json 1, missing_timestamp 1)") in err
+    assert "7 windows evaluated (84 checks, 8,400 events); alerts: 2 critical firing, 1 critical resolved" in err
 
 
 def test_replay_reads_gzip_and_gives_the_same_alert_ids(tmp_path: Path) -> None:
