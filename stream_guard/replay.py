@@ -3,12 +3,15 @@
 Event time comes from the events; a window is evaluated when the file's events pass its end plus
 grace, exactly as the live worker would; alerts are emitted at that event time, so a replay is
 reproducible run after run. Window digests go to their own sink, so the alert output holds alert
-records only.
+records only. The wall clock plays one part, as in the worker: an event is `future` only when it
+is ahead of the clock as well as of the file's own time, so a historical file is judged by its own
+time alone.
 """
 
 from __future__ import annotations
 
 import gzip
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -26,14 +29,19 @@ Sink = Callable[[dict[str, Any]], None]
 
 @dataclass
 class ReplaySummary:
+    """What a replay did, summed over monitors: `consumed == folded + sum(dead_letters.values())`."""
+
     lines: int = 0
+    consumed: int = 0
     folded: int = 0
-    dead_letters: Counter[str] = field(default_factory=Counter)
+    dead_letters: Counter[str] = field(default_factory=Counter)          # reason -> count
     windows: int = 0
     evaluations: int = 0
+    evaluated_events: int = 0       # events in the windows evaluated
     alerts: Counter[tuple[str, str]] = field(default_factory=Counter)   # (status, severity) -> count
     digests: int = 0
     open_windows: int = 0
+    open_events: int = 0            # events in windows still open at the end of the file
 
 
 def open_events(path: Path) -> IO[bytes]:
@@ -63,7 +71,8 @@ def replay(topology: Topology, path: Path, on_alert: Sink, on_evaluation: Sink,
 
     `snapshots` holds, by monitor name, the profile of each monitor whose reference is a snapshot.
     """
-    engines = [MonitorEngine(m, snapshot=(snapshots or {}).get(m.name)) for m in topology.monitors]
+    engines = [MonitorEngine(m, clock=_wall_clock_ms, snapshot=(snapshots or {}).get(m.name))
+               for m in topology.monitors]
     summary = ReplaySummary()
     sinks = _Sinks(on_alert, on_evaluation, on_dead_letter, on_digest or (lambda record: None))
     for batch in read_records(path):
@@ -72,9 +81,16 @@ def replay(topology: Topology, path: Path, on_alert: Sink, on_evaluation: Sink,
             _feed(engine, batch, summary, sinks)
         if progress:
             progress(summary.lines)
-    summary.folded = sum(f.counts.folded for e in engines for f in e.folders.values())
-    summary.open_windows = sum(len(f.windows) for e in engines for f in e.folders.values())
+    folders = [f for e in engines for f in e.folders.values()]
+    summary.consumed = sum(f.counts.consumed for f in folders)
+    summary.folded = sum(f.counts.folded for f in folders)
+    summary.open_windows = sum(len(f.windows) for f in folders)
+    summary.open_events = sum(w.events for f in folders for w in f.windows.values())
     return summary
+
+
+def _wall_clock_ms() -> int:
+    return int(time.time() * 1000)
 
 
 @dataclass(frozen=True)
@@ -94,6 +110,7 @@ def _feed(engine: MonitorEngine, batch: list[RawRecord], summary: ReplaySummary,
                                      emitted_at=start + engine.monitor.window.size + grace)
         summary.windows += 1
         summary.evaluations += len(result.evaluations)
+        summary.evaluated_events += result.events
         for evaluation in result.evaluations:
             sinks.evaluation(evaluation.to_json())
         for alert in result.alerts:

@@ -3,7 +3,8 @@
 Key layout (the `{...}` hash tag keeps one partition's keys, or one monitor's, in one Cluster slot):
 
     sg:{APP/MONITOR/P}:windows   hash  window start -> WindowProfile bytes (open windows)
-    sg:{APP/MONITOR/P}:meta      hash  next_offset, watermark, closed_before, folded, dead_lettered, filtered
+    sg:{APP/MONITOR/P}:meta      hash  next_offset, watermark, closed_before, consumed, folded, dead_lettered,
+                                       filtered, and dead_lettered:REASON per dead-letter reason
     sg:{APP/MONITOR}:closed      hash  window start -> merged WindowProfile bytes (reference material)
     sg:{APP/MONITOR}:critical    hash  window start -> JSON list of features critical in that window
     sg:{APP/MONITOR}:book        string  alert book JSON (firing, pending and cooling series; version 2)
@@ -17,6 +18,7 @@ stored never disagrees with the profiles stored.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,7 +35,8 @@ from stream_guard.core.profile import WindowProfile
 from stream_guard.core.snapshot import Snapshot
 from stream_guard.errors import ServiceUnreachable
 
-_META_FIELDS = ("next_offset", "watermark", "closed_before", "folded", "dead_lettered", "filtered")
+_META_FIELDS = ("next_offset", "watermark", "closed_before", "consumed", "folded", "dead_lettered", "filtered")
+_BY_REASON = "dead_lettered:"
 
 
 def redacted(url: str) -> str:
@@ -44,6 +47,14 @@ def redacted(url: str) -> str:
     credentials, host = rest.rsplit("@", 1)
     user = credentials.split(":", 1)[0]
     return f"{scheme}://{user + ':' if user else ':'}***@{host}" if ":" in credentials else f"{scheme}://***@{host}"
+
+
+def _counts(values: dict[str, int | None], stored: dict[str, int]) -> PartitionCounts:
+    """A partition's counts from its meta hash (state written before `consumed` existed balances itself)."""
+    folded, dead, filtered = values["folded"] or 0, values["dead_lettered"] or 0, values["filtered"] or 0
+    consumed = values["consumed"] if values["consumed"] is not None else folded + dead + filtered
+    by_reason = Counter({key.removeprefix(_BY_REASON): n for key, n in stored.items() if key.startswith(_BY_REASON)})
+    return PartitionCounts(folded, dead, filtered, consumed, by_reason)
 
 
 class RedisStateStore:
@@ -75,13 +86,14 @@ class RedisStateStore:
         """Restore a partition's open windows, offset and counts into a fresh folder."""
         name, p = folder.monitor.name, folder.partition
         meta, windows = await self._read(
-            lambda pipe: (pipe.hmget(self._partition_key(name, p, "meta"), _META_FIELDS),
+            lambda pipe: (pipe.hgetall(self._partition_key(name, p, "meta")),
                           pipe.hgetall(self._partition_key(name, p, "windows"))))
-        values = dict(zip(_META_FIELDS, (int(v) if v is not None else None for v in meta)))
+        stored = {key.decode(): int(value) for key, value in meta.items()}
+        values = {name: stored.get(name) for name in _META_FIELDS}
         folder.next_offset = values["next_offset"] or 0
         folder.watermark = values["watermark"]
         folder.closed_before = max(folder.closed_before, values["closed_before"] or 0)
-        folder.counts = PartitionCounts(values["folded"] or 0, values["dead_lettered"] or 0, values["filtered"] or 0)
+        folder.counts = _counts(values, stored)
         folder.windows = {int(s): WindowProfile.from_bytes(b) for s, b in windows.items()
                           if int(s) >= folder.closed_before}
 
@@ -90,7 +102,8 @@ class RedisStateStore:
         name, p = folder.monitor.name, folder.partition
         dirty = folder.take_dirty()
         meta: dict[str, int] = {"next_offset": folder.next_offset, "closed_before": folder.closed_before,
-                                **folder.counts.as_dict()}
+                                **folder.counts.totals(),
+                                **{_BY_REASON + reason: n for reason, n in folder.counts.dead_by_reason.items()}}
         if folder.watermark is not None:
             meta["watermark"] = folder.watermark
         windows_key = self._partition_key(name, p, "windows")

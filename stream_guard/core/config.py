@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from stream_guard.core.durations import format_duration, parse_duration
 
@@ -229,13 +229,27 @@ class SourceSpec(_Frozen):
     idle_timeout: Duration = Field(
         default=10_000, description="an assigned partition silent this long no longer holds windows open"
     )
-
+    max_message_bytes: int = Field(
+        default=1024 * 1024, ge=1, description="longer messages are dead-lettered as `oversized`, unparsed"
+    )
+    max_future: Duration = Field(
+        default=3_600_000, gt=0,
+        description="an event further ahead than this of both the stream's time and the clock is `future`",
+    )
+    max_age: Duration | None = Field(
+        default=None, gt=0,
+        description="an event further behind the stream's time than this is `too_old`; "
+                    "default 7d, or one window plus grace when that is longer",
+    )
 
     def messages_per_batch(self) -> int:
         """How many messages the agent takes at once: about 2,000 events either way by default."""
         if self.batch_size is not None:
             return self.batch_size
         return 2000 if self.format == "json" else 10
+
+
+DEFAULT_MAX_AGE = 7 * 86_400_000
 
 
 class WindowSpec(_Frozen):
@@ -387,12 +401,31 @@ class MonitorSpec(_Frozen):
                              f"{format_duration(self.window.size)}")
         return self
 
+    @field_validator("window")
+    @classmethod
+    def _window_within_max_age(cls, window: WindowSpec, info: ValidationInfo) -> WindowSpec:
+        source = info.data.get("source")
+        span = window.size + window.grace
+        if source is not None and source.max_age is not None and source.max_age < span:
+            raise ValueError(
+                f"the window plus its grace ({format_duration(span)}) is longer than source.max_age "
+                f"({format_duration(source.max_age)}): events still on time would count as too old; "
+                "raise source.max_age or leave it out"
+            )
+        return window
+
     @model_validator(mode="after")
     def _distinct_names(self) -> MonitorSpec:
         both = set(self.features) & set(self.prediction)
         if both:
             raise ValueError(f"{sorted(both)} named both as a feature and as a prediction")
         return self
+
+    def max_event_age(self) -> int:
+        """How far behind its partition's stream time an event may be before it is `too_old`, in ms."""
+        if self.source.max_age is not None:
+            return self.source.max_age
+        return max(DEFAULT_MAX_AGE, self.window.size + self.window.grace)
 
     def all_features(self) -> dict[str, FeatureSpec]:
         """Features and prediction fields together: both are profiled and checked alike."""

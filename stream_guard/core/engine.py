@@ -14,7 +14,7 @@ A window's result holds its alert records and, when anything is firing, its dige
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +48,7 @@ class MonitorEngine:
     history: dict[int, ClosedWindow] = field(default_factory=dict)
     book: AlertBook = field(init=False)
     last_evaluated: int | None = None     # start of the newest evaluated window
+    clock: Callable[[], int] | None = None  # epoch ms; with it, `future` also means ahead of the clock
     snapshot: Snapshot | None = None      # the profile a `snapshot` reference compares with
 
     def __post_init__(self) -> None:
@@ -64,9 +65,10 @@ class MonitorEngine:
         by_partition: dict[int, list[RawRecord]] = defaultdict(list)
         for record in records:
             by_partition[record.partition].append(record)
+        now = self.clock() if self.clock is not None else None
         dead: list[DeadLetter] = []
         for partition, batch in by_partition.items():
-            dead.extend(self.folder(partition).fold(batch))
+            dead.extend(self.folder(partition).fold(batch, now))
         return dead
 
     def watermark(self) -> int | None:

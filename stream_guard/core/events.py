@@ -3,6 +3,12 @@
 A record is `RawRecord(value, partition, offset)`; decoding a batch gives the event times, one column
 per feature, and the dead letters. Per-value problems (a string where a number belongs) are counted
 in the feature's profile, not dead-lettered: the rest of the event is still good.
+
+Record-level reason codes given here: `oversized`, `empty`, `not_utf8`, `invalid_json`, `too_deep`,
+`not_an_object`, `not_an_array`, `missing_timestamp`, `invalid_timestamp`. (`late`, `too_old` and
+`future` need the partition's watermark and are given by `folding`.) The common path pays for none
+of them: sizes are checked with one C-level pass over the batch, and a payload that fails to parse
+is looked at again only then, to say why.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import repeat
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -30,9 +37,13 @@ from stream_guard.core.columns import (
 )
 from stream_guard.core.config import MonitorSpec
 
-__all__ = ["INVALID", "MISSING", "VALID", "BatchDecoder", "DeadLetter", "DecodedBatch", "FeatureColumn",
-           "RawRecord", "event_times", "parse_event_time"]
+__all__ = ["INVALID", "MISSING", "PAYLOAD_LIMIT", "PAYLOAD_PREFIX", "VALID", "BatchDecoder", "DeadLetter",
+           "DecodedBatch", "FeatureColumn", "RawRecord", "event_times", "parse_event_time"]
 _SECONDS_LIMIT = 100_000_000_000  # below this an epoch number is seconds (year 5138), above it ms
+_LATEST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z: later ones are no time (epoch µs or ns?)
+PAYLOAD_LIMIT = 256 * 1024        # a dead letter carries at most this much payload whole...
+PAYLOAD_PREFIX = 4096             # ...and only this much of a longer one
+_value_of = attrgetter("value")
 
 
 @dataclass(frozen=True)
@@ -53,8 +64,17 @@ class DeadLetter:
     monitor: str
     index: int | None = None   # position of the event inside a batched message
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, payload_limit: int = PAYLOAD_LIMIT) -> dict[str, Any]:
+        """The `stream_guard.dead_letter/v1` record; a payload longer than `payload_limit` is cut short.
+
+        A cut payload keeps its first `PAYLOAD_PREFIX` bytes and says so (`truncated`, `payload_size`),
+        so a dead letter always fits in a Kafka message even when its record did not.
+        """
         payload = self.record.value or b""
+        cut: dict[str, Any] = {}
+        if len(payload) > payload_limit:
+            cut = {"truncated": True, "payload_size": len(payload)}
+            payload = payload[:min(PAYLOAD_PREFIX, payload_limit)]
         try:
             text: dict[str, Any] = {"payload": payload.decode("utf-8")}
         except UnicodeDecodeError:
@@ -69,6 +89,7 @@ class DeadLetter:
             "reason": self.reason,
             "message": self.message,
             **text,
+            **cut,
         }
 
 
@@ -79,6 +100,7 @@ class DecodedBatch:
     records: list[RawRecord] = field(default_factory=list)   # the good events' records, aligned with times
     dead_letters: list[DeadLetter] = field(default_factory=list)
     indexes: list[int | None] = field(default_factory=list)  # each good event's place in a batched message
+    consumed: int = 0   # events read: one per message, or per element or line of a batched message
 
     def __len__(self) -> int:
         return len(self.times)
@@ -105,12 +127,21 @@ def parse_event_time(value: Any) -> int:
             raise ValueError(f"{value!r} is neither epoch seconds, epoch ms nor ISO-8601") from None
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=UTC)
-        return int(parsed.timestamp() * 1000)
+        return _in_range(int(parsed.timestamp() * 1000), value)
     if isinstance(value, (int, float)):
         if not math.isfinite(value) or value < 0:
             raise ValueError(f"{value!r} is not a valid epoch time")
-        return int(value * 1000) if value < _SECONDS_LIMIT else int(value)
+        return _in_range(int(value * 1000) if value < _SECONDS_LIMIT else int(value), value)
     raise ValueError(f"a {type(value).__name__} is not a time")
+
+
+def _in_range(ms: int, given: Any) -> int:
+    if ms < 0:
+        raise ValueError(f"{given!r} is before 1970, which epoch times cannot express")
+    if ms > _LATEST_MS:
+        raise ValueError(f"{given!r} is after the year 9999 (epoch microseconds or nanoseconds are not read; "
+                         "send seconds or milliseconds)")
+    return ms
 
 
 class BatchDecoder:
@@ -119,6 +150,7 @@ class BatchDecoder:
     def __init__(self, monitor: MonitorSpec) -> None:
         self.monitor = monitor
         self._format = monitor.source.format
+        self._max_bytes = monitor.source.max_message_bytes
         self._time_path = tuple(monitor.source.timestamp.split("."))
         self._features = [(name, spec, tuple((spec.field or name).split(".")))
                           for name, spec in monitor.all_features().items()]
@@ -138,11 +170,14 @@ class BatchDecoder:
         events: list[dict[str, Any]] = []
         origins: list[tuple[RawRecord, int | None]] = []
         dead: list[DeadLetter] = []
+        records = self._drop_oversized(records, dead)
+        consumed = len(dead)
         if self._format == "json":
             self._parse_messages(records, events, origins, dead)
+            consumed += len(records)
         else:
             for record in records:
-                self._parse(record, events, origins, dead)
+                consumed += self._parse(record, events, origins, dead)
         times, problems = event_times(FieldReader(events).values(self._time_path))
         if problems:
             bad = set(problems)
@@ -150,11 +185,28 @@ class BatchDecoder:
             events = [e for i, e in enumerate(events) if i not in bad]
             origins = [o for i, o in enumerate(origins) if i not in bad]
             times = np.delete(times, sorted(bad))
-            dead.sort(key=lambda d: (d.record.partition, d.record.offset, d.index or 0))
+        if len(dead) > 1:
+            dead.sort(key=_input_order)
         reader = FieldReader(events)
         columns = {name: (numeric_column if spec.type == "numeric" else categorical_column)(reader.values(path))
                    for name, spec, path in self._features}
-        return DecodedBatch(times, columns, [r for r, _ in origins], dead, [i for _, i in origins])
+        return DecodedBatch(times, columns, [r for r, _ in origins], dead, [i for _, i in origins], consumed)
+
+    def _drop_oversized(self, records: Sequence[RawRecord], dead: list[DeadLetter]) -> Sequence[RawRecord]:
+        """The records within `source.max_message_bytes`; longer ones are dead-lettered unparsed."""
+        try:
+            if max(map(len, map(_value_of, records)), default=0) <= self._max_bytes:
+                return records   # the usual case, checked at C speed
+        except TypeError:        # a tombstone (no value) is in the batch: look at each record
+            pass
+        kept = []
+        for record in records:
+            if record.value is not None and len(record.value) > self._max_bytes:
+                dead.append(self._dead(record, None, "oversized", f"the message holds {len(record.value):,} "
+                                       f"bytes, above source.max_message_bytes ({self._max_bytes:,})"))
+            else:
+                kept.append(record)
+        return kept
 
     def _parse_messages(self, records: Sequence[RawRecord], events: list[dict[str, Any]],
                         origins: list[tuple[RawRecord, int | None]], dead: list[DeadLetter]) -> None:
@@ -163,12 +215,8 @@ class BatchDecoder:
         for record in records:
             try:
                 payload = loads(record.value)  # type: ignore[arg-type]
-            except orjson.JSONDecodeError as exc:
-                reason = "invalid_json" if record.value else "empty"
-                dead.append(self._dead(record, None, reason, _empty_or_json_message(record.value, exc)))
-                continue
-            except TypeError:  # a tombstone: no value at all
-                dead.append(self._dead(record, None, "empty", _EMPTY_MESSAGE))
+            except (orjson.JSONDecodeError, TypeError) as exc:  # TypeError: a tombstone, on older orjson
+                dead.append(self._dead(record, None, *_json_problem(record.value, exc)))
                 continue
             if type(payload) is dict:
                 add_event(payload)
@@ -177,55 +225,88 @@ class BatchDecoder:
                 dead.append(self._dead(record, None, "not_an_object", f"expected a JSON object, got {_kind(payload)}"))
 
     def _parse(self, record: RawRecord, events: list[dict[str, Any]],
-               origins: list[tuple[RawRecord, int | None]], dead: list[DeadLetter]) -> None:
+               origins: list[tuple[RawRecord, int | None]], dead: list[DeadLetter]) -> int:
+        """Parse one batched message; returns how many events it counts for (at least 1)."""
         if not record.value:
             dead.append(self._dead(record, None, "empty", _EMPTY_MESSAGE))
-            return
+            return 1
         if self._format == "ndjson":
             items: list[Any] = []
             for line in record.value.split(b"\n"):
                 if line.strip():
                     items.append(_loads_or_error(line))
-            self._collect(record, items, events, origins, dead, indexed=True)
-            return
+            return self._collect(record, items, events, origins, dead, indexed=True)
         payload = _loads_or_error(record.value)
         if self._format == "json_array" and isinstance(payload, list):
-            self._collect(record, payload, events, origins, dead, indexed=True)
-        elif self._format == "json_array" and not isinstance(payload, _JsonError):
+            return self._collect(record, payload, events, origins, dead, indexed=True)
+        if self._format == "json_array" and not isinstance(payload, _JsonError):
             dead.append(self._dead(record, None, "not_an_array",
                                    f"a batched source expects a JSON array, got {_kind(payload)}"))
-        else:
-            self._collect(record, [payload], events, origins, dead, indexed=False)
+            return 1
+        return self._collect(record, [payload], events, origins, dead, indexed=False)
 
     def _collect(self, record: RawRecord, items: list[Any], events: list[dict[str, Any]],
-                 origins: list[tuple[RawRecord, int | None]], dead: list[DeadLetter], indexed: bool) -> None:
-        if items and set(map(type, items)) == {dict}:   # the usual case: no per-item checks
+                 origins: list[tuple[RawRecord, int | None]], dead: list[DeadLetter], indexed: bool) -> int:
+        if not items:
+            dead.append(self._dead(record, None, "empty", "the batched message holds no events"))
+            return 1
+        if set(map(type, items)) == {dict}:   # the usual case: no per-item checks
             events.extend(items)
             origins.extend(zip(repeat(record), range(len(items)) if indexed else repeat(None, len(items))))
-            return
+            return len(items)
         for i, item in enumerate(items):
             index = i if indexed else None
             if isinstance(item, dict):
                 events.append(item)
                 origins.append((record, index))
             elif isinstance(item, _JsonError):
-                dead.append(self._dead(record, index, "invalid_json", f"not valid JSON: {item.message}"))
+                dead.append(self._dead(record, index, item.reason, item.message))
             else:
                 dead.append(self._dead(record, index, "not_an_object", f"expected a JSON object, got {_kind(item)}"))
+        return len(items)
 
     def _dead(self, record: RawRecord, index: int | None, reason: str, message: str) -> DeadLetter:
         return DeadLetter(record, reason, message, self.monitor.name, index)
 
 
 _EMPTY_MESSAGE = "the message has no payload (tombstone or empty)"
+_NOT_NUMBERS = ("NaN", "Infinity")
 
 
-def _empty_or_json_message(value: bytes | None, exc: Exception) -> str:
-    return _EMPTY_MESSAGE if not value else f"not valid JSON: {exc}"
+def _input_order(letter: DeadLetter) -> tuple[int, int, int]:
+    return letter.record.partition, letter.record.offset, letter.index or 0
+
+
+def _json_problem(data: bytes | None, exc: Exception) -> tuple[str, str]:
+    """Why `data` did not parse, as (reason, message); only called once parsing has failed.
+
+    >>> _json_problem(b"\\xff{}", ValueError())[0], _json_problem(b"  ", ValueError())[0]
+    ('not_utf8', 'empty')
+    """
+    if not data or not data.strip():
+        return "empty", _EMPTY_MESSAGE
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        return "not_utf8", f"byte {data[bad.start]:#04x} at position {bad.start} is not UTF-8 ({bad.reason})"
+    detail = str(exc)
+    if "surrogate" in detail:
+        return "not_utf8", f"a lone UTF-16 surrogate escape cannot be decoded to text: {detail}"
+    if "depth limit" in detail:
+        return "too_deep", f"nested deeper than JSON parsing allows (1024 levels): {detail}"
+    if "infinity" in detail:
+        return "invalid_json", f"not valid JSON: a number is beyond a 64-bit float's range (about 1.8e308): {detail}"
+    position = getattr(exc, "pos", -1)   # where the parser stopped, in characters
+    word = next((w for w in _NOT_NUMBERS if position >= 0 and text.startswith(w, position)), None)
+    if word:
+        sign = "-" if text[position - 1:position] == "-" else ""
+        return "invalid_json", f"not valid JSON: {sign}{word} is not a JSON number (send null instead): {detail}"
+    return "invalid_json", f"not valid JSON: {detail}"
 
 
 @dataclass(frozen=True)
 class _JsonError:
+    reason: str
     message: str
 
 
@@ -233,7 +314,7 @@ def _loads_or_error(data: bytes) -> Any:
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        return _JsonError(str(exc))
+        return _JsonError(*_json_problem(data, exc))
 
 
 def _kind(value: Any) -> str:
@@ -245,7 +326,7 @@ def event_times(values: list[Any]) -> tuple[np.ndarray, dict[int, tuple[str, str
     """Event times in ms for each value, and (reason, message) for the values that are no time."""
     if values and set(map(type, values)) <= {int, float}:
         raw = np.array(values, dtype=np.float64)
-        if np.isfinite(raw).all() and (raw >= 0).all():
+        if np.isfinite(raw).all() and (raw >= 0).all() and (raw <= _LATEST_MS).all():
             return np.where(raw < _SECONDS_LIMIT, raw * 1000, raw).astype(np.int64), {}
     times = np.zeros(len(values), dtype=np.int64)
     problems: dict[int, tuple[str, str]] = {}

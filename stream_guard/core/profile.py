@@ -26,6 +26,7 @@ READABLE_VERSIONS = (1, 2)
 KLL_K = 200
 FREQ_LG_MAX = 10  # 1024-slot map: counts are exact up to 768 distinct values per window
 HLL_LG_K = 10     # 1024 registers: distinct counts within about 3% (1.04 / sqrt(1024))
+_SUMS_SAFE = 1e150  # below this in magnitude, sums and sums of squares of any window stay finite
 
 
 class ProfileFormatError(ValueError):
@@ -73,8 +74,13 @@ class NumericProfile:
             self.out_of_range += int(np.count_nonzero(values > spec.max))
         if len(values):
             self.sketch.update(values)
-            self.total += float(values.sum())
-            self.total_sq += float(np.dot(values, values))
+            if values.min() > -_SUMS_SAFE and values.max() < _SUMS_SAFE:
+                self.total += float(values.sum())
+                self.total_sq += float(np.dot(values, values))
+            else:   # values near 1e308 are valid numbers, but their sums overflow to infinity
+                with np.errstate(over="ignore", invalid="ignore"):
+                    self.total += float(values.sum())
+                    self.total_sq += float(np.dot(values, values))
 
     def merged(self, other: NumericProfile) -> NumericProfile:
         sketch = kll_doubles_sketch(self.k)
@@ -88,7 +94,8 @@ class NumericProfile:
 
     def header(self) -> dict[str, Any]:
         return {"kind": "numeric", "k": self.k, "missing": self.missing, "invalid": self.invalid,
-                "out_of_range": self.out_of_range, "total": self.total, "total_sq": self.total_sq}
+                "out_of_range": self.out_of_range, "total": _json_float(self.total),
+                "total_sq": _json_float(self.total_sq)}
 
     def sketch_bytes(self) -> bytes:
         return bytes(self.sketch.serialize())
@@ -96,7 +103,16 @@ class NumericProfile:
     @classmethod
     def restore(cls, header: dict[str, Any], blob: bytes) -> NumericProfile:
         return cls(header["k"], header["missing"], header["invalid"], header["out_of_range"],
-                   header["total"], header["total_sq"], kll_doubles_sketch.deserialize(blob))
+                   _read_float(header["total"]), _read_float(header["total_sq"]), kll_doubles_sketch.deserialize(blob))
+
+
+def _json_float(value: float) -> float | str:
+    """JSON has no infinity: an overflowed sum is stored as the text `inf` or `-inf`."""
+    return value if math.isfinite(value) else str(value)
+
+
+def _read_float(value: float | str | None) -> float:
+    return math.nan if value is None else float(value)   # None: written before infinities were kept
 
 
 @dataclass

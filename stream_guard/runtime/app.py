@@ -14,11 +14,12 @@ from yarl import URL
 from stream_guard.adapters.redis_store import RedisStateStore
 from stream_guard.core.alerts import dumps
 from stream_guard.core.config import MonitorSpec, Topology
-from stream_guard.core.events import DeadLetter, RawRecord
+from stream_guard.core.events import PAYLOAD_PREFIX, DeadLetter, RawRecord
 from stream_guard.runtime.faust_tuning import set_fetch_max_wait
 from stream_guard.runtime.monitor_runtime import MonitorRuntime
 
 TICK_SECONDS = 0.25
+DEAD_LETTER_MAX_BYTES = 900_000  # under the producer's 1 MB request limit, with room for the envelope
 
 
 class KafkaPublisher:
@@ -35,7 +36,10 @@ class KafkaPublisher:
 
     async def dead_letters(self, letters: Sequence[DeadLetter]) -> None:
         for letter in letters:
-            await self._dead.send(key=letter.monitor.encode(), value=dumps(letter.to_json()))
+            value = dumps(letter.to_json())
+            if len(value) > DEAD_LETTER_MAX_BYTES:  # a payload that grew past the limit once escaped
+                value = dumps(letter.to_json(payload_limit=PAYLOAD_PREFIX))
+            await self._dead.send(key=letter.monitor.encode(), value=value)
 
 
 def build_app(topology: Topology, web_port: int | None = None,

@@ -173,14 +173,16 @@ def _jsonl(path: Path | None) -> Callable[[dict[str, Any] | None], None]:
 
 
 def _print_replay_summary(console: Console, summary: Any) -> None:
-    dead = ", ".join(f"{reason} {n}" for reason, n in sorted(summary.dead_letters.items())) or "none"
+    dead = ", ".join(f"{reason} {n:,}" for reason, n in sorted(summary.dead_letters.items()))
+    total_dead = sum(summary.dead_letters.values())
     alerts = ", ".join(f"{n} {sev} {status}" for (status, sev), n in sorted(summary.alerts.items())) or "none"
-    console.print(f"{summary.lines:,} lines: {summary.folded:,} events folded, dead letters: {dead}")
-    console.print(f"{summary.windows} windows evaluated ({summary.evaluations:,} checks); alerts: {alerts}; "
-                  f"{summary.digests} window digests")
+    console.print(f"{summary.lines:,} lines: {summary.consumed:,} events read, {summary.folded:,} folded, "
+                  f"{total_dead:,} dead letters" + (f" ({dead})" if dead else ""))
+    console.print(f"{summary.windows} windows evaluated ({summary.evaluations:,} checks, "
+                  f"{summary.evaluated_events:,} events); alerts: {alerts}; {summary.digests} window digests")
     if summary.open_windows:
-        console.print(f"{summary.open_windows} window(s) still open at the end of the file "
-                      "(their end plus grace was not reached), not evaluated", style="dim")
+        console.print(f"{summary.open_windows} window(s) still open at the end of the file, not evaluated "
+                      f"({summary.open_events:,} events; their end plus grace was not reached)", style="dim")
 
 
 # calibrate --------------------------------------------------------------------------------------

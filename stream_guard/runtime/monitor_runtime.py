@@ -2,7 +2,8 @@
 
 Per batch: restore unseen partitions from Redis, fold, publish dead letters. Per tick (and when a
 flush is due): persist dirty partitions, then close every due window — read its partition profiles
-back from Redis, evaluate, publish alerts and the window digest, record the closed window.
+back from Redis, evaluate, publish alerts and the window digest, record the closed window. Every
+`COUNTS_LOG_INTERVAL` ms, and on the last flush, each partition whose counts moved logs one line of them.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from stream_guard.core.engine import MonitorEngine, WindowResult
 from stream_guard.core.events import DeadLetter, RawRecord
 
 log = logging.getLogger("stream_guard.worker")
+COUNTS_LOG_INTERVAL = 60_000
 
 
 class Publisher(Protocol):
@@ -37,10 +39,12 @@ class MonitorRuntime:
                  clock: Any = wall_clock_ms) -> None:
         self.monitor = monitor
         self.state = state
-        self.engine = MonitorEngine(monitor)
+        self.engine = MonitorEngine(monitor, clock=clock)
         self.store = store
         self.publisher = publisher
         self.clock = clock
+        self._logged_counts: dict[int, int] = {}   # partition -> consumed at its last counts line
+        self._last_counts_log = 0
         self._lock = asyncio.Lock()
         self._restored: set[int] = set()
         self._last_flush = 0
@@ -73,6 +77,8 @@ class MonitorRuntime:
             return
         async with self._lock:
             await self._flush()
+            if self.clock() - self._last_counts_log >= COUNTS_LOG_INTERVAL:
+                self.log_counts()
             if self._waiting_for_partitions():
                 return
             for start in self.engine.due_windows():
@@ -95,6 +101,16 @@ class MonitorRuntime:
         if self._ready.is_set():
             async with self._lock:
                 await self._flush()
+                self.log_counts()
+
+    def log_counts(self) -> None:
+        """One log line per partition whose counts moved since its last line."""
+        self._last_counts_log = self.clock()
+        for partition, folder in sorted(self.engine.folders.items()):
+            if self._logged_counts.get(partition) != folder.counts.consumed:
+                self._logged_counts[partition] = folder.counts.consumed
+                log.info(f"{self.monitor.name}: partition {partition}: {folder.counts.describe()}, "
+                         f"next offset {folder.next_offset:,}")
 
     async def _flush(self, dropped: list[int] | None = None) -> None:
         for folder in self.engine.folders.values():

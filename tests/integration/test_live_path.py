@@ -64,7 +64,7 @@ def test_worker_turns_faulty_events_into_exactly_the_expected_alerts(
 
     assert [(window_index(a), a["status"], a["severity"], a["feature"], a["check"]) for a in alerts] == EXPECTED
     assert Counter(d["reason"] for d in dead) == Counter(
-        {"invalid_json": 2, "empty": 1, "not_an_object": 1, "invalid_timestamp": 1})
+        {"invalid_json": 1, "not_utf8": 1, "empty": 1, "not_an_object": 1, "invalid_timestamp": 1})
     partitions = status["monitors"]["fraud-model"]["partitions"]
     assert sum(p["folded"] for p in partitions.values()) == 12 * 1200
     assert sum(p["dead_lettered"] for p in partitions.values()) == len(BAD_LINES)

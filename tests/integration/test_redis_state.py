@@ -159,3 +159,35 @@ monitors:
     assert main(["history", str(topology), "--feature", "nope"]) == 1
     assert capsys.readouterr().err == (f"stream-guard: no evaluated windows of monitor hist for feature 'nope' "
                                        f"in Redis at {local_stack.redis_url}\n")
+
+
+def test_counts_per_dead_letter_reason_survive_a_restart(local_stack: LocalStack, redis_client: redis.Redis) -> None:
+    folder = PartitionFolder(SPEC, 0)
+    folder.fold([RawRecord(orjson.dumps({"ts": 1, "f": {"x": 1}}), 0, 0), RawRecord(b"{", 0, 1),
+                 RawRecord(None, 0, 2), RawRecord(b"\xff", 0, 3), RawRecord(b"{", 0, 4)])
+    restored = PartitionFolder(SPEC, 0)
+
+    async def round_trip() -> None:
+        store = RedisStateStore(local_stack.redis_url, "reasons")
+        await store.save_partition(folder, [])
+        await store.load_partition(restored)
+        await store.close()
+
+    asyncio.run(round_trip())
+    assert restored.counts == folder.counts
+    assert restored.counts.as_dict() == {"consumed": 5, "folded": 1, "dead_lettered": 4, "filtered": 0,
+                                         "dead_lettered_by_reason": {"empty": 1, "invalid_json": 2, "not_utf8": 1}}
+
+
+def test_state_written_before_consumed_was_counted_restores_balanced(local_stack: LocalStack,
+                                                                      redis_client: redis.Redis) -> None:
+    redis_client.hset("sg:{older/m/0}:meta", mapping={"next_offset": 7, "folded": 5, "dead_lettered": 2, "filtered": 0})
+    restored = PartitionFolder(SPEC, 0)
+
+    async def load() -> None:
+        store = RedisStateStore(local_stack.redis_url, "older")
+        await store.load_partition(restored)
+        await store.close()
+
+    asyncio.run(load())
+    assert (restored.counts.consumed, restored.counts.balanced(), restored.next_offset) == (7, True, 7)

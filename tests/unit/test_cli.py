@@ -78,8 +78,10 @@ def test_replay_writes_alerts_evaluations_dead_letters_and_digests(tmp_path: Pat
         (iso(START + w * 60_000), features)
         for w, features in ((4, ["amount", "amount"]), (5, ["amount", "amount"]), (6, ["age"]))]
     err = capsys.readouterr().err
-    assert "9,603 lines: 9,600 events folded, dead letters: empty 1, invalid_json 1, missing_timestamp 1" in err
-    assert "7 windows evaluated (161 checks); alerts: 3 critical firing, 2 critical resolved; 3 window digests" in err
+    assert ("9,603 lines: 9,603 events read, 9,600 folded, 3 dead letters "
+            "(empty 1, invalid_json 1, missing_timestamp 1)") in err
+    assert ("7 windows evaluated (161 checks, 8,400 events); alerts: 3 critical firing, 2 critical resolved; "
+            "3 window digests") in err
 
 
 def test_a_digest_prints_as_one_line_ranking_what_fires() -> None:

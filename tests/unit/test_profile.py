@@ -73,3 +73,16 @@ def test_codec_refuses_bytes_that_are_not_a_profile_or_of_another_version() -> N
         WindowProfile.from_bytes(b"XXXX" + data[4:])
     with pytest.raises(ProfileFormatError, match="format v9; this version reads v1 to v2"):
         WindowProfile.from_bytes(data[:4] + b"\x00\x09" + data[6:])
+
+
+def test_values_near_the_largest_double_are_valid_and_their_overflowing_sums_survive_the_codec() -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        profile = folded([event(1.7e308, "a"), event(1.7e308, "a"), event(-1e200, "a")])
+    x = profile.features["x"]
+    assert (x.n, x.invalid) == (3, 0)
+    restored = WindowProfile.from_bytes(profile.to_bytes())
+    merged = restored.merged(restored).features["x"]
+    assert (merged.total, merged.total_sq, merged.n) == (float("inf"), float("inf"), 6)  # type: ignore[union-attr]

@@ -166,3 +166,28 @@ def test_flags_override_environment_which_overrides_the_file(tmp_path: Path, mon
     assert with_overrides(topology).kafka.broker == "kafka://env:1"
     assert with_overrides(topology, broker="kafka://flag:3").kafka.broker == "kafka://flag:3"
     assert with_overrides(topology).redis.url == "redis://env:2/0"
+
+
+def test_bad_input_limits_have_defaults_and_can_be_set_on_the_source(tmp_path: Path) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text(MINIMAL)
+    source = load_topology(path).monitors[0].source
+    assert (source.max_message_bytes, source.max_future, source.max_age) == (1024 * 1024, 3_600_000, None)
+    path.write_text(MINIMAL.replace("timestamp: ts}", "timestamp: ts, max_message_bytes: 4096, max_future: 5m, "
+                                                      "max_age: 2d}"))
+    monitor = load_topology(path).monitors[0]
+    assert (monitor.source.max_message_bytes, monitor.source.max_future, monitor.max_event_age()) == (
+        4096, 300_000, 2 * 86_400_000)
+
+
+def test_bad_input_limits_that_make_no_sense_are_reported_with_their_line(tmp_path: Path) -> None:
+    text = MINIMAL.replace("    source: {topic: checkout.events, timestamp: ts}",
+                           "    source:\n      topic: checkout.events\n      timestamp: ts\n"
+                           "      max_message_bytes: 0\n      max_future: 0s")
+    assert problems_of(tmp_path, text) == [
+        "F:8: monitors[0].source.max_message_bytes: Input should be greater than or equal to 1 (got 0)",
+        "F:9: monitors[0].source.max_future: Input should be greater than 0 (got 0)"]
+    text = MINIMAL.replace("timestamp: ts}", "timestamp: ts, max_age: 1m}")
+    assert problems_of(tmp_path, text) == [
+        "F:6: monitors[0].window: the window plus its grace (5m30s) is longer than source.max_age (1m): "
+        "events still on time would count as too old; raise source.max_age or leave it out"]
