@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from stream_guard.core.config import MonitorSpec
+from stream_guard.core.schema import kind
 from stream_guard.errors import StreamGuardError
 
 CHUNK = 5000
@@ -114,7 +115,7 @@ def _csv_rows(path: Path, monitor: MonitorSpec, report: ReadReport, chunk: int) 
         reader = csv.DictReader(handle)
         columns = list(reader.fieldnames or [])
         renames = _renames(columns, monitor)
-        numeric = {spec.field or name for name, spec in monitor.all_features().items() if spec.type == "numeric"}
+        numeric = {spec.field or name for name, spec in monitor.all_features().items() if kind(spec) == "numeric"}
         batch: list[dict[str, Any]] = []
         for number, raw in enumerate(reader, start=2):
             if None in raw:

@@ -80,6 +80,7 @@ class Evaluation:
     p_value: float | None = None       # for "no change", where the check has a test
     p_adjusted: float | None = None    # after the monitor window's multiple-testing correction
     importance: float = 1.0   # the feature's weight: `severity` grades value × importance
+    examples: tuple[str, ...] = ()   # slo: a few values that broke the schema
 
     @property
     def fingerprint(self) -> str:
@@ -124,6 +125,7 @@ class Evaluation:
             "summary": self.summary,
             "emitted_at": iso(self.emitted_at),
             "importance": finite(self.importance),
+            **({"examples": list(self.examples)} if self.examples else {}),
         }
 
 

@@ -29,6 +29,8 @@ class FeatureColumn:
     status: np.ndarray
     numbers: np.ndarray | None = None
     labels: list[str | None] | None = None
+    violations: np.ndarray | None = None   # per row, for features that declare a schema (core.schema)
+    raw: list[Any] | None = None           # the raw values, kept only alongside `violations`
 
 
 class FieldReader:

@@ -6,6 +6,7 @@ only says what a valid topology is. Durations are integer milliseconds once load
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -150,6 +151,13 @@ class VolumeCheck(SeverityLadder):
     critical: float | None = 3.0
 
 
+class SloCheck(SeverityLadder):
+    """Share of the window's events that violate the feature's declared schema or rules (absolute)."""
+
+    warning: float | None = 0.001
+    critical: float | None = 0.01
+
+
 class FeatureChecks(_Frozen):
     """A feature's own check settings; each one given replaces the monitor's for that feature."""
 
@@ -161,6 +169,7 @@ class FeatureChecks(_Frozen):
     std_shift: StdShiftCheck | None = None
     unseen_share: UnseenShareCheck | None = None
     cardinality: CardinalityCheck | None = None
+    slo: SloCheck | None = None
 
 
 class ChecksSpec(_Frozen):
@@ -174,11 +183,12 @@ class ChecksSpec(_Frozen):
     std_shift: StdShiftCheck = StdShiftCheck()
     unseen_share: UnseenShareCheck = UnseenShareCheck()
     cardinality: CardinalityCheck = CardinalityCheck()
+    slo: SloCheck = SloCheck()
     volume: VolumeCheck = VolumeCheck()
 
 
-NUMERIC_CHECKS = ("numeric_drift", "mean_shift", "std_shift", "missing_rate", "invalid_rate")
-CATEGORICAL_CHECKS = ("categorical_drift", "unseen_share", "cardinality", "missing_rate", "invalid_rate")
+NUMERIC_CHECKS = ("numeric_drift", "mean_shift", "std_shift", "missing_rate", "invalid_rate", "slo")
+CATEGORICAL_CHECKS = ("categorical_drift", "unseen_share", "cardinality", "missing_rate", "invalid_rate", "slo")
 
 
 class MultipleTestingSpec(_Frozen):
@@ -190,12 +200,17 @@ class MultipleTestingSpec(_Frozen):
 
 
 class FeatureSpec(_Frozen):
-    """One monitored field of the event."""
+    """One monitored field of the event, and what its values must be (its schema)."""
 
-    type: Literal["numeric", "categorical"]
+    type: Literal["numeric", "integer", "timestamp", "categorical", "boolean", "string"]
     field: str | None = Field(default=None, description="dotted path into the event; defaults to the name")
+    required: bool = Field(default=False, description="a record without a value violates the schema")
+    nullable: bool = Field(default=True, description="false: a null (or absent) value violates the schema")
     min: float | None = None
     max: float | None = None
+    allowed: list[str] | None = Field(default=None, min_length=1, description="the only values a record may have")
+    pattern: str | None = Field(default=None, description="a regular expression every value must match in full")
+    max_length: int | None = Field(default=None, ge=1)
     checks: FeatureChecks = FeatureChecks()
     importance: float = Field(
         default=1.0, gt=0, allow_inf_nan=False,
@@ -208,11 +223,25 @@ class FeatureSpec(_Frozen):
 
     @model_validator(mode="after")
     def _range(self) -> FeatureSpec:
-        if self.type == "categorical" and (self.min is not None or self.max is not None):
-            raise ValueError("min and max apply to numeric features only")
+        numeric = self.type in ("numeric", "integer", "timestamp")
+        if not numeric and (self.min is not None or self.max is not None):
+            raise ValueError(f"min and max apply to numeric features only, not {self.type}")
+        if numeric and (self.allowed is not None or self.pattern is not None or self.max_length is not None):
+            raise ValueError(f"allowed, pattern and max_length apply to categorical and string features, "
+                             f"not {self.type}")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"min {self.min} is above max {self.max}")
         return self
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, pattern: str | None) -> str | None:
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"pattern {pattern!r} is not a regular expression: {exc}") from None
+        return pattern
 
 
 class SourceSpec(_Frozen):
@@ -391,7 +420,15 @@ class MonitorSpec(_Frozen):
     checks: ChecksSpec = ChecksSpec()
     min_samples: int = Field(default=200, ge=0, description="thinner windows grade at most info")
     multiple_testing: MultipleTestingSpec = MultipleTestingSpec()
+    rules: list[str] = Field(default=[], description="per-record rules such as `age >= 0`, graded by the slo check")
     alerting: AlertingSpec = AlertingSpec()
+
+    @model_validator(mode="after")
+    def _rules_parse(self) -> MonitorSpec:
+        from stream_guard.core.schema import parse_rule
+        for rule in self.rules:
+            parse_rule(rule, self)
+        return self
 
     @model_validator(mode="after")
     def _seasonal_period(self) -> MonitorSpec:
@@ -426,6 +463,15 @@ class MonitorSpec(_Frozen):
         if self.source.max_age is not None:
             return self.source.max_age
         return max(DEFAULT_MAX_AGE, self.window.size + self.window.grace)
+
+    def parsed_rules(self) -> dict[str, list[Any]]:
+        """The rules by feature name (core.schema.Rule objects)."""
+        from stream_guard.core.schema import parse_rule
+        out: dict[str, list[Any]] = {}
+        for rule in self.rules:
+            parsed = parse_rule(rule, self)
+            out.setdefault(parsed.feature, []).append(parsed)
+        return out
 
     def all_features(self) -> dict[str, FeatureSpec]:
         """Features and prediction fields together: both are profiled and checked alike."""

@@ -19,6 +19,7 @@ from stream_guard.core.alerts import Evaluation
 from stream_guard.core.config import CATEGORICAL_CHECKS, NUMERIC_CHECKS, MonitorSpec, SeverityLadder
 from stream_guard.core.durations import format_duration
 from stream_guard.core.profile import CategoricalProfile, FeatureProfile, NumericProfile, WindowProfile
+from stream_guard.core.schema import constrained, kind
 from stream_guard.core.snapshot import Snapshot
 
 SEGMENT_ALL = "all"
@@ -30,6 +31,7 @@ METRIC_LABELS = {
     "missing_rate_relative_increase": "relative missing-rate rise", "invalid_rate_increase": "invalid-rate rise",
     "mean_shift_sd": "mean shift (sd)", "std_shift_ratio": "sd change", "unseen_share": "share of new values",
     "distinct_fold_change": "distinct-count fold change", "events_fold_change": "event-count fold change",
+    "violation_rate": "SLO violation rate",
 }
 
 
@@ -133,10 +135,13 @@ def evaluate_window(monitor: MonitorSpec, current: WindowProfile, history: Seque
                     emitted_at: int, snapshot: Snapshot | None = None) -> tuple[list[Evaluation], ClosedWindow]:
     """Every check on every feature of the closed window `current`, and the monitor's volume."""
     results: list[_Result] = []
+    rules = monitor.parsed_rules()
     for name, spec in monitor.all_features().items():
         reference = resolve_reference(monitor, name, current.start, history, snapshot)
-        for check in NUMERIC_CHECKS if spec.type == "numeric" else CATEGORICAL_CHECKS:
+        for check in NUMERIC_CHECKS if kind(spec) == "numeric" else CATEGORICAL_CHECKS:
             ladder: SeverityLadder = getattr(spec.checks, check) or getattr(monitor.checks, check)
+            if check == "slo" and not constrained(spec, rules.get(name, ())):
+                continue   # nothing declared that a record could violate
             if ladder.enabled:
                 results.append(_run_check(monitor, name, check, ladder, current, reference))
     if monitor.checks.volume.enabled:
@@ -178,11 +183,16 @@ def _metric(check: str, ladder: SeverityLadder) -> str:
     if check == "missing_rate":
         return "missing_rate_relative_increase" if getattr(ladder, "metric") == "relative" else "missing_rate_increase"  # noqa: B009
     return {"invalid_rate": "invalid_rate_increase", "mean_shift": "mean_shift_sd", "std_shift": "std_shift_ratio",
-            "unseen_share": "unseen_share", "cardinality": "distinct_fold_change"}[check]
+            "unseen_share": "unseen_share", "cardinality": "distinct_fold_change", "slo": "violation_rate"}[check]
 
 
 def _measure(name: str, check: str, metric: str, ladder: SeverityLadder, feature: FeatureProfile,
              current: WindowProfile, reference: Reference, monitor: MonitorSpec) -> tuple[checks.Measure, int, int]:
+    if check == "slo":   # an absolute rate: no reference needed
+        rate = feature.violations / current.events if current.events else None
+        examples = f"; e.g. {', '.join(feature.examples)}" if feature.examples else ""
+        detail = f"{feature.violations:,} of {current.events:,} events break the schema or rules{examples}"
+        return checks.Measure(rate, None, detail), current.events, current.events
     needed = monitor.reference.needed_windows()
     if reference.size < needed or reference.feature is None:
         detail = (f"reference not ready ({reference.size} of {needed} windows)" if reference.snapshot is None
@@ -275,6 +285,7 @@ def _graded(monitor: MonitorSpec, results: list[_Result], emitted_at: int) -> li
             n_reference=result.n_reference,
             summary=_summary(result, severity, "; ".join(notes)), emitted_at=emitted_at,
             p_value=result.measure.p_value, p_adjusted=p_adjusted, importance=importance,
+            examples=tuple(result.current.features[result.feature].examples) if result.check == "slo" else (),
         ))
     return evaluations
 

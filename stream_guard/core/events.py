@@ -32,10 +32,9 @@ from stream_guard.core.columns import (
     VALID,
     FeatureColumn,
     FieldReader,
-    categorical_column,
-    numeric_column,
 )
 from stream_guard.core.config import MonitorSpec
+from stream_guard.core.schema import build_column
 
 __all__ = ["INVALID", "MISSING", "PAYLOAD_LIMIT", "PAYLOAD_PREFIX", "VALID", "BatchDecoder", "DeadLetter",
            "DecodedBatch", "FeatureColumn", "RawRecord", "event_times", "parse_event_time"]
@@ -154,6 +153,7 @@ class BatchDecoder:
         self._time_path = tuple(monitor.source.timestamp.split("."))
         self._features = [(name, spec, tuple((spec.field or name).split(".")))
                           for name, spec in monitor.all_features().items()]
+        self._rules = monitor.parsed_rules()
 
     def decode(self, records: Sequence[RawRecord]) -> DecodedBatch:
         # Parsing allocates a dict per event and the cyclic collector would scan them again and
@@ -188,7 +188,7 @@ class BatchDecoder:
         if len(dead) > 1:
             dead.sort(key=_input_order)
         reader = FieldReader(events)
-        columns = {name: (numeric_column if spec.type == "numeric" else categorical_column)(reader.values(path))
+        columns = {name: build_column(spec, reader.values(path), self._rules.get(name, ()))
                    for name, spec, path in self._features}
         return DecodedBatch(times, columns, [r for r, _ in origins], dead, [i for _, i in origins], consumed)
 

@@ -19,6 +19,7 @@ from datasketches import frequent_items_error_type, frequent_strings_sketch, hll
 
 from stream_guard.core.config import FeatureSpec, MonitorSpec
 from stream_guard.core.events import INVALID, MISSING, VALID, FeatureColumn
+from stream_guard.core.schema import EXAMPLES, examples, kind
 
 MAGIC = b"SGWP"
 FORMAT_VERSION = 2      # 2 added the HLL sketch of categorical features; version 1 is still read
@@ -42,6 +43,8 @@ class NumericProfile:
     total: float = 0.0
     total_sq: float = 0.0
     sketch: kll_doubles_sketch = field(default=None)
+    violations: int = 0                                  # records breaking the declared schema or rules
+    examples: list[str] = field(default_factory=list)    # a few of their values
 
     def __post_init__(self) -> None:
         if self.sketch is None:
@@ -64,6 +67,7 @@ class NumericProfile:
         return math.sqrt(max(self.total_sq / self.n - mean * mean, 0.0))
 
     def fold(self, column: FeatureColumn, rows: np.ndarray, spec: FeatureSpec) -> None:
+        _note_violations(self, column, rows)
         status = column.status[rows]
         values = column.numbers[rows][status == VALID]  # type: ignore[index]
         self.missing += int(np.count_nonzero(status == MISSING))
@@ -89,13 +93,14 @@ class NumericProfile:
         return NumericProfile(
             self.k, self.missing + other.missing, self.invalid + other.invalid,
             self.out_of_range + other.out_of_range, self.total + other.total,
-            self.total_sq + other.total_sq, sketch,
+            self.total_sq + other.total_sq, sketch, self.violations + other.violations,
+            _merged_examples(self.examples, other.examples),
         )
 
     def header(self) -> dict[str, Any]:
         return {"kind": "numeric", "k": self.k, "missing": self.missing, "invalid": self.invalid,
                 "out_of_range": self.out_of_range, "total": _json_float(self.total),
-                "total_sq": _json_float(self.total_sq)}
+                "total_sq": _json_float(self.total_sq), "violations": self.violations, "examples": self.examples}
 
     def sketch_bytes(self) -> bytes:
         return bytes(self.sketch.serialize())
@@ -103,7 +108,8 @@ class NumericProfile:
     @classmethod
     def restore(cls, header: dict[str, Any], blob: bytes) -> NumericProfile:
         return cls(header["k"], header["missing"], header["invalid"], header["out_of_range"],
-                   _read_float(header["total"]), _read_float(header["total_sq"]), kll_doubles_sketch.deserialize(blob))
+                   _read_float(header["total"]), _read_float(header["total_sq"]), kll_doubles_sketch.deserialize(blob),
+                   header.get("violations", 0), list(header.get("examples", [])))
 
 
 def _json_float(value: float) -> float | str:
@@ -122,6 +128,8 @@ class CategoricalProfile:
     invalid: int = 0
     sketch: frequent_strings_sketch = field(default=None)
     distinct: hll_sketch | None = field(default=None)   # None only in profiles stored by version 1
+    violations: int = 0
+    examples: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.sketch is None:
@@ -133,6 +141,7 @@ class CategoricalProfile:
         return int(self.sketch.total_weight)
 
     def fold(self, column: FeatureColumn, rows: np.ndarray, spec: FeatureSpec) -> None:
+        _note_violations(self, column, rows)
         status = column.status[rows]
         self.missing += int(np.count_nonzero(status == MISSING))
         self.invalid += int(np.count_nonzero(status == INVALID))
@@ -171,11 +180,12 @@ class CategoricalProfile:
             union.update(other.distinct)
             distinct = union.get_result()
         return CategoricalProfile(self.lg_max, self.missing + other.missing,
-                                  self.invalid + other.invalid, sketch, distinct)
+                                  self.invalid + other.invalid, sketch, distinct, self.violations + other.violations,
+                                  _merged_examples(self.examples, other.examples))
 
     def header(self) -> dict[str, Any]:
         return {"kind": "categorical", "lg_max": self.lg_max, "missing": self.missing, "invalid": self.invalid,
-                "hll_len": len(self._hll_bytes())}
+                "hll_len": len(self._hll_bytes()), "violations": self.violations, "examples": self.examples}
 
     def sketch_bytes(self) -> bytes:
         return bytes(self.sketch.serialize()) + self._hll_bytes()
@@ -188,15 +198,32 @@ class CategoricalProfile:
         cut = len(blob) - header.get("hll_len", 0)
         distinct = hll_sketch.deserialize(blob[cut:]) if header.get("hll_len") else None
         return cls(header["lg_max"], header["missing"], header["invalid"],
-                   frequent_strings_sketch.deserialize(blob[:cut]), distinct)
+                   frequent_strings_sketch.deserialize(blob[:cut]), distinct, header.get("violations", 0),
+                   list(header.get("examples", [])))
 
 
 FeatureProfile = NumericProfile | CategoricalProfile
+
+
+def _note_violations(profile: FeatureProfile, column: FeatureColumn, rows: np.ndarray) -> None:
+    if column.violations is None:
+        return
+    broken = int(np.count_nonzero(column.violations[rows]))
+    if broken:
+        profile.violations += broken
+        if len(profile.examples) < EXAMPLES:
+            profile.examples = _merged_examples(profile.examples, examples(column, rows))
+
+
+def _merged_examples(first: list[str], second: list[str]) -> list[str]:
+    return list(dict.fromkeys(first + second))[:EXAMPLES]
+
+
 _KINDS: dict[str, Any] = {"numeric": NumericProfile, "categorical": CategoricalProfile}
 
 
 def empty_feature_profile(spec: FeatureSpec) -> FeatureProfile:
-    return NumericProfile() if spec.type == "numeric" else CategoricalProfile()
+    return NumericProfile() if kind(spec) == "numeric" else CategoricalProfile()
 
 
 @dataclass

@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 import orjson
 
-from stream_guard.core.columns import FieldReader, categorical_column, numeric_column
+from stream_guard.core.columns import FieldReader
 from stream_guard.core.config import MonitorSpec
 from stream_guard.core.profile import ProfileFormatError, WindowProfile
+from stream_guard.core.schema import build_column
 
 MAGIC = b"SGSN"
 FORMAT_VERSION = 1
@@ -61,15 +62,16 @@ class SnapshotBuilder:
         self.profile = WindowProfile.empty(monitor, 0)
         self.profile.end = 0
         self.rows = 0
-        self._paths = [(name, spec.type, tuple((spec.field or name).split(".")))
+        self._paths = [(name, spec, tuple((spec.field or name).split(".")))
                        for name, spec in monitor.all_features().items()]
+        self._rules = monitor.parsed_rules()
 
     def add(self, rows: list[dict[str, Any]]) -> None:
         if not rows:
             return
         reader = FieldReader(rows)
-        columns = {name: (numeric_column if kind == "numeric" else categorical_column)(reader.values(path))
-                   for name, kind, path in self._paths}
+        columns = {name: build_column(spec, reader.values(path), self._rules.get(name, ()))
+                   for name, spec, path in self._paths}
         self.profile.fold(columns, np.arange(len(rows)), self.monitor)
         self.rows += len(rows)
 

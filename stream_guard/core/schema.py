@@ -1,0 +1,160 @@
+"""The declared schema of a feature, checked per record: types, required, ranges, allowed values,
+patterns, lengths and extra rules such as `age >= 0`.
+
+A feature's column is built as usual (numbers or labels with VALID / MISSING / INVALID status); a
+feature that declares any constraint also gets a per-row `violations` mask, counted per window
+with a few example values, which the `slo` check grades. Only features that declare something pay
+for the extra pass.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from stream_guard.core.columns import INVALID, MISSING, VALID, FeatureColumn, categorical_column, numeric_column
+from stream_guard.core.config import FeatureSpec, MonitorSpec
+
+NUMERIC_KINDS = ("numeric", "integer", "timestamp")
+EXAMPLES = 3
+_OPS: dict[str, Callable[[Any, Any], Any]] = {
+    ">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt, "==": operator.eq, "!=": operator.ne}
+_RULE = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*(>=|<=|==|!=|>|<)\s*(.+?)\s*$")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """`feature OP value`: every record's value must satisfy it (missing values are not judged)."""
+
+    feature: str
+    op: str
+    value: float | str
+    text: str
+
+    def holds(self, values: np.ndarray) -> np.ndarray:
+        result: np.ndarray = _OPS[self.op](values, self.value)
+        return result
+
+
+def parse_rule(text: str, monitor: MonitorSpec) -> Rule:
+    """A rule from its text, checked against the monitor's features; ValueError says what is wrong."""
+    match = _RULE.match(text)
+    if not match:
+        raise ValueError(f"rule {text!r} is not `FEATURE OP VALUE` (OP one of >= <= > < == !=), e.g. `age >= 0`")
+    name, op, literal = match.groups()
+    features = monitor.all_features()
+    if name not in features:
+        raise ValueError(f"rule {text!r} names {name!r}, which is not a feature of this monitor "
+                         f"({', '.join(sorted(features))})")
+    if kind(features[name]) == "numeric":
+        try:
+            value: float | str = float(literal)
+        except ValueError:
+            raise ValueError(f"rule {text!r} compares numeric feature {name!r} with {literal!r}, "
+                             "not a number") from None
+    else:
+        if op not in ("==", "!="):
+            raise ValueError(f"rule {text!r}: a categorical feature can only be compared with == or !=")
+        value = literal.strip("'\"")
+    return Rule(name, op, value, text.strip())
+
+
+def kind(spec: FeatureSpec) -> str:
+    """How the feature is profiled: `numeric` (KLL + counters) or `categorical` (frequent items)."""
+    return "numeric" if spec.type in NUMERIC_KINDS else "categorical"
+
+
+def constrained(spec: FeatureSpec, rules: Sequence[Rule] = ()) -> bool:
+    """Whether the feature declares anything its records can violate."""
+    return bool(spec.required or not spec.nullable or spec.type in ("integer", "boolean", "string", "timestamp")
+                or spec.min is not None or spec.max is not None or spec.allowed is not None
+                or spec.pattern is not None or spec.max_length is not None or rules)
+
+
+def build_column(spec: FeatureSpec, values: list[Any], rules: Sequence[Rule] = ()) -> FeatureColumn:
+    """The feature's column from its raw values, with the violations mask when it has a schema."""
+    if spec.type == "timestamp":
+        column = _timestamp_column(values)
+    elif kind(spec) == "numeric":
+        column = numeric_column(values)
+    else:
+        column = categorical_column(values)
+    if constrained(spec, rules):
+        column.violations = _violations(spec, column, values, rules)
+        column.raw = values
+    return column
+
+
+def _violations(spec: FeatureSpec, column: FeatureColumn, values: list[Any], rules: Sequence[Rule]) -> np.ndarray:
+    status = column.status
+    bad: np.ndarray = status == INVALID
+    if spec.required or not spec.nullable:
+        bad |= status == MISSING
+    valid = status == VALID
+    if column.numbers is not None:
+        numbers = np.where(valid, column.numbers, 0.0)
+        if spec.type == "integer":
+            bad |= valid & (numbers != np.floor(numbers))
+        if spec.min is not None:
+            bad |= valid & (numbers < spec.min)
+        if spec.max is not None:
+            bad |= valid & (numbers > spec.max)
+        for rule in rules:
+            bad |= valid & ~rule.holds(numbers)
+        return bad
+    labels = column.labels or []
+    if spec.type == "boolean":
+        bad |= np.fromiter((v is not None and type(v) is not bool for v in values), bool, len(values))
+    elif spec.type == "string":
+        bad |= np.fromiter((v is not None and type(v) is not str for v in values), bool, len(values))
+    verdict: dict[str, bool] = {}
+    for label in {label for label in labels if label is not None}:
+        verdict[label] = _label_breaks(spec, rules, label)
+    if any(verdict.values()):
+        bad |= np.fromiter((verdict.get(v, False) if v is not None else False for v in labels), bool, len(labels))
+    return bad
+
+
+def _label_breaks(spec: FeatureSpec, rules: Sequence[Rule], label: str) -> bool:
+    if spec.allowed is not None and label not in spec.allowed:
+        return True
+    if spec.pattern is not None and not re.fullmatch(spec.pattern, label):
+        return True
+    if spec.max_length is not None and len(label) > spec.max_length:
+        return True
+    return any(not _OPS[rule.op](label, rule.value) for rule in rules)
+
+
+def _timestamp_column(values: list[Any]) -> FeatureColumn:
+    from stream_guard.core.events import parse_event_time
+
+    numbers = np.full(len(values), np.nan)
+    status = np.full(len(values), VALID, dtype=np.int8)
+    for i, value in enumerate(values):
+        if value is None:
+            status[i] = MISSING
+            continue
+        try:
+            numbers[i] = parse_event_time(value)
+        except ValueError:
+            status[i] = INVALID
+    return FeatureColumn("numeric", status, numbers=numbers)
+
+
+def examples(column: FeatureColumn, rows: np.ndarray, limit: int = EXAMPLES) -> list[str]:
+    """Up to `limit` distinct violating values among `rows`, as text."""
+    if column.violations is None or column.raw is None:
+        return []
+    out: list[str] = []
+    for row in rows[column.violations[rows]][:200].tolist():
+        text = "null" if column.raw[row] is None else str(column.raw[row])[:80]
+        if text not in out:
+            out.append(text)
+            if len(out) == limit:
+                break
+    return out
