@@ -10,7 +10,16 @@ import re
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from stream_guard.core.durations import format_duration, parse_duration
 
@@ -415,7 +424,8 @@ class MonitorSpec(_Frozen):
     source: SourceSpec
     window: WindowSpec
     reference: ReferenceSpec = ReferenceSpec()
-    features: dict[str, FeatureSpec] = Field(min_length=1)
+    features: dict[str, FeatureSpec] = {}
+    uses: list[str] = Field(default=[], description="shared features (the topology's `features:`) it watches too")
     prediction: dict[str, FeatureSpec] = {}
     checks: ChecksSpec = ChecksSpec()
     min_samples: int = Field(default=200, ge=0, description="thinner windows grade at most info")
@@ -423,12 +433,28 @@ class MonitorSpec(_Frozen):
     rules: list[str] = Field(default=[], description="per-record rules such as `age >= 0`, graded by the slo check")
     alerting: AlertingSpec = AlertingSpec()
 
+    # set by the topology for shared features: every monitor using each one (its downstream), and
+    # the shared features whose alerts another monitor reading the same source publishes
+    _fan_out: dict[str, list[str]] = PrivateAttr(default_factory=dict)
+    _quiet: frozenset[str] = PrivateAttr(default_factory=frozenset)
+
     @model_validator(mode="after")
     def _rules_parse(self) -> MonitorSpec:
+        if not self.features and not self.uses:
+            raise ValueError("a monitor needs at least one feature, of its own (features:) or shared (uses:)")
         from stream_guard.core.schema import parse_rule
         for rule in self.rules:
-            parse_rule(rule, self)
+            if rule.split()[0].strip() not in self.uses:   # rules on shared features are checked by the topology
+                parse_rule(rule, self)
         return self
+
+    @property
+    def fan_out(self) -> dict[str, list[str]]:
+        return self._fan_out
+
+    @property
+    def quiet(self) -> frozenset[str]:
+        return self._quiet
 
     @model_validator(mode="after")
     def _seasonal_period(self) -> MonitorSpec:
@@ -516,7 +542,36 @@ class Topology(_Frozen):
     alerts: AlertsSpec = AlertsSpec()
     state: StateSpec = StateSpec()
     web: WebSpec = WebSpec()
+    features: dict[str, FeatureSpec] = Field(
+        default={}, description="shared features, declared once and watched by every monitor that `uses` them")
     monitors: list[MonitorSpec] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _shared_features(self) -> Topology:
+        """Give each monitor the shared features it uses, and say who alerts on each (once per source)."""
+        from stream_guard.core.schema import parse_rule
+        monitors = []
+        for monitor in self.monitors:
+            unknown = [n for n in monitor.uses if n not in self.features]
+            if unknown:
+                raise ValueError(f"monitor {monitor.name} uses {', '.join(map(repr, unknown))}, which the "
+                                 f"topology's features: do not declare ({', '.join(sorted(self.features)) or 'none'})")
+            clash = sorted(set(monitor.uses) & set(monitor.all_features()))
+            if clash:
+                raise ValueError(f"monitor {monitor.name} declares {clash} itself and also uses the shared one")
+            joined = monitor.model_copy(update={"features": {**{n: self.features[n] for n in monitor.uses},
+                                                             **monitor.features}})
+            for rule in joined.rules:
+                parse_rule(rule, joined)
+            monitors.append(joined)
+        publisher: dict[tuple[str, str], str] = {}
+        for monitor in monitors:
+            for name in monitor.uses:
+                publisher.setdefault((name, monitor.source.topic), monitor.name)
+            monitor._fan_out = {n: [m.name for m in monitors if n in m.uses] for n in monitor.uses}
+            monitor._quiet = frozenset(n for n in monitor.uses if publisher[(n, monitor.source.topic)] != monitor.name)
+        object.__setattr__(self, "monitors", monitors)
+        return self
 
     @field_validator("monitors")
     @classmethod

@@ -91,15 +91,27 @@ class MonitorEngine:
         current = merge_all(list(profiles)) if profiles else WindowProfile.empty(self.monitor, start)
         evaluations, closed = evaluate_window(self.monitor, current, list(self.history.values()), emitted_at,
                                               self.snapshot)
-        alerts = self.book.apply(evaluations)
+        alerts = self._fan_out(self.book.apply(evaluations))
         digest = None
         if self.monitor.alerting.digest:
-            digest = window_digest(self.monitor.name, start, current.end, emitted_at, self.book.firing_features())
+            firing = [f for f in self.book.firing_features() if f["feature"] not in self.monitor.quiet]
+            digest = window_digest(self.monitor.name, start, current.end, emitted_at, firing)
         self.remember(closed)
         self.last_evaluated = start
         for folder in self.folders.values():
             folder.close_through(start + self.monitor.window.size)
         return WindowResult(start, current.end, current.events, evaluations, alerts, closed, digest)
+
+    def _fan_out(self, alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Alerts on shared features name every monitor using them; on a source several monitors
+        read, only the first of them publishes, so a shared feature breaking pages once."""
+        out = []
+        for alert in alerts:
+            if alert["feature"] in self.monitor.quiet:
+                continue
+            downstream = self.monitor.fan_out.get(alert["feature"])
+            out.append({**alert, "monitors": downstream} if downstream else alert)
+        return out
 
     def remember(self, closed: ClosedWindow) -> None:
         """Keep a closed window as reference material, dropping what no reference can reach."""
