@@ -47,6 +47,13 @@ class FieldReader:
         except TypeError:  # some parent is not an object: look each event up carefully
             return [node.get(path[-1]) if isinstance(node, dict) else None for node in level]
 
+    def level(self, prefix: tuple[str, ...]) -> list[dict[str, Any]]:
+        """The object at `prefix` for every event (an empty one where it is absent or not an object)."""
+        level = self._level(prefix)
+        if set(map(type, level)) <= {dict}:
+            return level
+        return [node if isinstance(node, dict) else _EMPTY for node in level]
+
     def _level(self, prefix: tuple[str, ...]) -> list[Any]:
         if prefix not in self._levels:
             parents = self._level(prefix[:-1])

@@ -167,6 +167,14 @@ class SloCheck(SeverityLadder):
     critical: float | None = 0.01
 
 
+class SchemaDriftCheck(SeverityLadder):
+    """Fields the schema does not declare appearing in the declared objects, and declared fields
+    vanishing from every event, counted against the reference: the value is the number of changes."""
+
+    warning: float | None = 1
+    critical: float | None = None
+
+
 class FeatureChecks(_Frozen):
     """A feature's own check settings; each one given replaces the monitor's for that feature."""
 
@@ -194,6 +202,7 @@ class ChecksSpec(_Frozen):
     cardinality: CardinalityCheck = CardinalityCheck()
     slo: SloCheck = SloCheck()
     volume: VolumeCheck = VolumeCheck()
+    schema_drift: SchemaDriftCheck = SchemaDriftCheck()
 
 
 NUMERIC_CHECKS = ("numeric_drift", "mean_shift", "std_shift", "missing_rate", "invalid_rate", "slo")

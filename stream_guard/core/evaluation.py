@@ -31,7 +31,7 @@ METRIC_LABELS = {
     "missing_rate_relative_increase": "relative missing-rate rise", "invalid_rate_increase": "invalid-rate rise",
     "mean_shift_sd": "mean shift (sd)", "std_shift_ratio": "sd change", "unseen_share": "share of new values",
     "distinct_fold_change": "distinct-count fold change", "events_fold_change": "event-count fold change",
-    "violation_rate": "SLO violation rate",
+    "violation_rate": "SLO violation rate", "schema_changes": "schema changes",
 }
 
 
@@ -146,6 +146,8 @@ def evaluate_window(monitor: MonitorSpec, current: WindowProfile, history: Seque
                 results.append(_run_check(monitor, name, check, ladder, current, reference))
     if monitor.checks.volume.enabled:
         results.append(_volume(monitor, current, history, snapshot))
+    if monitor.checks.schema_drift.enabled:
+        results.append(_schema_drift(monitor, current, history))
     evaluations = _graded(monitor, results, emitted_at)
     critical = frozenset(e.feature for e in evaluations if e.severity == "critical")
     return evaluations, ClosedWindow(current, critical)
@@ -254,6 +256,28 @@ def _volume(monitor: MonitorSpec, current: WindowProfile, history: Sequence[Clos
                    else checks.Measure(None, None, f"reference not ready ({len(chosen)} of {needed} windows)"))
     return _Result(MONITOR_WIDE, "volume", "events_fold_change", monitor.checks.volume, measure, current.events,
                    sum(w.profile.events for w in chosen), current, description,
+                   min((w.profile.start for w in chosen), default=None),
+                   max((w.profile.end for w in chosen), default=None))
+
+
+def _schema_drift(monitor: MonitorSpec, current: WindowProfile, history: Sequence[ClosedWindow]) -> _Result:
+    """New undeclared fields, and declared fields no event carried, against the reference windows."""
+    needed = monitor.reference.needed_windows()
+    chosen, description = (((), "a snapshot") if monitor.reference.kind == "snapshot"
+                           else _reference_windows(monitor, MONITOR_WIDE, current.start, history))
+    if monitor.reference.kind != "snapshot" and len(chosen) < needed:
+        measure = checks.Measure(None, None, f"reference not ready ({len(chosen)} of {needed} windows)")
+    else:
+        known = {name for w in chosen for name in w.profile.unknown_fields}
+        new = sorted(set(current.unknown_fields) - known)
+        vanished = sorted(name for name, f in current.features.items()
+                          if current.events and f.missing == current.events
+                          and any(w.profile.features[name].missing < w.profile.events for w in chosen))
+        parts = ([f"new fields: {', '.join(f'{n} ({current.unknown_fields[n]:,} events)' for n in new)}"] if new
+                 else []) + ([f"no event carries {', '.join(vanished)}"] if vanished else [])
+        measure = checks.Measure(float(len(new) + len(vanished)), None, "; ".join(parts))
+    return _Result(MONITOR_WIDE, "schema_drift", "schema_changes", monitor.checks.schema_drift, measure,
+                   current.events, sum(w.profile.events for w in chosen), current, description,
                    min((w.profile.start for w in chosen), default=None),
                    max((w.profile.end for w in chosen), default=None))
 

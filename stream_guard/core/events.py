@@ -38,6 +38,7 @@ from stream_guard.core.schema import build_column
 
 __all__ = ["INVALID", "MISSING", "PAYLOAD_LIMIT", "PAYLOAD_PREFIX", "VALID", "BatchDecoder", "DeadLetter",
            "DecodedBatch", "FeatureColumn", "RawRecord", "event_times", "parse_event_time"]
+MAX_UNKNOWN_FIELDS = 20  # undeclared field names tracked per object and batch
 _SECONDS_LIMIT = 100_000_000_000  # below this an epoch number is seconds (year 5138), above it ms
 _LATEST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z: later ones are no time (epoch µs or ns?)
 PAYLOAD_LIMIT = 256 * 1024        # a dead letter carries at most this much payload whole...
@@ -100,6 +101,7 @@ class DecodedBatch:
     dead_letters: list[DeadLetter] = field(default_factory=list)
     indexes: list[int | None] = field(default_factory=list)  # each good event's place in a batched message
     consumed: int = 0   # events read: one per message, or per element or line of a batched message
+    unknown: dict[str, np.ndarray] = field(default_factory=dict)  # undeclared field -> events carrying it
 
     def __len__(self) -> int:
         return len(self.times)
@@ -154,6 +156,11 @@ class BatchDecoder:
         self._features = [(name, spec, tuple((spec.field or name).split(".")))
                           for name, spec in monitor.all_features().items()]
         self._rules = monitor.parsed_rules()
+        # objects that hold declared fields (`features` in `features.amount`), and the keys declared in them
+        self._containers: dict[tuple[str, ...], set[str]] = {}
+        for _, _, path in self._features:
+            for depth in range(1, len(path)):
+                self._containers.setdefault(path[:depth], set()).add(path[depth])
 
     def decode(self, records: Sequence[RawRecord]) -> DecodedBatch:
         # Parsing allocates a dict per event and the cyclic collector would scan them again and
@@ -190,7 +197,24 @@ class BatchDecoder:
         reader = FieldReader(events)
         columns = {name: build_column(spec, reader.values(path), self._rules.get(name, ()))
                    for name, spec, path in self._features}
-        return DecodedBatch(times, columns, [r for r, _ in origins], dead, [i for _, i in origins], consumed)
+        return DecodedBatch(times, columns, [r for r, _ in origins], dead, [i for _, i in origins], consumed,
+                            self._unknown_fields(reader))
+
+    def _unknown_fields(self, reader: FieldReader) -> dict[str, np.ndarray]:
+        """Fields inside the declared objects that the topology does not declare (schema drift).
+
+        The union of keys per object costs one C-level pass; the per-event masks are built only when
+        something undeclared is there.
+        """
+        out: dict[str, np.ndarray] = {}
+        for prefix, known in self._containers.items():
+            level = reader.level(prefix)
+            if not level:
+                continue
+            seen: set[str] = set().union(*map(dict.keys, level))
+            for name in sorted(seen - known)[:MAX_UNKNOWN_FIELDS]:
+                out[".".join((*prefix, name))] = np.fromiter((name in node for node in level), bool, len(level))
+        return out
 
     def _drop_oversized(self, records: Sequence[RawRecord], dead: list[DeadLetter]) -> Sequence[RawRecord]:
         """The records within `source.max_message_bytes`; longer ones are dead-lettered unparsed."""

@@ -185,6 +185,8 @@ class PartitionFolder:
             if window is None:
                 window = self.windows[int(start)] = WindowProfile.empty(self.monitor, int(start))
             window.fold(batch.columns, rows, self.monitor)
+            for name, mask in batch.unknown.items():
+                window.count_unknown(name, int(np.count_nonzero(mask[rows])))
             self.dirty.add(int(start))
             self.counts.folded += len(rows)
 

@@ -18,7 +18,7 @@ import orjson
 from datasketches import frequent_items_error_type, frequent_strings_sketch, hll_sketch, hll_union, kll_doubles_sketch
 
 from stream_guard.core.config import FeatureSpec, MonitorSpec
-from stream_guard.core.events import INVALID, MISSING, VALID, FeatureColumn
+from stream_guard.core.events import INVALID, MAX_UNKNOWN_FIELDS, MISSING, VALID, FeatureColumn
 from stream_guard.core.schema import EXAMPLES, examples, kind
 
 MAGIC = b"SGWP"
@@ -234,6 +234,7 @@ class WindowProfile:
     end: int
     events: int = 0
     features: dict[str, FeatureProfile] = field(default_factory=dict)
+    unknown_fields: dict[str, int] = field(default_factory=dict)   # undeclared field -> events carrying it
 
     @classmethod
     def empty(cls, monitor: MonitorSpec, start: int) -> WindowProfile:
@@ -251,12 +252,19 @@ class WindowProfile:
             raise ValueError(f"cannot merge window {self.start} with window {other.start}")
         features = {name: self.features[name].merged(other.features[name])  # type: ignore[arg-type]
                     for name in self.features}
-        return WindowProfile(self.start, self.end, self.events + other.events, features)
+        unknown = dict(self.unknown_fields)
+        for name, count in other.unknown_fields.items():
+            unknown[name] = unknown.get(name, 0) + count
+        return WindowProfile(self.start, self.end, self.events + other.events, features, unknown)
+
+    def count_unknown(self, name: str, events: int) -> None:
+        if events and (name in self.unknown_fields or len(self.unknown_fields) < MAX_UNKNOWN_FIELDS):
+            self.unknown_fields[name] = self.unknown_fields.get(name, 0) + events
 
     def to_bytes(self) -> bytes:
         blobs = [(name, f.header(), f.sketch_bytes()) for name, f in self.features.items()]
         header = orjson.dumps({
-            "start": self.start, "end": self.end, "events": self.events,
+            "start": self.start, "end": self.end, "events": self.events, "unknown_fields": self.unknown_fields,
             "features": [{"name": name, **h, "len": len(blob)} for name, h, blob in blobs],
         })
         return b"".join([MAGIC, struct.pack(">HI", FORMAT_VERSION, len(header)), header,
@@ -277,7 +285,7 @@ class WindowProfile:
             blob = data[pos:pos + entry["len"]]
             pos += entry["len"]
             features[entry["name"]] = _KINDS[entry["kind"]].restore(entry, blob)
-        return cls(header["start"], header["end"], header["events"], features)
+        return cls(header["start"], header["end"], header["events"], features, dict(header.get("unknown_fields", {})))
 
 
 def merge_all(profiles: list[WindowProfile]) -> WindowProfile:

@@ -68,11 +68,11 @@ def test_replay_writes_alerts_evaluations_dead_letters_and_digests(tmp_path: Pat
         ("amount", "numeric_drift", "critical", "resolved"),
         ("amount", "mean_shift", "critical", "resolved"),
         ("age", "missing_rate", "critical", "firing")]
-    # 7 windows x (4 numeric features x 4 default checks + 2 categorical x 3 + the monitor's volume
-    # + the slo check of the 4 features that declare a range)
-    assert len(evaluations) == 7 * 27 and {e["schema"] for e in evaluations} == {"stream_guard.evaluation/v1"}
+    # 7 windows x (4 numeric features x 4 default checks + 2 categorical x 3 + the monitor's volume and
+    # schema drift + the slo check of the 4 features that declare a range)
+    assert len(evaluations) == 7 * 28 and {e["schema"] for e in evaluations} == {"stream_guard.evaluation/v1"}
     # amount's drift and mean are critical in windows 4 and 5 (one alert each: they stay firing), age in 6
-    assert sum(e["severity"] == "ok" for e in evaluations) == 7 * 27 - 5
+    assert sum(e["severity"] == "ok" for e in evaluations) == 7 * 28 - 5
     assert [(d["offset"], d["reason"]) for d in dead] == [
         (9600, "invalid_json"), (9601, "empty"), (9602, "missing_timestamp")]
     assert [(d["window"]["start"], [e["feature"] for e in d["firing"]]) for d in digests] == [
@@ -81,7 +81,7 @@ def test_replay_writes_alerts_evaluations_dead_letters_and_digests(tmp_path: Pat
     err = capsys.readouterr().err
     assert ("9,603 lines: 9,603 events read, 9,600 folded, 3 dead letters "
             "(empty 1, invalid_json 1, missing_timestamp 1)") in err
-    assert ("7 windows evaluated (189 checks, 8,400 events); alerts: 3 critical firing, 2 critical resolved; "
+    assert ("7 windows evaluated (196 checks, 8,400 events); alerts: 3 critical firing, 2 critical resolved; "
             "3 window digests") in err
 
 

@@ -102,3 +102,26 @@ def test_schema_keys_that_do_not_fit_the_type_are_refused(tmp_path: Path) -> Non
 def test_parse_rule_reads_numbers_for_numeric_features() -> None:
     rule = parse_rule("x < 1e3", monitor())
     assert (rule.feature, rule.op, rule.value) == ("x", "<", 1000.0)
+
+
+def test_schema_drift_flags_a_new_field_and_a_vanished_one_against_the_reference() -> None:
+    spec = monitor(reference={"kind": "rolling", "windows": 3, "min_windows": 2})
+    engine = MonitorEngine(spec)
+
+    def event(w: int, i: int) -> dict[str, Any]:
+        f: dict[str, Any] = {"x": i % 7, "c": "a", "legacy": 1}       # `legacy` is undeclared but always there
+        if w >= 4:
+            f["session"] = f"s{i}"                                     # appears in window 4
+        if w == 6:
+            del f["x"]                                                 # vanishes in window 6
+        return {"ts": w * 60 + i * 0.5, "f": f}
+
+    engine.fold(records([event(w, i) for w in range(8) for i in range(100)]))
+    evaluations, alerts = close_all(engine)
+    drift = [(e.window_start // 60_000, e.value, e.severity) for e in evaluations if e.check == "schema_drift"]
+    # windows 0-1: reference not ready; 4: `session` is new; 5: it is in the reference now; 6: `x` vanished
+    assert drift == [(0, None, "ok"), (1, None, "ok"), (2, 0.0, "ok"), (3, 0.0, "ok"), (4, 1.0, "warning"),
+                     (5, 0.0, "ok"), (6, 1.0, "warning")]
+    summaries = [a["summary"] for a in alerts if a["check"] == "schema_drift" and a["status"] == "firing"]
+    assert "new fields: f.session (100 events)" in summaries[0]
+    assert "no event carries x" in summaries[1]
