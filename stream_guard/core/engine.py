@@ -57,7 +57,8 @@ class MonitorEngine:
     def folder(self, partition: int) -> PartitionFolder:
         if partition not in self.folders:
             closed = self.last_evaluated + self.monitor.window.size if self.last_evaluated is not None else 0
-            self.folders[partition] = PartitionFolder(self.monitor, partition, closed_before=closed)
+            self.folders[partition] = PartitionFolder(self.monitor, partition, closed_before=closed,
+                                                      active_at=self.clock() if self.clock else None)
         return self.folders[partition]
 
     def fold(self, records: Sequence[RawRecord]) -> list[DeadLetter]:
@@ -72,9 +73,22 @@ class MonitorEngine:
         return dead
 
     def watermark(self) -> int | None:
-        """The event time every partition seen so far has reached."""
-        marks = [f.watermark for f in self.folders.values() if f.watermark is not None]
-        return min(marks) if marks else None
+        """The event time every partition seen so far has reached.
+
+        With a clock, a partition that has sent nothing for `source.idle_timeout` no longer holds it
+        back: the others' events close windows without it (its late events, if it wakes up, are
+        dead-lettered as `late`). When every partition is idle, the furthest one sets it.
+        """
+        folders = [f for f in self.folders.values() if f.watermark is not None]
+        if not folders:
+            return None
+        if self.clock is not None:
+            now, timeout = self.clock(), self.monitor.source.idle_timeout
+            active = [f for f in folders if f.active_at is None or now - f.active_at < timeout]
+            if not active:
+                return max(f.watermark for f in folders)   # type: ignore[type-var]
+            folders = active
+        return min(f.watermark for f in folders)   # type: ignore[type-var]
 
     def due_windows(self) -> list[int]:
         mark = self.watermark()

@@ -83,6 +83,7 @@ class PartitionFolder:
     counts: PartitionCounts = field(default_factory=PartitionCounts)
     windows: dict[int, WindowProfile] = field(default_factory=dict)
     dirty: set[int] = field(default_factory=set)
+    active_at: int | None = None           # clock reading when records last arrived (or it was assigned)
     _decoder: BatchDecoder | None = None
 
     def fold(self, records: Sequence[RawRecord], now: int | None = None) -> list[DeadLetter]:
@@ -92,6 +93,8 @@ class PartitionFolder:
         `now` (epoch ms) is the clock that, with the stream's own time, bounds `future` events;
         without it only the stream's time does.
         """
+        if records and now is not None:
+            self.active_at = now
         fresh = [r for r in records if r.offset >= self.next_offset]
         if not fresh:
             return []

@@ -118,6 +118,26 @@ def test_the_watermark_is_the_slowest_partition() -> None:
     assert engine.watermark() == 30_000 and engine.due_windows() == []
 
 
+def test_an_idle_partition_stops_holding_the_watermark_back_after_the_idle_timeout() -> None:
+    clock = [1_000_000]
+    engine = MonitorEngine(monitor(source={"topic": "t", "timestamp": "ts", "idle_timeout": "10s"}),
+                           clock=lambda: clock[0])
+    engine.fold(records([{"ts": 30, "f": {}}], partition=1))
+    engine.fold(records([{"ts": 200, "f": {}}], partition=0))
+    assert engine.watermark() == 30_000 and engine.due_windows() == []
+    clock[0] += 9_000                      # partition 1 silent 9 s: still waited for
+    engine.fold(records([{"ts": 201, "f": {}}], partition=0, first_offset=1))
+    assert engine.watermark() == 30_000
+    clock[0] += 2_000                      # 11 s: idle, partition 0 alone moves windows on
+    engine.fold(records([{"ts": 202, "f": {}}], partition=0, first_offset=2))
+    assert engine.watermark() == 202_000 and engine.due_windows() == [0]
+    clock[0] += 20_000                     # everyone idle: the furthest partition sets the watermark
+    assert engine.watermark() == 202_000
+    engine.fold(records([{"ts": 40, "f": {}}], partition=1, first_offset=1))   # it wakes up, late
+    assert engine.folders[1].counts.dead_by_reason == {}   # window 0 was not closed yet: still on time
+    assert engine.watermark() == 40_000
+
+
 def evaluation(severity: str, value: float | None = 1.0, window: int = 0) -> Evaluation:
     return Evaluation("m", "all", "x", "numeric_drift", "psi", severity, window, window + 60_000, "rolling",
                       None, None, value, 0.25, 500, 2000, f"x is {severity}", 0)
