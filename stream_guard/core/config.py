@@ -300,10 +300,15 @@ DEFAULT_MAX_AGE = 7 * 86_400_000
 
 
 class WindowSpec(_Frozen):
-    """A tumbling event-time window `[start, start + size)` that closes `grace` after its end."""
+    """An event-time window `[start, start + size)` that closes `grace` after its end.
+
+    Tumbling by default; with `hop` smaller than `size`, hopping (sliding): a window starts every
+    `hop`, so each event belongs to `size / hop` overlapping windows.
+    """
 
     size: Duration
     grace: Duration = 0
+    hop: Duration | None = Field(default=None, description="hopping windows: a new window every hop (divides size)")
 
     @field_validator("size")
     @classmethod
@@ -311,6 +316,18 @@ class WindowSpec(_Frozen):
         if size <= 0:
             raise ValueError("window size must be positive")
         return size
+
+    @model_validator(mode="after")
+    def _hop_divides(self) -> WindowSpec:
+        if self.hop is not None and (self.hop <= 0 or self.hop > self.size or self.size % self.hop):
+            raise ValueError(f"hop {format_duration(self.hop)} must divide the window size "
+                             f"{format_duration(self.size)} (e.g. size 10m, hop 5m)")
+        return self
+
+    @property
+    def step(self) -> int:
+        """Time between window starts: the hop, or the size for tumbling windows."""
+        return self.hop or self.size
 
 
 class ReferenceSpec(_Frozen):
@@ -468,7 +485,7 @@ class MonitorSpec(_Frozen):
     @model_validator(mode="after")
     def _seasonal_period(self) -> MonitorSpec:
         period = self.reference.period
-        if period is not None and period % self.window.size:
+        if period is not None and period % self.window.step:
             raise ValueError(f"reference period {format_duration(period)} is not a multiple of the window size "
                              f"{format_duration(self.window.size)}")
         return self

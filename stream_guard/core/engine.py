@@ -56,7 +56,7 @@ class MonitorEngine:
 
     def folder(self, partition: int) -> PartitionFolder:
         if partition not in self.folders:
-            closed = self.last_evaluated + self.monitor.window.size if self.last_evaluated is not None else 0
+            closed = self.last_evaluated + self.monitor.window.step if self.last_evaluated is not None else 0
             self.folders[partition] = PartitionFolder(self.monitor, partition, closed_before=closed,
                                                       active_at=self.clock() if self.clock else None)
         return self.folders[partition]
@@ -94,7 +94,7 @@ class MonitorEngine:
         mark = self.watermark()
         if mark is None:
             return []
-        limit = closed_before(mark, self.monitor.window.size, self.monitor.window.grace)
+        limit = closed_before(mark, self.monitor.window.size, self.monitor.window.grace, self.monitor.window.step)
         return sorted({s for f in self.folders.values() for s in f.windows if s < limit})
 
     def local_profiles(self, start: int) -> list[WindowProfile]:
@@ -113,7 +113,7 @@ class MonitorEngine:
         self.remember(closed)
         self.last_evaluated = start
         for folder in self.folders.values():
-            folder.close_through(start + self.monitor.window.size)
+            folder.close_through(start + self.monitor.window.step)
         return WindowResult(start, current.end, current.events, evaluations, alerts, closed, digest)
 
     def _fan_out(self, alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:

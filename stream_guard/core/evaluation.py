@@ -105,7 +105,8 @@ def _reference_windows(monitor: MonitorSpec, feature: str, current_start: int,
         low, high = spec.range()
         chosen = tuple(w for w in usable if low <= w.profile.start and w.profile.end <= high)
         return chosen, f"the fixed range {spec.start} to {spec.end} ({len(chosen)} windows)"
-    earlier = sorted((w for w in usable if w.profile.start < current_start),
+    earlier = sorted((w for w in usable if w.profile.end <= current_start or
+                      (w.profile.start < current_start and monitor.window.hop is None)),
                      key=lambda w: w.profile.start, reverse=True)
     chosen = tuple(earlier[: spec.window_count()])
     return chosen, f"the previous {len(chosen)} windows"
@@ -116,7 +117,7 @@ def reference_horizon(monitor: MonitorSpec) -> int:
     spec = monitor.reference
     if spec.kind == "seasonal":
         assert spec.period is not None
-        return spec.window_count() * spec.period // monitor.window.size
+        return spec.window_count() * spec.period // monitor.window.step
     if spec.kind == "rolling":
         return spec.window_count() * 3   # extra ones stand in for windows left out as critical
     return 0   # fixed windows are pinned by their range; a snapshot needs no windows

@@ -36,7 +36,7 @@ from stream_guard.core.config import MonitorSpec
 from stream_guard.core.durations import format_duration
 from stream_guard.core.events import BatchDecoder, DeadLetter, DecodedBatch, RawRecord
 from stream_guard.core.profile import WindowProfile
-from stream_guard.core.windows import window_starts
+from stream_guard.core.windows import hop_starts, window_starts
 
 LATE_MESSAGE = "its window had closed (event later than the grace period)"
 
@@ -121,7 +121,7 @@ class PartitionFolder:
         # the usual batch, where no event can be future or too old: only lateness to decide
         seen = np.maximum.accumulate(np.concatenate(([base], times)))[:-1]
         late = self._late_mask(times, seen)
-        self._fold_on_time(batch, ~late)
+        self._fold_on_time(batch, ~late, seen)
         self.watermark = max(base, top)
         return [self._letter(batch, i, "late", LATE_MESSAGE) for i in np.flatnonzero(late).tolist()]
 
@@ -132,7 +132,7 @@ class PartitionFolder:
         too_old = ~future & (times < seen - self.monitor.max_event_age())
         in_range = ~(future | too_old)
         late = in_range & self._late_mask(times, seen)
-        self._fold_on_time(batch, in_range & ~late)
+        self._fold_on_time(batch, in_range & ~late, seen)
         if in_range.any():
             self.watermark = max(self.watermark or 0, int(times[in_range].max()))
         ahead_of = stream_time if now is None else np.maximum(stream_time, now)
@@ -144,8 +144,9 @@ class PartitionFolder:
         return letters
 
     def _late_mask(self, times: np.ndarray, seen: np.ndarray) -> np.ndarray:
+        """Events whose newest window had closed (for hopping windows, older ones may have too)."""
         size, grace = self.monitor.window.size, self.monitor.window.grace
-        starts = window_starts(times, size)
+        starts = window_starts(times, self.monitor.window.step)
         return (starts + size + grace <= seen) | (starts < self.closed_before)
 
     def _anchor(self, times: np.ndarray) -> int:
@@ -180,18 +181,22 @@ class PartitionFolder:
         return (f"its time {iso(time)} is {_roughly(reference - time)} behind the stream's time "
                 f"({iso(reference)}); the limit (source.max_age) is {format_duration(self.monitor.max_event_age())}")
 
-    def _fold_on_time(self, batch: DecodedBatch, keep: np.ndarray) -> None:
-        starts = window_starts(batch.times, self.monitor.window.size)
-        for start in np.unique(starts[keep]):
-            rows = np.flatnonzero(keep & (starts == start))
-            window = self.windows.get(int(start))
-            if window is None:
-                window = self.windows[int(start)] = WindowProfile.empty(self.monitor, int(start))
-            window.fold(batch.columns, rows, self.monitor)
-            for name, mask in batch.unknown.items():
-                window.count_unknown(name, int(np.count_nonzero(mask[rows])))
-            self.dirty.add(int(start))
-            self.counts.folded += len(rows)
+    def _fold_on_time(self, batch: DecodedBatch, keep: np.ndarray, seen: np.ndarray) -> None:
+        """Fold the kept events into their windows; with hopping windows into every one still open."""
+        spec = self.monitor.window
+        for k, starts in enumerate(hop_starts(batch.times, spec.size, spec.step)):
+            # the newest window of a kept event is open; an older one may have closed before it came
+            ok = keep if k == 0 else keep & (starts + spec.size + spec.grace > seen) & (starts >= self.closed_before)
+            for start in np.unique(starts[ok]):
+                rows = np.flatnonzero(ok & (starts == start))
+                window = self.windows.get(int(start))
+                if window is None:
+                    window = self.windows[int(start)] = WindowProfile.empty(self.monitor, int(start))
+                window.fold(batch.columns, rows, self.monitor)
+                for name, mask in batch.unknown.items():
+                    window.count_unknown(name, int(np.count_nonzero(mask[rows])))
+                self.dirty.add(int(start))
+        self.counts.folded += int(np.count_nonzero(keep))
 
     def take_dirty(self) -> dict[int, WindowProfile]:
         """The windows changed since the last call, to persist."""

@@ -25,6 +25,23 @@ def window_starts(times: np.ndarray, size: int) -> np.ndarray:
     return starts
 
 
-def closed_before(watermark: int, size: int, grace: int) -> int:
-    """Every window starting before the returned time has closed (its end + grace <= watermark)."""
-    return window_start(watermark - grace - size, size) + size if watermark - grace >= size else 0
+def closed_before(watermark: int, size: int, grace: int, step: int | None = None) -> int:
+    """Every window starting before the returned time has closed (its end + grace <= watermark).
+
+    Windows start every `step` (the size for tumbling windows, the hop for hopping ones).
+
+    >>> closed_before(watermark=185_000, size=60_000, grace=5_000, step=30_000)   # [120s, 180s) is the last
+    150000
+    """
+    step = step or size
+    return window_start(watermark - grace - size, step) + step if watermark - grace >= size else 0
+
+
+def hop_starts(times: np.ndarray, size: int, step: int) -> list[np.ndarray]:
+    """The starts of every window each event belongs to: newest first, `size // step` arrays.
+
+    >>> [a.tolist() for a in hop_starts(np.array([125_000]), 60_000, 30_000)]
+    [[120000], [90000]]
+    """
+    newest = times - times % step
+    return [newest - k * step for k in range(size // step)]

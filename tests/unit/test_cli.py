@@ -40,7 +40,7 @@ def test_validate_exits_2_with_file_and_line_of_each_error(tmp_path: Path, capsy
     assert main(["validate", str(bad), str(DEMO)]) == 2
     out = capsys.readouterr()
     assert out.err.splitlines() == [
-        f"{bad}:6: unknown key monitors[0].window.grase; did you mean 'grace'? (allowed here: grace, size)",
+        f"{bad}:6: unknown key monitors[0].window.grase; did you mean 'grace'? (allowed here: grace, hop, size)",
         f"{bad}:8: monitors[0].features.basket_value.min: Input should be a valid number, unable to parse "
         "string as a number (got 'zero')",
     ]

@@ -183,3 +183,28 @@ def test_folded_counts_do_not_depend_on_batch_size(chunk: int) -> None:
     engine = MonitorEngine(monitor())
     run(engine, [{"ts": i, "f": {"x": i}} for i in range(300)], chunk=chunk)
     assert engine.folders[0].counts.folded == 300
+
+
+@pytest.mark.parametrize("chunk", [7, 10_000])
+def test_hopping_windows_hold_every_event_in_each_window_it_falls_in(chunk: int) -> None:
+    spec = monitor(window={"size": "2m", "hop": "1m", "grace": "0s"}, min_samples=0)
+    engine = MonitorEngine(spec)
+    base = 1_800_000_000 - 1_800_000_000 % 60          # whole minutes, in epoch seconds
+    events = [{"ts": base + s, "f": {"x": s // 60, "c": "a"}} for s in range(6 * 60)]   # 1 event a second
+    closed = []
+    for i in range(0, len(events), chunk):
+        engine.fold(records(events[i:i + chunk], first_offset=i))
+        for start in engine.due_windows():
+            result = engine.close_window(start, engine.local_profiles(start), emitted_at=0)
+            x = result.closed.profile.features["x"]
+            closed.append(((start // 1000 - base) // 60, result.events, x.sketch.get_min_value(),
+                           x.sketch.get_max_value()))
+    # the window starting a minute before the stream holds its first minute only; then each
+    # two-minute window holds 120 events of its two minutes; the last one is still open
+    assert closed == [(-1, 60, 0, 0), (0, 120, 0, 1), (1, 120, 1, 2), (2, 120, 2, 3), (3, 120, 3, 4)]
+    assert engine.folders[0].counts.folded == 360 and engine.folders[0].counts.balanced()
+
+
+def test_a_hop_that_does_not_divide_the_window_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"hop 45s must divide the window size 2m \(e.g. size 10m, hop 5m\)"):
+        monitor(window={"size": "2m", "hop": "45s"})
