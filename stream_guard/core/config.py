@@ -452,6 +452,10 @@ class MonitorSpec(_Frozen):
     reference: ReferenceSpec = ReferenceSpec()
     features: dict[str, FeatureSpec] = {}
     uses: list[str] = Field(default=[], description="shared features (the topology's `features:`) it watches too")
+    segment_by: list[str] = Field(default=[], max_length=3,
+                                  description="dotted fields whose values split the monitor into segments")
+    max_segments: int = Field(default=20, ge=1, le=1000,
+                              description="segments profiled on their own per window; the rest pool as `other`")
     prediction: dict[str, FeatureSpec] = {}
     checks: ChecksSpec = ChecksSpec()
     min_samples: int = Field(default=200, ge=0, description="thinner windows grade at most info")

@@ -50,6 +50,7 @@ class MonitorEngine:
     last_evaluated: int | None = None     # start of the newest evaluated window
     clock: Callable[[], int] | None = None  # epoch ms; with it, `future` also means ahead of the clock
     snapshot: Snapshot | None = None      # the profile a `snapshot` reference compares with
+    preferred_segments: frozenset[str] = frozenset()   # the largest segments of the last closed window
 
     def __post_init__(self) -> None:
         self.book = AlertBook.for_monitor(self.monitor)
@@ -58,7 +59,8 @@ class MonitorEngine:
         if partition not in self.folders:
             closed = self.last_evaluated + self.monitor.window.step if self.last_evaluated is not None else 0
             self.folders[partition] = PartitionFolder(self.monitor, partition, closed_before=closed,
-                                                      active_at=self.clock() if self.clock else None)
+                                                      active_at=self.clock() if self.clock else None,
+                                                      preferred_segments=self.preferred_segments)
         return self.folders[partition]
 
     def fold(self, records: Sequence[RawRecord]) -> list[DeadLetter]:
@@ -103,6 +105,7 @@ class MonitorEngine:
     def close_window(self, start: int, profiles: Sequence[WindowProfile], emitted_at: int) -> WindowResult:
         """Evaluate window `start` from its partition profiles, then forget its open state."""
         current = merge_all(list(profiles)) if profiles else WindowProfile.empty(self.monitor, start)
+        current = current.capped(self.monitor.max_segments)
         evaluations, closed = evaluate_window(self.monitor, current, list(self.history.values()), emitted_at,
                                               self.snapshot)
         alerts = self._fan_out(self.book.apply(evaluations))
@@ -112,6 +115,10 @@ class MonitorEngine:
             digest = window_digest(self.monitor.name, start, current.end, emitted_at, firing)
         self.remember(closed)
         self.last_evaluated = start
+        if current.segments:
+            self.preferred_segments = frozenset(current.largest_segments(max(self.monitor.max_segments // 2, 1)))
+            for folder in self.folders.values():
+                folder.preferred_segments = self.preferred_segments
         for folder in self.folders.values():
             folder.close_through(start + self.monitor.window.step)
         return WindowResult(start, current.end, current.events, evaluations, alerts, closed, digest)

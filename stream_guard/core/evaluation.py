@@ -23,6 +23,7 @@ from stream_guard.core.schema import constrained, kind
 from stream_guard.core.snapshot import Snapshot
 
 SEGMENT_ALL = "all"
+SEGMENT_MARK = "\x1f"   # joins a segment and a feature in ClosedWindow.critical
 MONITOR_WIDE = "*"    # the feature name of checks on the whole monitor (volume)
 METRIC_LABELS = {
     "psi": "PSI", "ks": "KS distance", "jensen_shannon": "JS distance", "linf": "L-inf distance",
@@ -134,7 +135,29 @@ def pinned(monitor: MonitorSpec, closed: ClosedWindow) -> bool:
 
 def evaluate_window(monitor: MonitorSpec, current: WindowProfile, history: Sequence[ClosedWindow],
                     emitted_at: int, snapshot: Snapshot | None = None) -> tuple[list[Evaluation], ClosedWindow]:
-    """Every check on every feature of the closed window `current`, and the monitor's volume."""
+    """Every check on every feature of the closed window `current`, and the monitor's volume and
+    schema; then the same for each of its segments, against that segment's own history."""
+    results = _window_results(monitor, current, history, snapshot, SEGMENT_ALL)
+    if monitor.checks.schema_drift.enabled:
+        results.append(_schema_drift(monitor, current, history))
+    for segment, profile in sorted(current.segments.items()):
+        own = [ClosedWindow(w.profile.segments[segment], _segment_critical(w.critical, segment))
+               for w in history if segment in w.profile.segments]
+        results += _window_results(monitor, profile, own, snapshot, segment)
+    evaluations = _graded(monitor, results, emitted_at)
+    critical = frozenset(e.feature if e.segment == SEGMENT_ALL else f"{e.segment}{SEGMENT_MARK}{e.feature}"
+                         for e in evaluations if e.severity == "critical")
+    return evaluations, ClosedWindow(current, critical)
+
+
+def _segment_critical(critical: frozenset[str], segment: str) -> frozenset[str]:
+    """The features critical in `segment` (stored as `segment<mark>feature` beside the monitor-wide ones)."""
+    prefix = f"{segment}{SEGMENT_MARK}"
+    return frozenset(name[len(prefix):] for name in critical if name.startswith(prefix))
+
+
+def _window_results(monitor: MonitorSpec, current: WindowProfile, history: Sequence[ClosedWindow],
+                    snapshot: Snapshot | None, segment: str) -> list[_Result]:
     results: list[_Result] = []
     rules = monitor.parsed_rules()
     for name, spec in monitor.all_features().items():
@@ -144,14 +167,10 @@ def evaluate_window(monitor: MonitorSpec, current: WindowProfile, history: Seque
             if check == "slo" and not constrained(spec, rules.get(name, ())):
                 continue   # nothing declared that a record could violate
             if ladder.enabled:
-                results.append(_run_check(monitor, name, check, ladder, current, reference))
+                results.append(replace(_run_check(monitor, name, check, ladder, current, reference), segment=segment))
     if monitor.checks.volume.enabled:
-        results.append(_volume(monitor, current, history, snapshot))
-    if monitor.checks.schema_drift.enabled:
-        results.append(_schema_drift(monitor, current, history))
-    evaluations = _graded(monitor, results, emitted_at)
-    critical = frozenset(e.feature for e in evaluations if e.severity == "critical")
-    return evaluations, ClosedWindow(current, critical)
+        results.append(replace(_volume(monitor, current, history, snapshot), segment=segment))
+    return results
 
 
 @dataclass(frozen=True)
@@ -169,6 +188,7 @@ class _Result:
     reference: str
     reference_start: int | None
     reference_end: int | None
+    segment: str = SEGMENT_ALL
 
 
 def _run_check(monitor: MonitorSpec, name: str, check: str, ladder: SeverityLadder,
@@ -302,7 +322,7 @@ def _graded(monitor: MonitorSpec, results: list[_Result], emitted_at: int) -> li
             severity = "info"
             notes.append(f"graded info at most: not significant (adjusted p {p_adjusted:.2g} ≥ {testing.alpha:g})")
         evaluations.append(Evaluation(
-            monitor=monitor.name, segment=SEGMENT_ALL, feature=result.feature, check=result.check,
+            monitor=monitor.name, segment=result.segment, feature=result.feature, check=result.check,
             metric=result.metric, severity=severity, window_start=result.current.start,
             window_end=result.current.end, reference_kind=monitor.reference.kind,
             reference_start=result.reference_start, reference_end=result.reference_end, value=value,
@@ -322,8 +342,8 @@ def _summary(result: _Result, severity: str, detail: str) -> str:
         return f"{name}: {label} not computed: {detail}."
     against = f"against {result.reference}"
     threshold = result.ladder.threshold_for(severity)
-    verdict = (f"reaches {severity} (threshold {_g(threshold)})" if severity != "ok"
-               else f"is within bounds (below {_g(threshold)})")
+    verdict = (f"reaches {severity} (threshold {_g(threshold)})" if severity != "ok" and threshold is not None
+               else "is graded info" if severity == "info" else f"is within bounds (below {_g(threshold)})")
     tail = f"; {detail}" if detail else ""
     return f"{name}: {label} {_g(result.measure.value)} {against} {verdict}{tail}."
 

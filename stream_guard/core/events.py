@@ -102,6 +102,7 @@ class DecodedBatch:
     indexes: list[int | None] = field(default_factory=list)  # each good event's place in a batched message
     consumed: int = 0   # events read: one per message, or per element or line of a batched message
     unknown: dict[str, np.ndarray] = field(default_factory=dict)  # undeclared field -> events carrying it
+    segments: list[str] | None = None   # each event's segment (`country=DE`), when the monitor has segment_by
 
     def __len__(self) -> int:
         return len(self.times)
@@ -156,6 +157,7 @@ class BatchDecoder:
         self._features = [(name, spec, tuple((spec.field or name).split(".")))
                           for name, spec in monitor.all_features().items()]
         self._rules = monitor.parsed_rules()
+        self._segment_paths = [(name, tuple(name.split("."))) for name in monitor.segment_by]
         # objects that hold declared fields (`features` in `features.amount`), and the keys declared in them
         self._containers: dict[tuple[str, ...], set[str]] = {}
         for _, _, path in self._features:
@@ -198,7 +200,15 @@ class BatchDecoder:
         columns = {name: build_column(spec, reader.values(path), self._rules.get(name, ()))
                    for name, spec, path in self._features}
         return DecodedBatch(times, columns, [r for r, _ in origins], dead, [i for _, i in origins], consumed,
-                            self._unknown_fields(reader))
+                            self._unknown_fields(reader), self._segments(reader))
+
+    def _segments(self, reader: FieldReader) -> list[str] | None:
+        """Each event's segment name: `field=value` for each `segment_by` field, joined by commas."""
+        if not self._segment_paths:
+            return None
+        parts = [[f"{name}={'(missing)' if v is None else v}" for v in reader.values(path)]
+                 for name, path in self._segment_paths]
+        return parts[0] if len(parts) == 1 else list(map(",".join, zip(*parts)))
 
     def _unknown_fields(self, reader: FieldReader) -> dict[str, np.ndarray]:
         """Fields inside the declared objects that the topology does not declare (schema drift).

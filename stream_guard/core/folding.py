@@ -84,6 +84,7 @@ class PartitionFolder:
     windows: dict[int, WindowProfile] = field(default_factory=dict)
     dirty: set[int] = field(default_factory=set)
     active_at: int | None = None           # clock reading when records last arrived (or it was assigned)
+    preferred_segments: frozenset[str] = frozenset()   # the largest segments of the last closed window
     _decoder: BatchDecoder | None = None
 
     def fold(self, records: Sequence[RawRecord], now: int | None = None) -> list[DeadLetter]:
@@ -192,7 +193,7 @@ class PartitionFolder:
                 window = self.windows.get(int(start))
                 if window is None:
                     window = self.windows[int(start)] = WindowProfile.empty(self.monitor, int(start))
-                window.fold(batch.columns, rows, self.monitor)
+                window.fold(batch.columns, rows, self.monitor, batch.segments, self.preferred_segments)
                 for name, mask in batch.unknown.items():
                     window.count_unknown(name, int(np.count_nonzero(mask[rows])))
                 self.dirty.add(int(start))

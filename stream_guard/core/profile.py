@@ -26,6 +26,8 @@ FORMAT_VERSION = 2      # 2 added the HLL sketch of categorical features; versio
 READABLE_VERSIONS = (1, 2)
 KLL_K = 200
 FREQ_LG_MAX = 10  # 1024-slot map: counts are exact up to 768 distinct values per window
+OTHER = "other"   # the segment that pools every segment beyond `max_segments`
+SEGMENT_VOLUME_LG = 6   # 64-slot map of events per segment name: the largest are found among any number
 HLL_LG_K = 10     # 1024 registers: distinct counts within about 3% (1.04 / sqrt(1024))
 _SUMS_SAFE = 1e150  # below this in magnitude, sums and sums of squares of any window stay finite
 
@@ -235,17 +237,53 @@ class WindowProfile:
     events: int = 0
     features: dict[str, FeatureProfile] = field(default_factory=dict)
     unknown_fields: dict[str, int] = field(default_factory=dict)   # undeclared field -> events carrying it
+    segments: dict[str, WindowProfile] = field(default_factory=dict)   # segment name -> its own profile
+    segment_volume: frequent_strings_sketch | None = None   # events per segment name, beyond the cap too
 
     @classmethod
     def empty(cls, monitor: MonitorSpec, start: int) -> WindowProfile:
         return cls(start, start + monitor.window.size, 0,
                    {name: empty_feature_profile(spec) for name, spec in monitor.all_features().items()})
 
-    def fold(self, columns: dict[str, FeatureColumn], rows: np.ndarray, monitor: MonitorSpec) -> None:
-        """Fold the batch rows `rows` (indices into the columns) into this window."""
+    def fold(self, columns: dict[str, FeatureColumn], rows: np.ndarray, monitor: MonitorSpec,
+             segments: list[str] | None = None, preferred: frozenset[str] = frozenset()) -> None:
+        """Fold the batch rows `rows` (indices into the columns) into this window, and into each
+        row's segment when `segments` names them (see `segment_for` for the cap)."""
         self.events += len(rows)
         for name, spec in monitor.all_features().items():
             self.features[name].fold(columns[name], rows, spec)
+        if segments is None:
+            return
+        groups: dict[str, list[int]] = {}
+        for row in rows.tolist():
+            groups.setdefault(segments[row], []).append(row)
+        if self.segment_volume is None:
+            self.segment_volume = frequent_strings_sketch(SEGMENT_VOLUME_LG)
+        for name, members in groups.items():
+            self.segment_volume.update(name, len(members))
+            self.segment_for(name, monitor, preferred).fold(columns, np.asarray(members), monitor)
+
+    def largest_segments(self, count: int) -> list[str]:
+        """The `count` segment names with the most events in this window (estimated past ~48 names)."""
+        if self.segment_volume is None:
+            return []
+        items = self.segment_volume.get_frequent_items(frequent_items_error_type.NO_FALSE_NEGATIVES)
+        return [name for name, *_ in sorted(items, key=lambda item: (-item[1], item[0]))[:count]]
+
+    def segment_for(self, name: str, monitor: MonitorSpec, preferred: frozenset[str] = frozenset()) -> WindowProfile:
+        """The profile of segment `name`, or of `other` once `max_segments` are taken.
+
+        `preferred` (the largest segments of the last closed window) always get a place, so a big
+        segment is not crowded out by small ones that happened to arrive first.
+        """
+        if name not in self.segments:
+            taken = [s for s in self.segments if s != OTHER and s not in preferred]
+            room = monitor.max_segments - len(preferred)
+            if name not in preferred and len(taken) >= room:
+                name = OTHER
+            if name not in self.segments:
+                self.segments[name] = WindowProfile.empty(monitor, self.start)
+        return self.segments[name]
 
     def merged(self, other: WindowProfile) -> WindowProfile:
         if (self.start, self.end) != (other.start, other.end):
@@ -255,7 +293,26 @@ class WindowProfile:
         unknown = dict(self.unknown_fields)
         for name, count in other.unknown_fields.items():
             unknown[name] = unknown.get(name, 0) + count
-        return WindowProfile(self.start, self.end, self.events + other.events, features, unknown)
+        segments = dict(self.segments)
+        for name, profile in other.segments.items():
+            segments[name] = segments[name].merged(profile) if name in segments else profile
+        volume = None
+        for sketch in (self.segment_volume, other.segment_volume):
+            if sketch is not None:
+                volume = volume or frequent_strings_sketch(SEGMENT_VOLUME_LG)
+                volume.merge(sketch)
+        return WindowProfile(self.start, self.end, self.events + other.events, features, unknown, segments, volume)
+
+    def capped(self, limit: int) -> WindowProfile:
+        """The same window with at most `limit` segments of its own: the smallest pool into `other`."""
+        named = sorted((s for s in self.segments if s != OTHER), key=lambda s: (-self.segments[s].events, s))
+        if len(named) <= limit:
+            return self
+        keep = {s: self.segments[s] for s in named[:limit]}
+        pooled = [self.segments[s] for s in named[limit:]] + ([self.segments[OTHER]] if OTHER in self.segments else [])
+        keep[OTHER] = merge_all(pooled)
+        return WindowProfile(self.start, self.end, self.events, self.features, self.unknown_fields, keep,
+                             self.segment_volume)
 
     def count_unknown(self, name: str, events: int) -> None:
         if events and (name in self.unknown_fields or len(self.unknown_fields) < MAX_UNKNOWN_FIELDS):
@@ -263,12 +320,16 @@ class WindowProfile:
 
     def to_bytes(self) -> bytes:
         blobs = [(name, f.header(), f.sketch_bytes()) for name, f in self.features.items()]
+        segments = [(name, profile.to_bytes()) for name, profile in self.segments.items()]
+        volume = bytes(self.segment_volume.serialize()) if self.segment_volume is not None else b""
         header = orjson.dumps({
             "start": self.start, "end": self.end, "events": self.events, "unknown_fields": self.unknown_fields,
             "features": [{"name": name, **h, "len": len(blob)} for name, h, blob in blobs],
+            "segments": [{"name": name, "len": len(blob)} for name, blob in segments],
+            "segment_volume_len": len(volume),
         })
         return b"".join([MAGIC, struct.pack(">HI", FORMAT_VERSION, len(header)), header,
-                         *(blob for _, _, blob in blobs)])
+                         *(blob for _, _, blob in blobs), *(blob for _, blob in segments), volume])
 
     @classmethod
     def from_bytes(cls, data: bytes) -> WindowProfile:
@@ -285,7 +346,14 @@ class WindowProfile:
             blob = data[pos:pos + entry["len"]]
             pos += entry["len"]
             features[entry["name"]] = _KINDS[entry["kind"]].restore(entry, blob)
-        return cls(header["start"], header["end"], header["events"], features, dict(header.get("unknown_fields", {})))
+        segments = {}
+        for entry in header.get("segments", []):
+            segments[entry["name"]] = cls.from_bytes(data[pos:pos + entry["len"]])
+            pos += entry["len"]
+        length = header.get("segment_volume_len", 0)
+        volume = frequent_strings_sketch.deserialize(data[pos:pos + length]) if length else None
+        return cls(header["start"], header["end"], header["events"], features,
+                   dict(header.get("unknown_fields", {})), segments, volume)
 
 
 def merge_all(profiles: list[WindowProfile]) -> WindowProfile:

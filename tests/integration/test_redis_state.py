@@ -191,3 +191,27 @@ def test_state_written_before_consumed_was_counted_restores_balanced(local_stack
 
     asyncio.run(load())
     assert (restored.counts.consumed, restored.counts.balanced(), restored.next_offset) == (7, True, 7)
+
+
+def test_a_segment_field_with_ten_thousand_values_adds_no_redis_keys_and_stays_within_the_cap(
+        local_stack: LocalStack, redis_client: redis.Redis) -> None:
+    spec = monitor(name="seg", segment_by=["user"], max_segments=20)
+    sizes = {}
+    for distinct in (10, 10_000):
+        folder = PartitionFolder(spec, 0)
+        folder.fold([RawRecord(orjson.dumps({"ts": 1 + i % 50, "user": f"u{i % distinct}", "f": {"x": i % 7}}), 0, i)
+                     for i in range(20_000)])
+
+        async def flush(target: PartitionFolder = folder, app: str = f"seg{distinct}") -> None:
+            store = RedisStateStore(local_stack.redis_url, app)
+            await store.save_partition(target, [])
+            await store.close()
+
+        asyncio.run(flush())
+        assert sorted(redis_client.keys(f"sg:{{seg{distinct}/*")) == [
+            f"sg:{{seg{distinct}/seg/0}}:meta".encode(), f"sg:{{seg{distinct}/seg/0}}:windows".encode()]
+        window = WindowProfile.from_bytes(redis_client.hget(f"sg:{{seg{distinct}/seg/0}}:windows", "0"))
+        assert len(window.segments) == (10 if distinct == 10 else 21)
+        sizes[distinct] = redis_client.hstrlen(f"sg:{{seg{distinct}/seg/0}}:windows", "0")
+    # 10,000 users cost about what 21 segments of 10 users' data do, not 1,000 times 10
+    assert sizes[10_000] < 3 * sizes[10]
