@@ -25,6 +25,9 @@ examples:
   stream-guard local up                            a broker and a Redis on loopback for your own worker
   stream-guard worker topologies/demo.yaml --broker kafka://127.0.0.1:9092 --redis redis://127.0.0.1:6379/0
   stream-guard alerts tail topologies/demo.yaml --no-digests
+  stream-guard calibrate topologies/demo.yaml clean.jsonl     thresholds from clean history, as YAML
+  stream-guard reference build topologies/demo.yaml train.parquet --name train-v1
+  stream-guard history topologies/demo.yaml --feature amount   recent check values as sparklines
 
 --broker / --redis override the topology file; so do SG_BROKER / SG_REDIS when the flags are absent.
 """
