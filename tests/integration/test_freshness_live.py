@@ -41,10 +41,10 @@ def consumed(records: int) -> Any:
 def quick_freshness(stack: LocalStack, directory: Path) -> LiveTopology:
     """The demo topology under fresh names, with freshness thresholds of seconds instead of minutes."""
     topology = fresh_topology(stack, directory)
-    volume = "      volume:            {warning: 1.5, critical: 3}"
+    demo = "freshness:         {warning: 2m, critical: 10m}"
     text = topology.path.read_text()
-    assert volume in text
-    topology.path.write_text(text.replace(volume, volume + "\n      freshness:         {warning: 3s, critical: 6s}"))
+    assert demo in text
+    topology.path.write_text(text.replace(demo, "freshness:         {warning: 3s, critical: 6s}"))
     return topology
 
 
