@@ -128,7 +128,7 @@ class FreshnessWatch:
 
     monitor: MonitorSpec
     heard: dict[int, Heard] = field(default_factory=dict)
-    _observed: tuple[int, str | None] | None = None   # window start and grade of the last observed reading
+    _observed: tuple[int, str | None] | None = field(default=None, init=False, repr=False)   # window, grade
 
     def assigned(self, partitions: Set[int], now: int) -> None:
         """The partitions the worker owns now: new ones are watched from `now`, revoked ones forgotten."""
