@@ -160,6 +160,11 @@ class RedisStateStore:
 
         await self._write(write)
 
+    async def save_book(self, engine: MonitorEngine) -> None:
+        """Store the alert book alone (after freshness, which changes it between window closes)."""
+        book = orjson.dumps(engine.book.to_json())
+        await self._write(lambda pipe: pipe.set(self._monitor_key(engine.monitor.name, "book"), book))
+
     async def history(self, monitor: str, last: int) -> list[dict[str, Any]]:
         """The check values of the newest `last` evaluated windows, oldest first."""
         (members,) = await self._read(lambda pipe: [pipe.zrange(self._monitor_key(monitor, "history"), -last, -1)])

@@ -1,7 +1,9 @@
 """Evaluation and alert records (`stream_guard.evaluation/v1`, `stream_guard.alert/v1`) and their ids.
 
 Ids are deterministic: the same monitor, segment, feature, check and window give the same id, so a
-retried publish or a replay of the same events yields the same alert id as the live run.
+retried publish or a replay of the same events yields the same alert id as the live run. A check read
+on the worker's clock (freshness) can change severity more than once in one window, so its alert ids
+also name the severity.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 import orjson
 
 SEVERITY_RANK = {"ok": 0, "info": 1, "warning": 2, "critical": 3}
+CLOCK_CHECKS = frozenset({"freshness"})   # read every second on the worker's clock, not once per window
 
 
 def fingerprint(monitor: str, segment: str, feature: str, check: str) -> str:
@@ -97,8 +100,9 @@ class Evaluation:
         """This evaluation as an alert record with the given lifecycle status."""
         body = self._common()
         body.update(severity=severity, summary=summary)
+        key = f"{status}\x1f{severity}" if self.check in CLOCK_CHECKS else status
         return {"schema": "stream_guard.alert/v1",
-                "id": record_id(self.fingerprint, self.window_start, status),
+                "id": record_id(self.fingerprint, self.window_start, key),
                 "status": status, **body}
 
     def _common(self) -> dict[str, Any]:

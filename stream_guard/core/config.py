@@ -175,6 +175,35 @@ class SchemaDriftCheck(SeverityLadder):
     critical: float | None = None
 
 
+class FreshnessCheck(SeverityLadder):
+    """Time since the worker last received a record of the source, on its stalest assigned partition.
+
+    Thresholds are durations (`30s`, `2m`), measured on the worker's clock; replay has no clock and
+    never evaluates it.
+    """
+
+    info: Duration | None = Field(default=None, gt=0)
+    warning: Duration | None = Field(default=120_000, gt=0)
+    critical: Duration | None = Field(default=600_000, gt=0)
+
+    @field_validator("info", "warning", "critical", mode="before")
+    @classmethod
+    def _with_unit(cls, value: Any) -> Any:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            raise ValueError(f"a duration needs its unit, such as 30s or 2m; a bare number would be "
+                             f"milliseconds (got {value!r})")
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> FreshnessCheck:   # replaces the ladder's check, to speak in durations
+        rungs = [(name, getattr(self, name)) for name in SEVERITIES if getattr(self, name) is not None]
+        for (low_name, low), (high_name, high) in zip(rungs, rungs[1:]):
+            if low > high:
+                raise ValueError(f"{low_name} {format_duration(low)} is above {high_name} "
+                                 f"{format_duration(high)}; {low_name} must be the shorter one")
+        return self
+
+
 class FeatureChecks(_Frozen):
     """A feature's own check settings; each one given replaces the monitor's for that feature."""
 
@@ -203,6 +232,7 @@ class ChecksSpec(_Frozen):
     slo: SloCheck = SloCheck()
     volume: VolumeCheck = VolumeCheck()
     schema_drift: SchemaDriftCheck = SchemaDriftCheck()
+    freshness: FreshnessCheck = FreshnessCheck()
 
 
 NUMERIC_CHECKS = ("numeric_drift", "mean_shift", "std_shift", "missing_rate", "invalid_rate", "slo")

@@ -1,9 +1,11 @@
 """The async glue between Faust, the engine and Redis for one monitor; no business logic lives here.
 
-Per batch: restore unseen partitions from Redis, fold, publish dead letters. Per tick (and when a
-flush is due): persist dirty partitions, then close every due window — read its partition profiles
-back from Redis, evaluate, publish alerts and the window digest, record the closed window. Every
-`COUNTS_LOG_INTERVAL` ms, and on the last flush, each partition whose counts moved logs one line of them.
+Per batch: note when each partition was last heard of, restore unseen partitions from Redis, fold,
+publish dead letters. Per tick (and when a flush is due): persist dirty partitions; every
+`FRESHNESS_INTERVAL` ms read the monitor's freshness on the wall clock and publish what it changes in
+the alert book; then close every due window — read its partition profiles back from Redis, evaluate,
+publish alerts and the window digest, record the closed window. Every `COUNTS_LOG_INTERVAL` ms, and on
+the last flush, each partition whose counts moved logs one line of them.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ from stream_guard.core.alerts import iso
 from stream_guard.core.config import MonitorSpec, StateSpec
 from stream_guard.core.engine import MonitorEngine, WindowResult
 from stream_guard.core.events import DeadLetter, RawRecord
+from stream_guard.core.freshness import FreshnessWatch
 
 log = logging.getLogger("stream_guard.worker")
 COUNTS_LOG_INTERVAL = 60_000
+FRESHNESS_INTERVAL = 1_000
 
 
 class Publisher(Protocol):
@@ -51,6 +55,8 @@ class MonitorRuntime:
         self._ready = asyncio.Event()
         self._assigned = assigned
         self._silent_since: dict[int, int] = {}
+        self.freshness = FreshnessWatch(monitor)
+        self._last_freshness = 0
 
     async def start(self) -> None:
         """Restore the monitor's state from Redis; batches wait until this is done."""
@@ -58,6 +64,7 @@ class MonitorRuntime:
         self._ready.set()
 
     async def on_records(self, records: Sequence[RawRecord]) -> None:
+        self.freshness.received({r.partition for r in records}, self.clock())
         await self._ready.wait()
         async with self._lock:
             for partition in sorted({r.partition for r in records} - self._restored):
@@ -79,6 +86,8 @@ class MonitorRuntime:
             await self._flush()
             if self.clock() - self._last_counts_log >= COUNTS_LOG_INTERVAL:
                 self.log_counts()
+            if self.clock() - self._last_freshness >= FRESHNESS_INTERVAL:
+                await self._read_freshness()
             if self._waiting_for_partitions():
                 return
             for start in self.engine.due_windows():
@@ -95,6 +104,20 @@ class MonitorRuntime:
                   if p not in self.engine.folders or self.engine.folders[p].watermark is None}
         self._silent_since = {p: self._silent_since.get(p, now) for p in silent}
         return any(now - since < self.monitor.source.idle_timeout for since in self._silent_since.values())
+
+    async def _read_freshness(self) -> None:
+        """Read freshness on the wall clock; publish and persist what it changes in the alert book."""
+        now = self._last_freshness = self.clock()
+        self.freshness.assigned(self._assigned(), now)
+        reading = self.freshness.observation(now, self.engine.book)
+        if reading is None:
+            return
+        alerts = self.engine.book.apply([reading])
+        if alerts:
+            await self.publisher.alerts(alerts)
+        await self.store.save_book(self.engine)
+        for alert in alerts:
+            log.info(f"{self.monitor.name}: {alert['severity']} freshness {alert['status']}: {alert['summary']}")
 
     async def flush(self) -> None:
         """Persist every partition's state now (on shutdown and before partitions are revoked)."""
@@ -133,14 +156,17 @@ class MonitorRuntime:
     def status(self) -> dict[str, Any]:
         """This monitor's part of `GET /status`."""
         last = self.engine.last_evaluated
+        silent = self.freshness.seconds_since(self.clock())
         return {
             "watermark": iso(w) if (w := self.engine.watermark()) is not None else None,
             "last_evaluated_window": None if last is None else
             {"start": iso(last), "end": iso(last + self.monitor.window.size)},
             "firing": len(self.engine.book.firing),
+            "seconds_since_last_event": max(silent.values(), default=None),
             "partitions": {
                 str(p): {**f.counts.as_dict(), "offset": f.next_offset,
-                         "watermark": iso(f.watermark) if f.watermark is not None else None}
+                         "watermark": iso(f.watermark) if f.watermark is not None else None,
+                         "seconds_since_last_event": silent.get(p)}
                 for p, f in sorted(self.engine.folders.items())
             },
         }

@@ -192,3 +192,32 @@ def test_bad_input_limits_that_make_no_sense_are_reported_with_their_line(tmp_pa
     assert problems_of(tmp_path, text) == [
         "F:6: monitors[0].window: the window plus its grace (5m30s) is longer than source.max_age (1m): "
         "events still on time would count as too old; raise source.max_age or leave it out"]
+
+
+def test_freshness_is_on_by_default_with_thresholds_read_as_durations(tmp_path: Path) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text(MINIMAL)
+    freshness = load_topology(path).monitors[0].checks.freshness
+    assert (freshness.enabled, freshness.info, freshness.warning, freshness.critical) == (True, None, 120_000, 600_000)
+    path.write_text(MINIMAL + "    checks:\n      freshness: {warning: 30s, critical: 1h30m, enabled: false}\n")
+    freshness = load_topology(path).monitors[0].checks.freshness
+    assert (freshness.enabled, freshness.warning, freshness.critical) == (False, 30_000, 5_400_000)
+
+
+def test_freshness_thresholds_that_make_no_sense_are_reported_with_their_line(tmp_path: Path) -> None:
+    text = MINIMAL + "    checks:\n      freshness: {warning: 120, critical: 0s, info: soon}\n"
+    assert problems_of(tmp_path, text) == [
+        "F:11: monitors[0].checks.freshness.info: 'soon' is not a duration; write it like 500ms, 30s, 5m, 1h or 1d",
+        "F:11: monitors[0].checks.freshness.warning: a duration needs its unit, such as 30s or 2m; a bare number "
+        "would be milliseconds (got 120)",
+        "F:11: monitors[0].checks.freshness.critical: Input should be greater than 0 (got '0s')",
+    ]
+    text = MINIMAL + "    checks:\n      freshness:\n        warning: 10m\n        critical: 2m\n"
+    assert problems_of(tmp_path, text) == [
+        "F:11: monitors[0].checks.freshness: warning 10m is above critical 2m; warning must be the shorter one"]
+
+
+def test_freshness_is_a_monitor_check_and_not_allowed_on_a_feature(tmp_path: Path) -> None:
+    text = MINIMAL.replace("{type: categorical}", "{type: categorical, checks: {freshness: {warning: 1m}}}")
+    (problem,) = problems_of(tmp_path, text)
+    assert problem.startswith("F:9: unknown key monitors[0].features.channel.checks.freshness (allowed here: ")
