@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from stream_guard.core.config import Topology
-from stream_guard.core.engine import MonitorEngine
+from stream_guard.core.engine import MonitorEngine, WindowResult
 from stream_guard.core.events import DeadLetter, RawRecord
 from stream_guard.core.snapshot import Snapshot
 
@@ -66,7 +66,8 @@ def read_records(path: Path, chunk: int = CHUNK) -> Iterator[list[RawRecord]]:
 
 def replay(topology: Topology, path: Path, on_alert: Sink, on_evaluation: Sink,
            on_dead_letter: Sink, progress: Callable[[int], None] | None = None,
-           on_digest: Sink | None = None, snapshots: dict[str, Snapshot] | None = None) -> ReplaySummary:
+           on_digest: Sink | None = None, snapshots: dict[str, Snapshot] | None = None,
+           on_window: Callable[[MonitorEngine, WindowResult], None] | None = None) -> ReplaySummary:
     """Feed every monitor of `topology` the events of `path`; report records through the sinks.
 
     `snapshots` holds, by monitor name, the profile of each monitor whose reference is a snapshot.
@@ -74,7 +75,8 @@ def replay(topology: Topology, path: Path, on_alert: Sink, on_evaluation: Sink,
     engines = [MonitorEngine(m, clock=_wall_clock_ms, snapshot=(snapshots or {}).get(m.name))
                for m in topology.monitors]
     summary = ReplaySummary()
-    sinks = _Sinks(on_alert, on_evaluation, on_dead_letter, on_digest or (lambda record: None))
+    sinks = _Sinks(on_alert, on_evaluation, on_dead_letter, on_digest or (lambda record: None),
+                   on_window or (lambda engine, result: None))
     for batch in read_records(path):
         summary.lines += len(batch)
         for engine in engines:
@@ -99,6 +101,7 @@ class _Sinks:
     evaluation: Sink
     dead_letter: Sink
     digest: Sink
+    window: Callable[[MonitorEngine, WindowResult], None]
 
 
 def _feed(engine: MonitorEngine, batch: list[RawRecord], summary: ReplaySummary, sinks: _Sinks) -> None:
@@ -119,6 +122,7 @@ def _feed(engine: MonitorEngine, batch: list[RawRecord], summary: ReplaySummary,
         if result.digest is not None:
             summary.digests += 1
             sinks.digest(result.digest)
+        sinks.window(engine, result)
 
 
 def _dead(letter: DeadLetter, summary: ReplaySummary, sink: Sink) -> None:

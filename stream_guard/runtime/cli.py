@@ -127,6 +127,8 @@ def _replay_parser(commands: Any) -> None:
     sub.add_argument("--dead-letters-out", metavar="F", type=Path, help="write unusable events as JSON Lines")
     sub.add_argument("--digests-out", metavar="F", type=Path,
                      help="write the window digests (one per window with anything firing) as JSON Lines")
+    sub.add_argument("--report", metavar="F", type=Path,
+                     help="write a self-contained HTML report: every window's grades, alerts, distribution plots")
     sub.add_argument("--quiet", action="store_true", help="print the summary only, not each alert")
     sub.add_argument("--redis", metavar="URL",
                      help="where stored snapshot references are read from (env SG_REDIS; else the topology's)")
@@ -134,6 +136,7 @@ def _replay_parser(commands: Any) -> None:
 
 def _replay(args: argparse.Namespace) -> int:
     from stream_guard.replay import replay
+    from stream_guard.report import ReportBuilder
     from stream_guard.runtime.console import print_alert
 
     topology = with_overrides(load_topology(args.topology), redis=args.redis)
@@ -141,6 +144,8 @@ def _replay(args: argparse.Namespace) -> int:
         raise StreamGuardError(f"{args.events}: no such events file")
     console = Console(stderr=True, soft_wrap=True)
     snapshots = _snapshots(topology, args.topology, console)
+    report = ReportBuilder(f"stream_guard replay of {args.events.name} through {args.topology.name}") \
+        if args.report else None
     outs = [_jsonl(path) for path in (args.alerts_out, args.evaluations_out, args.dead_letters_out, args.digests_out)]
 
     def on_alert(record: dict[str, Any]) -> None:
@@ -152,11 +157,14 @@ def _replay(args: argparse.Namespace) -> int:
         with console.status("replaying…") as status:
             summary = replay(topology, args.events, on_alert, outs[1], outs[2],
                              progress=lambda n: status.update(f"replaying… {n:,} lines"), on_digest=outs[3],
-                             snapshots=snapshots)
+                             snapshots=snapshots, on_window=report.on_window if report else None)
     finally:
         for out in outs:
             out(None)
     _print_replay_summary(console, summary)
+    if report is not None:
+        args.report.write_text(report.render(), encoding="utf-8")
+        console.print(f"report written to {args.report}")
     return 0
 
 
