@@ -17,3 +17,7 @@ class TopologyError(StreamGuardError):
 
 class ServiceUnreachable(StreamGuardError):
     """Kafka or Redis could not be reached at the URL given."""
+
+
+class Fenced(StreamGuardError):
+    """Another worker claimed the partition (or the evaluation) since this worker did: its write is refused."""

@@ -4,16 +4,25 @@ Key layout (the `{...}` hash tag keeps one partition's keys, or one monitor's, i
 
     sg:{APP/MONITOR/P}:windows   hash  window start -> WindowProfile bytes (open windows)
     sg:{APP/MONITOR/P}:meta      hash  next_offset, watermark, closed_before, consumed, folded, dead_lettered,
-                                       filtered, and dead_lettered:REASON per dead-letter reason
+                                       filtered, dead_lettered:REASON per dead-letter reason, heard_at (the
+                                       owner's clock when records last came), epoch (the owner's claim)
     sg:{APP/MONITOR}:closed      hash  window start -> merged WindowProfile bytes (reference material)
     sg:{APP/MONITOR}:critical    hash  window start -> JSON list of features critical in that window
     sg:{APP/MONITOR}:book        string  alert book JSON (firing, pending and cooling series; version 2)
     sg:{APP/MONITOR}:last        string  start of the newest evaluated window
+    sg:{APP/MONITOR}:evaluator   string  epoch of the worker evaluating the monitor's windows
     sg:{APP/MONITOR}:history     zset    per evaluated window (score: its start), its check values
     sg:{APP/MONITOR}:snapshots   hash    snapshot name -> Snapshot bytes (reference build)
 
 A partition's flush writes its profiles and its next offset in one MULTI/EXEC, so the offset
 stored never disagrees with the profiles stored.
+
+Fencing: a worker claims a partition by incrementing its `epoch` (and reading its state in the same
+transaction); every later write of that partition WATCHes the meta hash and goes through only while
+the epoch is still the one claimed. A worker that was paused while its partitions moved to another
+worker therefore cannot overwrite the new owner's state: its write raises `Fenced`. The monitor-wide
+keys (closed windows, book, progress marker) are fenced the same way by the `evaluator` epoch, taken by
+whichever worker owns the source's partition 0.
 """
 
 from __future__ import annotations
@@ -24,18 +33,19 @@ from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, WatchError
 
 from stream_guard.core.alerts import Evaluation, finite
-from stream_guard.core.engine import MonitorEngine
+from stream_guard.core.engine import MonitorEngine, RemotePartition
 from stream_guard.core.evaluation import ClosedWindow
 from stream_guard.core.folding import PartitionCounts, PartitionFolder
 from stream_guard.core.lifecycle import AlertBook
 from stream_guard.core.profile import WindowProfile
 from stream_guard.core.snapshot import Snapshot
-from stream_guard.errors import ServiceUnreachable
+from stream_guard.errors import Fenced, ServiceUnreachable
 
-_META_FIELDS = ("next_offset", "watermark", "closed_before", "consumed", "folded", "dead_lettered", "filtered")
+_META_FIELDS = ("next_offset", "watermark", "closed_before", "consumed", "folded", "dead_lettered", "filtered",
+                "heard_at", "epoch")
 _BY_REASON = "dead_lettered:"
 
 
@@ -82,12 +92,27 @@ class RedisStateStore:
     def _monitor_key(self, monitor: str, name: str) -> str:
         return f"sg:{{{self.app}/{monitor}}}:{name}"
 
+    async def claim_partition(self, folder: PartitionFolder) -> int:
+        """Take ownership of a partition: bump its epoch and restore its open windows, offset and counts
+        into a fresh folder, in one transaction. Returns the epoch that fences every later write."""
+        name, p = folder.monitor.name, folder.partition
+        meta_key = self._partition_key(name, p, "meta")
+        epoch, meta, windows = await self._write(
+            lambda pipe: (pipe.hincrby(meta_key, "epoch", 1), pipe.hgetall(meta_key),
+                          pipe.hgetall(self._partition_key(name, p, "windows"))))
+        self._restore(folder, meta, windows)
+        return int(epoch)
+
     async def load_partition(self, folder: PartitionFolder) -> None:
-        """Restore a partition's open windows, offset and counts into a fresh folder."""
+        """Restore a partition's open windows, offset and counts into a fresh folder (read only)."""
         name, p = folder.monitor.name, folder.partition
         meta, windows = await self._read(
             lambda pipe: (pipe.hgetall(self._partition_key(name, p, "meta")),
                           pipe.hgetall(self._partition_key(name, p, "windows"))))
+        self._restore(folder, meta, windows)
+
+    @staticmethod
+    def _restore(folder: PartitionFolder, meta: dict[bytes, bytes], windows: dict[bytes, bytes]) -> None:
         stored = {key.decode(): int(value) for key, value in meta.items()}
         values = {name: stored.get(name) for name in _META_FIELDS}
         folder.next_offset = values["next_offset"] or 0
@@ -97,15 +122,23 @@ class RedisStateStore:
         folder.windows = {int(s): WindowProfile.from_bytes(b) for s, b in windows.items()
                           if int(s) >= folder.closed_before}
 
-    async def save_partition(self, folder: PartitionFolder, dropped: list[int]) -> None:
-        """Write changed windows, drop evaluated ones and store offset and counts, atomically."""
+    async def save_partition(self, folder: PartitionFolder, dropped: Sequence[int] = (),
+                             epoch: int | None = None) -> None:
+        """Write changed windows, drop evaluated ones and store offset and counts, atomically.
+
+        With `epoch`, the write happens only while the partition's epoch is still that one (else
+        `Fenced`). The folder's changed windows are marked clean only once the write went through, so
+        a failed write can be retried as it is.
+        """
         name, p = folder.monitor.name, folder.partition
-        dirty = folder.take_dirty()
+        dirty = {start: folder.windows[start] for start in sorted(folder.dirty) if start in folder.windows}
         meta: dict[str, int] = {"next_offset": folder.next_offset, "closed_before": folder.closed_before,
                                 **folder.counts.totals(),
                                 **{_BY_REASON + reason: n for reason, n in folder.counts.dead_by_reason.items()}}
         if folder.watermark is not None:
             meta["watermark"] = folder.watermark
+        if folder.active_at is not None:
+            meta["heard_at"] = folder.active_at
         windows_key = self._partition_key(name, p, "windows")
 
         def write(pipe: Any) -> None:
@@ -115,7 +148,36 @@ class RedisStateStore:
                 pipe.hdel(windows_key, *map(str, dropped))
             pipe.hset(self._partition_key(name, p, "meta"), mapping=meta)
 
-        await self._write(write)
+        guard = None if epoch is None else (self._partition_key(name, p, "meta"), "epoch", epoch,
+                                             f"partition {p} of monitor {name}")
+        await self._write(write, guard)
+        folder.dirty.difference_update(dirty)
+
+    async def remote_partitions(self, monitor: str, partitions: Sequence[int]) -> dict[int, RemotePartition]:
+        """What other workers stored of these partitions: watermark, when they last heard of them and
+        which windows they hold open. Partitions that never stored anything are left out."""
+        if not partitions:
+            return {}
+        replies = await self._read(lambda pipe: [
+            (pipe.hmget(self._partition_key(monitor, p, "meta"), "watermark", "heard_at"),
+             pipe.hkeys(self._partition_key(monitor, p, "windows"))) for p in partitions])
+        out = {}
+        for p, (watermark, heard_at), keys in zip(partitions, replies[0::2], replies[1::2], strict=True):
+            if watermark is not None or keys:
+                out[p] = RemotePartition(int(watermark) if watermark is not None else None,
+                                         int(heard_at) if heard_at is not None else None,
+                                         frozenset(int(k) for k in keys))
+        return out
+
+    async def claim_evaluator(self, monitor: str) -> int:
+        """Become the worker that evaluates `monitor`'s windows; returns the epoch fencing its writes."""
+        (epoch,) = await self._write(lambda pipe: [pipe.incr(self._monitor_key(monitor, "evaluator"))])
+        return int(epoch)
+
+    async def last_evaluated(self, monitor: str) -> int | None:
+        """Start of the newest window evaluated by whichever worker evaluates `monitor`."""
+        (last,) = await self._read(lambda pipe: [pipe.get(self._monitor_key(monitor, "last"))])
+        return int(last) if last is not None else None
 
     async def partition_profiles(self, monitor: str, partitions: list[int], start: int) -> list[WindowProfile]:
         """Window `start` as stored by each of the given partitions (absent ones are skipped)."""
@@ -136,7 +198,8 @@ class RedisStateStore:
         engine.last_evaluated = int(last) if last is not None else None
 
     async def save_closed(self, engine: MonitorEngine, closed: ClosedWindow, forgotten: list[int],
-                          evaluations: Sequence[Evaluation] = (), retention: int | None = None) -> None:
+                          evaluations: Sequence[Evaluation] = (), retention: int | None = None,
+                          epoch: int | None = None) -> None:
         """Record an evaluated window, the alert book, the progress marker and the window's check
         values (kept `retention` ms for `stream-guard history`), atomically."""
         name, start = engine.monitor.name, closed.profile.start
@@ -158,12 +221,17 @@ class RedisStateStore:
                 if retention:
                     pipe.zremrangebyscore(history, "-inf", f"({start - retention}")
 
-        await self._write(write)
+        await self._write(write, self._evaluator_guard(name, epoch))
 
-    async def save_book(self, engine: MonitorEngine) -> None:
+    async def save_book(self, engine: MonitorEngine, epoch: int | None = None) -> None:
         """Store the alert book alone (after freshness, which changes it between window closes)."""
         book = orjson.dumps(engine.book.to_json())
-        await self._write(lambda pipe: pipe.set(self._monitor_key(engine.monitor.name, "book"), book))
+        await self._write(lambda pipe: pipe.set(self._monitor_key(engine.monitor.name, "book"), book),
+                          self._evaluator_guard(engine.monitor.name, epoch))
+
+    def _evaluator_guard(self, monitor: str, epoch: int | None) -> tuple[str, None, int, str] | None:
+        return None if epoch is None else (self._monitor_key(monitor, "evaluator"), None, epoch,
+                                           f"the evaluation of monitor {monitor}")
 
     async def history(self, monitor: str, last: int) -> list[dict[str, Any]]:
         """The check values of the newest `last` evaluated windows, oldest first."""
@@ -178,11 +246,24 @@ class RedisStateStore:
         except (RedisError, OSError) as exc:
             raise ServiceUnreachable(f"Redis at {redacted(self.url)} failed: {exc}") from None
 
-    async def _write(self, build: Any) -> None:
+    async def _write(self, build: Any, guard: tuple[str, str | None, int, str] | None = None) -> Any:
+        """Run `build`'s commands in one MULTI/EXEC. With a guard (key, hash field or None for a string,
+        epoch, what it protects), only while that key still holds the epoch; else raise `Fenced`."""
         try:
             async with self.client.pipeline(transaction=True) as pipe:
+                if guard is not None:
+                    key, field, epoch, what = guard
+                    await pipe.watch(key)
+                    held = await (pipe.hget(key, field) if field else pipe.get(key))
+                    if held is None or int(held) != epoch:
+                        raise Fenced(f"{what} was taken over by another worker (epoch {int(held or 0)}, "
+                                     f"this worker's {epoch})")
+                    pipe.multi()  # type: ignore[no-untyped-call]
                 build(pipe)
-                await pipe.execute()
+                return await pipe.execute()
+        except WatchError:
+            raise Fenced(f"{guard[3] if guard else 'a write'} was taken over by another worker "
+                         f"while this worker wrote it") from None
         except (RedisError, OSError) as exc:
             raise ServiceUnreachable(f"Redis at {redacted(self.url)} failed: {exc}") from None
 

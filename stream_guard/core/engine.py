@@ -9,6 +9,10 @@ persists it (and reads other workers' partition profiles) around the two calls t
     close_window(start, profiles) -> WindowResult            (once per monitor window)
 
 A window's result holds its alert records and, when anything is firing, its digest.
+
+With several workers, the one evaluating the monitor also knows what the others stored of their
+partitions (`remote`: watermark, when they were last heard of, open windows), so that a window
+closes only when every partition of the source has passed it, wherever it is folded.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from stream_guard.core.alerts import Evaluation
 from stream_guard.core.config import MonitorSpec
@@ -28,6 +32,14 @@ from stream_guard.core.lifecycle import AlertBook
 from stream_guard.core.profile import WindowProfile, merge_all
 from stream_guard.core.snapshot import Snapshot
 from stream_guard.core.windows import closed_before
+
+
+class RemotePartition(NamedTuple):
+    """A partition folded by another worker, as that worker last stored it."""
+
+    watermark: int | None
+    active_at: int | None        # that worker's clock when records of it last arrived
+    windows: frozenset[int]      # starts of the windows it holds open
 
 
 @dataclass
@@ -51,6 +63,7 @@ class MonitorEngine:
     clock: Callable[[], int] | None = None  # epoch ms; with it, `future` also means ahead of the clock
     snapshot: Snapshot | None = None      # the profile a `snapshot` reference compares with
     preferred_segments: frozenset[str] = frozenset()   # the largest segments of the last closed window
+    remote: dict[int, RemotePartition] = field(default_factory=dict)   # partitions other workers fold
 
     def __post_init__(self) -> None:
         self.book = AlertBook.for_monitor(self.monitor)
@@ -81,23 +94,28 @@ class MonitorEngine:
         back: the others' events close windows without it (its late events, if it wakes up, are
         dead-lettered as `late`). When every partition is idle, the furthest one sets it.
         """
-        folders = [f for f in self.folders.values() if f.watermark is not None]
-        if not folders:
+        marks = [(f.watermark, f.active_at) for f in self.folders.values() if f.watermark is not None]
+        marks += [(r.watermark, r.active_at) for p, r in self.remote.items()
+                  if r.watermark is not None and p not in self.folders]
+        if not marks:
             return None
         if self.clock is not None:
             now, timeout = self.clock(), self.monitor.source.idle_timeout
-            active = [f for f in folders if f.active_at is None or now - f.active_at < timeout]
+            active = [(w, at) for w, at in marks if at is None or now - at < timeout]
             if not active:
-                return max(f.watermark for f in folders)   # type: ignore[type-var]
-            folders = active
-        return min(f.watermark for f in folders)   # type: ignore[type-var]
+                return max(w for w, _ in marks)
+            marks = active
+        return min(w for w, _ in marks)
 
     def due_windows(self) -> list[int]:
         mark = self.watermark()
         if mark is None:
             return []
         limit = closed_before(mark, self.monitor.window.size, self.monitor.window.grace, self.monitor.window.step)
-        return sorted({s for f in self.folders.values() for s in f.windows if s < limit})
+        starts = {s for f in self.folders.values() for s in f.windows}
+        starts.update(s for p, r in self.remote.items() if p not in self.folders for s in r.windows)
+        floor = self.last_evaluated + self.monitor.window.step if self.last_evaluated is not None else None
+        return sorted(s for s in starts if s < limit and (floor is None or s >= floor))
 
     def local_profiles(self, start: int) -> list[WindowProfile]:
         return [f.windows[start] for f in self.folders.values() if start in f.windows]

@@ -199,12 +199,6 @@ class PartitionFolder:
                 self.dirty.add(int(start))
         self.counts.folded += int(np.count_nonzero(keep))
 
-    def take_dirty(self) -> dict[int, WindowProfile]:
-        """The windows changed since the last call, to persist."""
-        out = {start: self.windows[start] for start in sorted(self.dirty) if start in self.windows}
-        self.dirty.clear()
-        return out
-
     def close_through(self, before: int) -> list[int]:
         """Forget windows starting before `before` (they were evaluated); returns their starts."""
         self.closed_before = max(self.closed_before, before)

@@ -1,14 +1,20 @@
 """The Faust app factory: one thin agent per monitor, a timer, and the `/status` page.
 
 Nothing is created at import time; `build_app` makes the app from a loaded topology.
+
+Faust does not commit the source topics' offsets (they are consumed with acks off): each runtime
+commits a partition's offset itself, right after Redis stored the state up to it, so Kafka's committed
+offset never runs ahead of Redis.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import logging
+from collections.abc import Sequence
 from typing import Any
 
 import faust
+from faust.types import TP
 from yarl import URL
 
 from stream_guard.adapters.redis_store import RedisStateStore
@@ -18,7 +24,9 @@ from stream_guard.core.events import PAYLOAD_PREFIX, DeadLetter, RawRecord
 from stream_guard.runtime.faust_tuning import set_fetch_max_wait
 from stream_guard.runtime.monitor_runtime import MonitorRuntime
 
+log = logging.getLogger("stream_guard.worker")
 TICK_SECONDS = 0.25
+SHUTDOWN_FLUSH_SECONDS = 10.0   # how long a stopping worker waits for Redis to store its last state
 DEAD_LETTER_MAX_BYTES = 900_000  # under the producer's 1 MB request limit, with room for the envelope
 
 
@@ -26,6 +34,7 @@ class KafkaPublisher:
     """Sends alerts (keyed by fingerprint), digests and dead letters (keyed by monitor) through Faust's producer."""
 
     def __init__(self, app: faust.App, topology: Topology) -> None:
+        self._app = app
         self._alerts = app.topic(topology.alerts.topic, key_serializer="raw", value_serializer="raw")
         self._dead = app.topic(topology.alerts.dead_letter_topic, key_serializer="raw", value_serializer="raw")
 
@@ -40,6 +49,45 @@ class KafkaPublisher:
             if len(value) > DEAD_LETTER_MAX_BYTES:  # a payload that grew past the limit once escaped
                 value = dumps(letter.to_json(payload_limit=PAYLOAD_PREFIX))
             await self._dead.send(key=letter.monitor.encode(), value=value)
+
+    async def flush(self) -> None:
+        """Wait until everything sent so far is on the broker."""
+        await self._app.producer.flush()
+
+
+class FaustSource:
+    """A monitor's source topic as this worker's consumer sees it: its assignment, the topic's
+    partition count, and offset commits made by stream_guard rather than by Faust."""
+
+    def __init__(self, app: faust.App, topic: str) -> None:
+        self.app = app
+        self.topic = topic
+
+    def assigned(self) -> set[int]:
+        """The partitions of the topic this worker owns right now (empty before the first assignment)."""
+        try:
+            return {tp.partition for tp in self.app.consumer.assignment() if tp.topic == self.topic}
+        except Exception:  # the consumer does not exist before the worker has started
+            return set()
+
+    def owns(self, partition: int) -> bool:
+        return partition in self.assigned()
+
+    def partitions(self) -> int | None:
+        try:
+            return self.app.consumer.topic_partitions(self.topic)
+        except Exception:
+            return None
+
+    async def commit(self, offsets: dict[int, int]) -> None:
+        """Commit next-offsets-to-read; partitions no longer assigned are left out (their new owner
+        reads from what Redis stored)."""
+        mine = self.assigned()
+        chosen = {TP(self.topic, p): o for p, o in offsets.items() if p in mine}
+        if chosen:
+            # Faust's own commit path only commits offsets of acked messages; this one takes offsets as given
+            consumer: Any = self.app.consumer
+            await consumer._commit(chosen)
 
 
 def build_app(topology: Topology, web_port: int | None = None,
@@ -64,7 +112,7 @@ def build_app(topology: Topology, web_port: int | None = None,
     set_fetch_max_wait(app, topology.kafka.fetch_max_wait)
     store = RedisStateStore(topology.redis.url, topology.app)
     publisher = KafkaPublisher(app, topology)
-    runtimes = {m.name: MonitorRuntime(m, topology.state, store, publisher, _assignment(app, m.source.topic))
+    runtimes = {m.name: MonitorRuntime(m, topology.state, store, publisher, FaustSource(app, m.source.topic))
                 for m in topology.monitors}
     for monitor in topology.monitors:
         _add_agent(app, monitor, runtimes[monitor.name])
@@ -75,12 +123,25 @@ def build_app(topology: Topology, web_port: int | None = None,
         for runtime in runtimes.values():
             await runtime.start()
 
+    def of_source(runtime: MonitorRuntime, tps: Any) -> set[int]:
+        return {tp.partition for tp in tps if tp.topic == runtime.monitor.source.topic}
+
+    # Faust calls signal receivers with (sender, partitions, signal=...)
+    async def revoked(*args: Any, **_: Any) -> None:
+        for runtime in runtimes.values():
+            await runtime.revoked(of_source(runtime, args[1]))
+
+    async def assigned(*args: Any, **_: Any) -> None:
+        for runtime in runtimes.values():
+            await runtime.assigned(of_source(runtime, args[1]))
+
     async def flush_all(*_: Any, **__: Any) -> None:
         for runtime in runtimes.values():
-            await runtime.flush()
+            await runtime.flush(deadline=SHUTDOWN_FLUSH_SECONDS)
 
     # the next owner of a partition, or the next run, must find everything folded so far in Redis
-    app.on_partitions_revoked.connect(flush_all)
+    app.on_partitions_revoked.connect(revoked)
+    app.on_partitions_assigned.connect(assigned)
     app.on_before_shutdown.connect(flush_all)
 
     @app.timer(TICK_SECONDS)
@@ -97,8 +158,9 @@ def build_app(topology: Topology, web_port: int | None = None,
 
 
 def _add_agent(app: faust.App, monitor: MonitorSpec, runtime: MonitorRuntime) -> None:
+    # acks off: Faust never commits this topic; the runtime commits what Redis has stored
     topic = app.topic(monitor.source.topic, key_type=bytes, value_type=bytes,
-                      key_serializer="raw", value_serializer="raw")
+                      key_serializer="raw", value_serializer="raw", acks=False)
     size, within = monitor.source.messages_per_batch(), monitor.source.batch_within / 1000
 
     async def fold(stream: Any) -> None:
@@ -106,18 +168,6 @@ def _add_agent(app: faust.App, monitor: MonitorSpec, runtime: MonitorRuntime) ->
             await runtime.on_records([_raw(e.message) for e in events])
 
     app.agent(topic, name=f"stream_guard.fold.{monitor.name}")(fold)
-
-
-def _assignment(app: faust.App, topic: str) -> Callable[[], set[int]]:
-    """The partitions of `topic` this worker owns right now (empty before the first assignment)."""
-
-    def assigned() -> set[int]:
-        try:
-            return {tp.partition for tp in app.consumer.assignment() if tp.topic == topic}
-        except Exception:  # the consumer does not exist before the worker has started
-            return set()
-
-    return assigned
 
 
 def _raw(message: Any) -> RawRecord:

@@ -1,11 +1,22 @@
 """The async glue between Faust, the engine and Redis for one monitor; no business logic lives here.
 
-Per batch: note when each partition was last heard of, restore unseen partitions from Redis, fold,
-publish dead letters. Per tick (and when a flush is due): persist dirty partitions; every
-`FRESHNESS_INTERVAL` ms read the monitor's freshness on the wall clock and publish what it changes in
-the alert book; then close every due window — read its partition profiles back from Redis, evaluate,
-publish alerts and the window digest, record the closed window. Every `COUNTS_LOG_INTERVAL` ms, and on
-the last flush, each partition whose counts moved logs one line of them.
+Per batch: note when each partition was last heard of, claim partitions not seen yet (their state
+comes from Redis), fold, publish dead letters. Per tick (and when a flush is due): publish what is
+queued, persist dirty partitions, then commit their stored offsets to Kafka — so Kafka's committed
+offset never runs ahead of Redis, and after a crash the partition is re-read from an offset at or
+before the one stored, whose records below it are skipped. Every write of a partition is fenced by
+the epoch taken when it was claimed (see `RedisStateStore`): a worker paused while its partitions
+moved elsewhere finds its writes refused and forgets those partitions.
+
+One worker evaluates each monitor: the owner of the source's partition 0. It reads what the other
+workers stored of their partitions (watermarks, open windows) to know when a window is due, then
+reads every partition's profile of the window from Redis, evaluates, publishes alerts and the
+digest, and records the window. Every `FRESHNESS_INTERVAL` ms it also reads freshness. Other workers
+only fold and flush, and forget their windows once Redis says they were evaluated.
+
+While Redis is unreachable the runtime stops (the agent waits, so consuming stops), retrying with
+backoff and logging the URL, and carries on without loss when Redis answers again. Every
+`COUNTS_LOG_INTERVAL` ms, and on the last flush, each partition whose counts moved logs one line.
 """
 
 from __future__ import annotations
@@ -13,24 +24,57 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol, TypeVar
 
-from stream_guard.adapters.redis_store import RedisStateStore
+from stream_guard.adapters.redis_store import RedisStateStore, redacted
 from stream_guard.core.alerts import iso
 from stream_guard.core.config import MonitorSpec, StateSpec
 from stream_guard.core.engine import MonitorEngine, WindowResult
 from stream_guard.core.events import DeadLetter, RawRecord
 from stream_guard.core.freshness import FreshnessWatch
+from stream_guard.errors import Fenced, ServiceUnreachable
 
 log = logging.getLogger("stream_guard.worker")
 COUNTS_LOG_INTERVAL = 60_000
 FRESHNESS_INTERVAL = 1_000
+EVALUATOR_PARTITION = 0
+RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)   # seconds between attempts while Redis fails; then every 8 s
+T = TypeVar("T")
 
 
 class Publisher(Protocol):
     async def alerts(self, records: Sequence[dict[str, Any]]) -> None: ...
     async def dead_letters(self, letters: Sequence[DeadLetter]) -> None: ...
+    async def flush(self) -> None: ...
+
+
+class Source(Protocol):
+    """The worker's view of the monitor's source topic in its consumer group."""
+
+    def assigned(self) -> set[int]: ...
+    def owns(self, partition: int) -> bool: ...
+    def partitions(self) -> int | None: ...
+    async def commit(self, offsets: dict[int, int]) -> None: ...
+
+
+class StandaloneSource:
+    """A source with no consumer group (tests, tools): owns what it is given, commits nowhere."""
+
+    def __init__(self, partitions: set[int] | None = None) -> None:
+        self.owned = partitions or set()
+
+    def assigned(self) -> set[int]:
+        return self.owned
+
+    def owns(self, partition: int) -> bool:
+        return True
+
+    def partitions(self) -> int | None:
+        return None
+
+    async def commit(self, offsets: dict[int, int]) -> None:
+        return None
 
 
 def wall_clock_ms() -> int:
@@ -39,44 +83,93 @@ def wall_clock_ms() -> int:
 
 class MonitorRuntime:
     def __init__(self, monitor: MonitorSpec, state: StateSpec, store: RedisStateStore,
-                 publisher: Publisher, assigned: Callable[[], set[int]] = set,
+                 publisher: Publisher, source: Source | None = None,
                  clock: Any = wall_clock_ms) -> None:
         self.monitor = monitor
         self.state = state
         self.engine = MonitorEngine(monitor, clock=clock)
         self.store = store
         self.publisher = publisher
+        self.source = source or StandaloneSource()
         self.clock = clock
         self._logged_counts: dict[int, int] = {}   # partition -> consumed at its last counts line
         self._last_counts_log = 0
         self._lock = asyncio.Lock()
-        self._restored: set[int] = set()
+        self._epochs: dict[int, int] = {}          # partition -> epoch of this worker's claim
+        self._stored_offsets: dict[int, int] = {}  # partition -> next offset as last written to Redis
+        self._evaluator_epoch: int | None = None
+        self._lost: set[int] = set()               # claimed by another worker since; not ours until reassigned
         self._last_flush = 0
         self._ready = asyncio.Event()
-        self._assigned = assigned
         self._silent_since: dict[int, int] = {}
         self.freshness = FreshnessWatch(monitor)
         self._last_freshness = 0
+        self.redis_errors = 0
+
+    @property
+    def evaluating(self) -> bool:
+        return self._evaluator_epoch is not None
 
     async def start(self) -> None:
         """Restore the monitor's state from Redis; batches wait until this is done."""
-        await self.store.load_monitor(self.engine)
+        await self._retrying(lambda: self.store.load_monitor(self.engine))
         self._ready.set()
 
     async def on_records(self, records: Sequence[RawRecord]) -> None:
         self.freshness.received({r.partition for r in records}, self.clock())
         await self._ready.wait()
         async with self._lock:
-            for partition in sorted({r.partition for r in records} - self._restored):
-                await self.store.load_partition(self.engine.folder(partition))
-                self._restored.add(partition)
-            dead = self.engine.fold(records)
+            # a record of a partition that is no longer ours is left to its owner, who reads it again
+            await self._claim(sorted(p for p in {r.partition for r in records} - set(self._epochs)
+                                     if p not in self._lost and self.source.owns(p)))
+            dead = self.engine.fold([r for r in records if r.partition in self._epochs])
             if dead:
                 await self.publisher.dead_letters(dead)
-            due = bool(self.engine.due_windows())
+            due = self.evaluating and bool(self.engine.due_windows())
         # a window that just became due closes now rather than at the next timer tick
         if due or self.clock() - self._last_flush >= self.state.flush_interval:
             await self.tick()
+
+    async def assigned(self, partitions: set[int]) -> None:
+        """Partitions were assigned to this worker: claim the new ones now rather than at their first record."""
+        self._lost -= partitions
+        if self._ready.is_set():
+            async with self._lock:
+                await self._claim(sorted(partitions - set(self._epochs)))
+
+    async def revoked(self, partitions: set[int]) -> None:
+        """Partitions are leaving this worker: store what was folded, then forget them."""
+        if not self._ready.is_set():
+            return
+        async with self._lock:
+            await self._flush(only=partitions)
+            for partition in partitions & set(self._epochs):
+                self._forget(partition)
+
+    async def _claim(self, partitions: list[int]) -> None:
+        for partition in partitions:
+            self.engine.folders.pop(partition, None)
+            folder = self.engine.folder(partition)
+            self._epochs[partition] = await self._retrying(lambda f=folder: self.store.claim_partition(f))  # type: ignore[misc]
+            self._stored_offsets[partition] = folder.next_offset
+            if partition == EVALUATOR_PARTITION:
+                await self._become_evaluator()
+
+    async def _become_evaluator(self) -> None:
+        """Take over the monitor's evaluation: its closed windows and alert book as last stored."""
+        self._evaluator_epoch = await self._retrying(lambda: self.store.claim_evaluator(self.monitor.name))
+        self.engine.history.clear()   # another worker may have evaluated windows since this one last read them
+        await self._retrying(lambda: self.store.load_monitor(self.engine))
+        log.info(f"{self.monitor.name}: this worker evaluates the monitor's windows "
+                 f"(it owns partition {EVALUATOR_PARTITION}; epoch {self._evaluator_epoch})")
+
+    def _forget(self, partition: int) -> None:
+        self._epochs.pop(partition, None)
+        self._stored_offsets.pop(partition, None)
+        self.engine.folders.pop(partition, None)
+        if partition == EVALUATOR_PARTITION:
+            self._evaluator_epoch = None
+            self.engine.remote.clear()
 
     async def tick(self) -> None:
         """Persist what changed and close every window whose time has come."""
@@ -86,45 +179,87 @@ class MonitorRuntime:
             await self._flush()
             if self.clock() - self._last_counts_log >= COUNTS_LOG_INTERVAL:
                 self.log_counts()
+            if not self.evaluating:
+                await self._follow_evaluator()
+                return
             if self.clock() - self._last_freshness >= FRESHNESS_INTERVAL:
                 await self._read_freshness()
+            await self._read_remote()
             if self._waiting_for_partitions():
                 return
             for start in self.engine.due_windows():
+                if not self.evaluating:
+                    return
                 await self._close(start)
 
+    async def _follow_evaluator(self) -> None:
+        """Forget this worker's windows that the evaluating worker has evaluated."""
+        last = await self._retrying(lambda: self.store.last_evaluated(self.monitor.name))
+        if last is None or (self.engine.last_evaluated is not None and last <= self.engine.last_evaluated):
+            return
+        self.engine.last_evaluated = last
+        for partition, folder in list(self.engine.folders.items()):
+            gone = folder.close_through(last + self.monitor.window.step)
+            if gone:
+                await self._save(partition, gone)
+
+    async def _read_remote(self) -> None:
+        """What the other workers stored of the partitions this worker does not own."""
+        count = self.source.partitions()
+        others = [p for p in range(count or 0) if p not in self._epochs]
+        self.engine.remote = await self._retrying(lambda: self.store.remote_partitions(self.monitor.name, others))
+        for partition, remote in self.engine.remote.items():
+            heard = self.freshness.heard.get(partition)
+            if remote.active_at is not None and (heard is None or heard.at < remote.active_at):
+                self.freshness.received([partition], remote.active_at)
+
+    def _expected(self) -> set[int]:
+        """The partitions whose events the evaluated windows must hold: all of the source's, if known."""
+        count = self.source.partitions()
+        return set(range(count)) if count else set(self.source.assigned()) | set(self._epochs)
+
     def _waiting_for_partitions(self) -> bool:
-        """True while an assigned partition has sent nothing yet and is not idle for long.
+        """True while a partition of the source has sent nothing yet and is not idle for long.
 
         Without this, a worker catching up could close a window from the partitions it happened to
         read first, before a slower partition's events for that window arrive.
         """
         now = self.clock()
-        silent = {p for p in self._assigned()
-                  if p not in self.engine.folders or self.engine.folders[p].watermark is None}
+        silent = {p for p in self._expected()
+                  if (p not in self.engine.folders or self.engine.folders[p].watermark is None)
+                  and (p not in self.engine.remote or self.engine.remote[p].watermark is None)}
         self._silent_since = {p: self._silent_since.get(p, now) for p in silent}
         return any(now - since < self.monitor.source.idle_timeout for since in self._silent_since.values())
 
     async def _read_freshness(self) -> None:
         """Read freshness on the wall clock; publish and persist what it changes in the alert book."""
         now = self._last_freshness = self.clock()
-        self.freshness.assigned(self._assigned(), now)
+        self.freshness.assigned(self._expected(), now)
         reading = self.freshness.observation(now, self.engine.book)
         if reading is None:
             return
         alerts = self.engine.book.apply([reading])
         if alerts:
             await self.publisher.alerts(alerts)
-        await self.store.save_book(self.engine)
+            await self.publisher.flush()
+        await self._guarded(lambda: self.store.save_book(self.engine, self._evaluator_epoch))
         for alert in alerts:
             log.info(f"{self.monitor.name}: {alert['severity']} freshness {alert['status']}: {alert['summary']}")
 
-    async def flush(self) -> None:
-        """Persist every partition's state now (on shutdown and before partitions are revoked)."""
-        if self._ready.is_set():
-            async with self._lock:
-                await self._flush()
-                self.log_counts()
+    async def flush(self, deadline: float | None = None) -> None:
+        """Persist every partition's state now (on shutdown). With `deadline` (seconds), give up on a
+        Redis that stays unreachable: what was not stored is read again from Kafka by the next owner."""
+        if not self._ready.is_set():
+            return
+        try:
+            async with asyncio.timeout(deadline):
+                async with self._lock:
+                    await self._flush()
+        except TimeoutError:
+            log.error(f"{self.monitor.name}: Redis at {redacted(self.store.url)} did not answer within {deadline:g}s "
+                      f"of shutdown; what was folded since the last flush is not stored and will be read again "
+                      f"from Kafka (from offsets {self._stored_offsets})")
+        self.log_counts()
 
     def log_counts(self) -> None:
         """One log line per partition whose counts moved since its last line."""
@@ -135,23 +270,83 @@ class MonitorRuntime:
                 log.info(f"{self.monitor.name}: partition {partition}: {folder.counts.describe()}, "
                          f"next offset {folder.next_offset:,}")
 
-    async def _flush(self, dropped: list[int] | None = None) -> None:
-        for folder in self.engine.folders.values():
-            if folder.dirty or dropped or self._last_flush == 0:
-                await self.store.save_partition(folder, dropped or [])
+    async def _flush(self, dropped: list[int] | None = None, only: set[int] | None = None) -> None:
+        """Publish what is queued, store each changed partition, then commit the stored offsets to Kafka."""
+        changed = [p for p, f in sorted(self.engine.folders.items())
+                   if (only is None or p in only) and p in self._epochs
+                   and (f.dirty or dropped or self._stored_offsets.get(p) != f.next_offset)]
+        if changed:
+            # dead letters of the records about to be marked done must be on the broker first
+            await self.publisher.flush()
+        committed = {}
+        for partition in changed:
+            if await self._save(partition, dropped or []):
+                committed[partition] = self.engine.folders[partition].next_offset
+        if committed:
+            await self.source.commit(committed)
         self._last_flush = self.clock()
 
+    async def _save(self, partition: int, dropped: list[int]) -> bool:
+        """Store one partition's state; False when another worker has claimed it since (it is forgotten)."""
+        folder, epoch = self.engine.folders[partition], self._epochs[partition]
+        try:
+            await self._retrying(lambda: self.store.save_partition(folder, dropped, epoch))
+        except Fenced as exc:
+            log.warning(f"{self.monitor.name}: {exc}; forgetting the partition here (its new owner "
+                        f"re-reads what this worker had not stored)")
+            self._forget(partition)
+            self._lost.add(partition)
+            return False
+        self._stored_offsets[partition] = folder.next_offset
+        return True
+
     async def _close(self, start: int) -> None:
-        profiles = await self.store.partition_profiles(self.monitor.name, sorted(self.engine.folders), start)
+        partitions = sorted(self._expected() | set(self.engine.folders) | set(self.engine.remote))
+        profiles = await self._retrying(lambda: self.store.partition_profiles(self.monitor.name, partitions, start))
         before = set(self.engine.history)
         result = self.engine.close_window(start, profiles, emitted_at=self.clock())
         published = result.alerts + ([result.digest] if result.digest else [])
         if published:
             await self.publisher.alerts(published)
-        await self.store.save_closed(self.engine, result.closed, sorted(before - set(self.engine.history)),
-                                     result.evaluations, self.state.retention)
+            await self.publisher.flush()
+        saved = await self._guarded(lambda: self.store.save_closed(
+            self.engine, result.closed, sorted(before - set(self.engine.history)), result.evaluations,
+            self.state.retention, self._evaluator_epoch))
+        if not saved:
+            return
         await self._flush(dropped=[start])
         log.info(describe_window(self.monitor.name, result))
+
+    async def _guarded(self, write: Callable[[], Awaitable[Any]]) -> bool:
+        """A monitor-wide write; False (and this worker stops evaluating) if another worker took over."""
+        try:
+            await self._retrying(write)
+        except Fenced as exc:
+            log.warning(f"{self.monitor.name}: {exc}; this worker stops evaluating the monitor")
+            self._evaluator_epoch = None
+            return False
+        return True
+
+    async def _retrying(self, call: Callable[[], Awaitable[T]]) -> T:
+        """Run a Redis call until it succeeds, backing off while Redis is unreachable (consuming stops
+        meanwhile, since the agent waits here)."""
+        attempt = 0
+        while True:
+            try:
+                result = await call()
+            except ServiceUnreachable as exc:
+                self.redis_errors += 1
+                delay = RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)]
+                if attempt == 0 or delay == RETRY_DELAYS[-1] and attempt % 4 == 0:
+                    log.warning(f"{self.monitor.name}: {exc}; consuming is paused, retrying every "
+                                f"{delay:g}s or so")
+                attempt += 1
+                await asyncio.sleep(delay)
+                continue
+            if attempt:
+                log.info(f"{self.monitor.name}: Redis at {redacted(self.store.url)} answers again after "
+                         f"{attempt} failed attempts; carrying on")
+            return result
 
     def status(self) -> dict[str, Any]:
         """This monitor's part of `GET /status`."""
@@ -161,10 +356,14 @@ class MonitorRuntime:
             "watermark": iso(w) if (w := self.engine.watermark()) is not None else None,
             "last_evaluated_window": None if last is None else
             {"start": iso(last), "end": iso(last + self.monitor.window.size)},
+            "evaluating": self.evaluating,
             "firing": len(self.engine.book.firing),
             "seconds_since_last_event": max(silent.values(), default=None),
+            "redis_errors": self.redis_errors,
             "partitions": {
                 str(p): {**f.counts.as_dict(), "offset": f.next_offset,
+                         "stored_offset": self._stored_offsets.get(p),
+                         "epoch": self._epochs.get(p),
                          "watermark": iso(f.watermark) if f.watermark is not None else None,
                          "seconds_since_last_event": silent.get(p)}
                 for p, f in sorted(self.engine.folders.items())
