@@ -5,7 +5,9 @@ Key layout (the `{...}` hash tag keeps one partition's keys, or one monitor's, i
     sg:{APP/MONITOR/P}:windows   hash  window start -> WindowProfile bytes (open windows)
     sg:{APP/MONITOR/P}:meta      hash  next_offset, watermark, closed_before, consumed, folded, dead_lettered,
                                        filtered, dead_lettered:REASON per dead-letter reason, heard_at (the
-                                       owner's clock when records last came), epoch (the owner's claim)
+                                       owner's clock when records last came), alive_at (the owner's clock,
+                                       refreshed every flush interval), claimed_at and epoch (the
+                                       owner's claim)
     sg:{APP/MONITOR}:closed      hash  window start -> merged WindowProfile bytes (reference material)
     sg:{APP/MONITOR}:critical    hash  window start -> JSON list of features critical in that window
     sg:{APP/MONITOR}:book        string  alert book JSON (firing, pending and cooling series; version 2)
@@ -28,7 +30,7 @@ whichever worker owns the source's partition 0.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import orjson
@@ -47,6 +49,7 @@ from stream_guard.errors import Fenced, ServiceUnreachable
 _META_FIELDS = ("next_offset", "watermark", "closed_before", "consumed", "folded", "dead_lettered", "filtered",
                 "heard_at", "epoch")
 _BY_REASON = "dead_lettered:"
+Before = Callable[[], Awaitable[None]]
 
 
 def redacted(url: str) -> str:
@@ -92,14 +95,16 @@ class RedisStateStore:
     def _monitor_key(self, monitor: str, name: str) -> str:
         return f"sg:{{{self.app}/{monitor}}}:{name}"
 
-    async def claim_partition(self, folder: PartitionFolder) -> int:
-        """Take ownership of a partition: bump its epoch and restore its open windows, offset and counts
-        into a fresh folder, in one transaction. Returns the epoch that fences every later write."""
+    async def claim_partition(self, folder: PartitionFolder, now: int) -> int:
+        """Take ownership of a partition at `now` (epoch ms): bump its epoch and restore its open windows,
+        offset and counts into a fresh folder, in one transaction. Returns the epoch that fences every
+        later write."""
         name, p = folder.monitor.name, folder.partition
         meta_key = self._partition_key(name, p, "meta")
-        epoch, meta, windows = await self._write(
-            lambda pipe: (pipe.hincrby(meta_key, "epoch", 1), pipe.hgetall(meta_key),
-                          pipe.hgetall(self._partition_key(name, p, "windows"))))
+        epoch, _, meta, windows = await self._write(
+            lambda pipe: (pipe.hincrby(meta_key, "epoch", 1),
+                          pipe.hset(meta_key, mapping={"claimed_at": now, "alive_at": now}),
+                          pipe.hgetall(meta_key), pipe.hgetall(self._partition_key(name, p, "windows"))))
         self._restore(folder, meta, windows)
         return int(epoch)
 
@@ -123,12 +128,14 @@ class RedisStateStore:
                           if int(s) >= folder.closed_before}
 
     async def save_partition(self, folder: PartitionFolder, dropped: Sequence[int] = (),
-                             epoch: int | None = None) -> None:
+                             epoch: int | None = None, before: Before | None = None) -> None:
         """Write changed windows, drop evaluated ones and store offset and counts, atomically.
 
         With `epoch`, the write happens only while the partition's epoch is still that one (else
-        `Fenced`). The folder's changed windows are marked clean only once the write went through, so
-        a failed write can be retried as it is.
+        `Fenced`); `before` runs once that is checked and before the write, while Redis watches the
+        epoch (publishing the partition's dead letters there means a fenced worker publishes none).
+        The folder's changed windows are marked clean only once the write went through, so a failed
+        write can be retried as it is.
         """
         name, p = folder.monitor.name, folder.partition
         dirty = {start: folder.windows[start] for start in sorted(folder.dirty) if start in folder.windows}
@@ -150,23 +157,36 @@ class RedisStateStore:
 
         guard = None if epoch is None else (self._partition_key(name, p, "meta"), "epoch", epoch,
                                              f"partition {p} of monitor {name}")
-        await self._write(write, guard)
+        await self._write(write, guard, before)
         folder.dirty.difference_update(dirty)
 
-    async def remote_partitions(self, monitor: str, partitions: Sequence[int]) -> dict[int, RemotePartition]:
-        """What other workers stored of these partitions: watermark, when they last heard of them and
-        which windows they hold open. Partitions that never stored anything are left out."""
+    async def touch(self, monitor: str, partitions: Sequence[int], now: int) -> None:
+        """Say this worker is alive and reading these partitions (an idle partition of a live owner
+        stops holding windows open; one whose owner is gone keeps holding them until it is taken over)."""
+        if partitions:
+            await self._read(lambda pipe: [pipe.hset(self._partition_key(monitor, p, "meta"), "alive_at", now)
+                                           for p in partitions])
+
+    async def remote_partitions(self, monitor: str, partitions: Sequence[int],
+                                now: int, idle_timeout: int) -> dict[int, RemotePartition]:
+        """What other workers stored of these partitions: watermark, when the partition was last known
+        active (records came, or it was claimed) and which windows it holds open. A partition whose
+        owner has not said it is alive within `idle_timeout` counts as active now (`active_at` = `now`):
+        its records are waiting for a new owner, not absent. Partitions never claimed are left out."""
         if not partitions:
             return {}
         replies = await self._read(lambda pipe: [
-            (pipe.hmget(self._partition_key(monitor, p, "meta"), "watermark", "heard_at"),
+            (pipe.hmget(self._partition_key(monitor, p, "meta"), "watermark", "heard_at", "alive_at", "claimed_at"),
              pipe.hkeys(self._partition_key(monitor, p, "windows"))) for p in partitions])
         out = {}
-        for p, (watermark, heard_at), keys in zip(partitions, replies[0::2], replies[1::2], strict=True):
-            if watermark is not None or keys:
-                out[p] = RemotePartition(int(watermark) if watermark is not None else None,
-                                         int(heard_at) if heard_at is not None else None,
-                                         frozenset(int(k) for k in keys))
+        for p, (watermark, heard, alive, claimed), keys in zip(partitions, replies[0::2], replies[1::2], strict=True):
+            if alive is None and watermark is None and not keys:
+                continue
+            owner_alive = alive is not None and now - int(alive) < idle_timeout
+            last_active = max(int(heard or 0), int(claimed or 0))
+            active_at = last_active if owner_alive and last_active else now
+            out[p] = RemotePartition(int(watermark) if watermark is not None else None, active_at,
+                                     frozenset(int(k) for k in keys))
         return out
 
     async def claim_evaluator(self, monitor: str) -> int:
@@ -199,7 +219,7 @@ class RedisStateStore:
 
     async def save_closed(self, engine: MonitorEngine, closed: ClosedWindow, forgotten: list[int],
                           evaluations: Sequence[Evaluation] = (), retention: int | None = None,
-                          epoch: int | None = None) -> None:
+                          epoch: int | None = None, before: Before | None = None) -> None:
         """Record an evaluated window, the alert book, the progress marker and the window's check
         values (kept `retention` ms for `stream-guard history`), atomically."""
         name, start = engine.monitor.name, closed.profile.start
@@ -221,13 +241,13 @@ class RedisStateStore:
                 if retention:
                     pipe.zremrangebyscore(history, "-inf", f"({start - retention}")
 
-        await self._write(write, self._evaluator_guard(name, epoch))
+        await self._write(write, self._evaluator_guard(name, epoch), before)
 
-    async def save_book(self, engine: MonitorEngine, epoch: int | None = None) -> None:
+    async def save_book(self, engine: MonitorEngine, epoch: int | None = None, before: Before | None = None) -> None:
         """Store the alert book alone (after freshness, which changes it between window closes)."""
         book = orjson.dumps(engine.book.to_json())
         await self._write(lambda pipe: pipe.set(self._monitor_key(engine.monitor.name, "book"), book),
-                          self._evaluator_guard(engine.monitor.name, epoch))
+                          self._evaluator_guard(engine.monitor.name, epoch), before)
 
     def _evaluator_guard(self, monitor: str, epoch: int | None) -> tuple[str, None, int, str] | None:
         return None if epoch is None else (self._monitor_key(monitor, "evaluator"), None, epoch,
@@ -246,9 +266,11 @@ class RedisStateStore:
         except (RedisError, OSError) as exc:
             raise ServiceUnreachable(f"Redis at {redacted(self.url)} failed: {exc}") from None
 
-    async def _write(self, build: Any, guard: tuple[str, str | None, int, str] | None = None) -> Any:
+    async def _write(self, build: Any, guard: tuple[str, str | None, int, str] | None = None,
+                     before: Before | None = None) -> Any:
         """Run `build`'s commands in one MULTI/EXEC. With a guard (key, hash field or None for a string,
-        epoch, what it protects), only while that key still holds the epoch; else raise `Fenced`."""
+        epoch, what it protects), only while that key still holds the epoch; else raise `Fenced`.
+        `before` runs after the guard was checked, before the commands are sent."""
         try:
             async with self.client.pipeline(transaction=True) as pipe:
                 if guard is not None:
@@ -258,6 +280,9 @@ class RedisStateStore:
                     if held is None or int(held) != epoch:
                         raise Fenced(f"{what} was taken over by another worker (epoch {int(held or 0)}, "
                                      f"this worker's {epoch})")
+                if before is not None:
+                    await before()
+                if guard is not None:
                     pipe.multi()  # type: ignore[no-untyped-call]
                 build(pipe)
                 return await pipe.execute()

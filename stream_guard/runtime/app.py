@@ -62,6 +62,7 @@ class FaustSource:
     def __init__(self, app: faust.App, topic: str) -> None:
         self.app = app
         self.topic = topic
+        self._count: int | None = None
 
     def assigned(self) -> set[int]:
         """The partitions of the topic this worker owns right now (empty before the first assignment)."""
@@ -74,10 +75,16 @@ class FaustSource:
         return partition in self.assigned()
 
     def partitions(self) -> int | None:
+        """The topic's partition count from the consumer's cluster metadata (every member has it; Faust's
+        `topic_partitions` only knows it on the group leader), or None before the consumer has it."""
         try:
-            return self.app.consumer.topic_partitions(self.topic)
-        except Exception:
-            return None
+            consumer: Any = self.app.consumer
+            found = consumer._thread._ensure_consumer().partitions_for_topic(self.topic)
+        except Exception:  # the consumer does not exist before the worker has started
+            found = None
+        if found:
+            self._count = len(found)
+        return self._count
 
     async def commit(self, offsets: dict[int, int]) -> None:
         """Commit next-offsets-to-read; partitions no longer assigned are left out (their new owner

@@ -39,6 +39,7 @@ log = logging.getLogger("stream_guard.worker")
 COUNTS_LOG_INTERVAL = 60_000
 FRESHNESS_INTERVAL = 1_000
 EVALUATOR_PARTITION = 0
+GAP_PATIENCE = 5_000
 RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)   # seconds between attempts while Redis fails; then every 8 s
 T = TypeVar("T")
 
@@ -99,9 +100,12 @@ class MonitorRuntime:
         self._stored_offsets: dict[int, int] = {}  # partition -> next offset as last written to Redis
         self._evaluator_epoch: int | None = None
         self._lost: set[int] = set()               # claimed by another worker since; not ours until reassigned
+        self._dead: dict[int, list[DeadLetter]] = {}   # partition -> dead letters not published yet
+        self._gaps: dict[int, int] = {}            # partition -> when records past a gap first arrived
+        self._resuming: set[int] = set()           # claimed, no records folded since
         self._last_flush = 0
+        self._last_touch = 0
         self._ready = asyncio.Event()
-        self._silent_since: dict[int, int] = {}
         self.freshness = FreshnessWatch(monitor)
         self._last_freshness = 0
         self.redis_errors = 0
@@ -122,20 +126,60 @@ class MonitorRuntime:
             # a record of a partition that is no longer ours is left to its owner, who reads it again
             await self._claim(sorted(p for p in {r.partition for r in records} - set(self._epochs)
                                      if p not in self._lost and self.source.owns(p)))
-            dead = self.engine.fold([r for r in records if r.partition in self._epochs])
-            if dead:
-                await self.publisher.dead_letters(dead)
+            records = self._without_gaps([r for r in records if r.partition in self._epochs])
+            # dead letters wait for their partition's next flush, published only while it is still ours
+            for letter in self.engine.fold(records):
+                self._dead.setdefault(letter.record.partition, []).append(letter)
             due = self.evaluating and bool(self.engine.due_windows())
         # a window that just became due closes now rather than at the next timer tick
         if due or self.clock() - self._last_flush >= self.state.flush_interval:
             await self.tick()
 
+    def _without_gaps(self, records: list[RawRecord]) -> list[RawRecord]:
+        """Leave out records of a just-claimed partition that start past its next offset to fold.
+
+        That happens to a batch fetched before a rebalance and handed over after this worker claimed
+        the partition again: the records before it were folded in memory, then forgotten unstored, and
+        the consumer, sent back to the committed offset, reads them again first. Folding the later batch
+        now would skip them for good. A gap that lasts `GAP_PATIENCE` ms is accepted (the records are
+        gone from the broker, or the offsets were never records: compaction, transaction markers) and
+        logged. Only the first records after a claim are checked.
+        """
+        first: dict[int, int] = {}
+        for record in records:
+            first[record.partition] = min(first.get(record.partition, record.offset), record.offset)
+        skip = set()
+        now = self.clock()
+        for partition, offset in first.items():
+            expected = self.engine.folders[partition].next_offset
+            if partition not in self._resuming or offset <= expected or expected == 0:
+                self._resuming.discard(partition)
+                self._gaps.pop(partition, None)
+                continue
+            since = self._gaps.setdefault(partition, now)
+            if now - since < GAP_PATIENCE:
+                skip.add(partition)
+                continue
+            log.warning(f"{self.monitor.name}: partition {partition}: offsets {expected:,} to {offset - 1:,} did "
+                        f"not arrive within {GAP_PATIENCE // 1000} s of the claim (deleted by retention or "
+                        f"compaction, or transaction markers); folding on from {offset:,}")
+            self._gaps.pop(partition, None)
+            self._resuming.discard(partition)
+        return [r for r in records if r.partition not in skip] if skip else records
+
     async def assigned(self, partitions: set[int]) -> None:
-        """Partitions were assigned to this worker: claim the new ones now rather than at their first record."""
-        self._lost -= partitions
-        if self._ready.is_set():
-            async with self._lock:
-                await self._claim(sorted(partitions - set(self._epochs)))
+        """The consumer group gave this worker `partitions` (all it owns now): store and forget what it
+        held before, then claim every one of them afresh from Redis, so no claim older than this
+        assignment survives it (a claim another worker made in between would fence its writes)."""
+        await self._ready.wait()
+        async with self._lock:
+            held = set(self._epochs)
+            if held:
+                await self._flush(only=held)
+            for partition in held:
+                self._forget(partition)
+            await self._claim(sorted(partitions))
+            self._lost -= partitions
 
     async def revoked(self, partitions: set[int]) -> None:
         """Partitions are leaving this worker: store what was folded, then forget them."""
@@ -150,8 +194,12 @@ class MonitorRuntime:
         for partition in partitions:
             self.engine.folders.pop(partition, None)
             folder = self.engine.folder(partition)
-            self._epochs[partition] = await self._retrying(lambda f=folder: self.store.claim_partition(f))  # type: ignore[misc]
+            self._epochs[partition] = await self._retrying(lambda f=folder: self.store.claim_partition(f, self.clock()))  # type: ignore[misc]
             self._stored_offsets[partition] = folder.next_offset
+            self._resuming.add(partition)
+            log.info(f"{self.monitor.name}: partition {partition} claimed (epoch {self._epochs[partition]}), "
+                     f"resuming after offset {folder.next_offset - 1:,}" if folder.next_offset else
+                     f"{self.monitor.name}: partition {partition} claimed (epoch {self._epochs[partition]}), new")
             if partition == EVALUATOR_PARTITION:
                 await self._become_evaluator()
 
@@ -165,6 +213,9 @@ class MonitorRuntime:
 
     def _forget(self, partition: int) -> None:
         self._epochs.pop(partition, None)
+        self._dead.pop(partition, None)   # the next owner reads those records again and dead-letters them
+        self._gaps.pop(partition, None)
+        self._resuming.discard(partition)
         self._stored_offsets.pop(partition, None)
         self.engine.folders.pop(partition, None)
         if partition == EVALUATOR_PARTITION:
@@ -207,14 +258,17 @@ class MonitorRuntime:
         """What the other workers stored of the partitions this worker does not own."""
         count = self.source.partitions()
         others = [p for p in range(count or 0) if p not in self._epochs]
-        self.engine.remote = await self._retrying(lambda: self.store.remote_partitions(self.monitor.name, others))
+        now, idle = self.clock(), self.monitor.source.idle_timeout
+        self.engine.remote = await self._retrying(
+            lambda: self.store.remote_partitions(self.monitor.name, others, now, idle))
         for partition, remote in self.engine.remote.items():
             heard = self.freshness.heard.get(partition)
             if remote.active_at is not None and (heard is None or heard.at < remote.active_at):
                 self.freshness.received([partition], remote.active_at)
 
     def _expected(self) -> set[int]:
-        """The partitions whose events the evaluated windows must hold: all of the source's, if known."""
+        """The partitions whose events the evaluated windows must hold: all of the source's. Until the
+        partition count is known (a worker without a consumer group: those it was given)."""
         count = self.source.partitions()
         return set(range(count)) if count else set(self.source.assigned()) | set(self._epochs)
 
@@ -225,11 +279,16 @@ class MonitorRuntime:
         read first, before a slower partition's events for that window arrive.
         """
         now = self.clock()
-        silent = {p for p in self._expected()
-                  if (p not in self.engine.folders or self.engine.folders[p].watermark is None)
-                  and (p not in self.engine.remote or self.engine.remote[p].watermark is None)}
-        self._silent_since = {p: self._silent_since.get(p, now) for p in silent}
-        return any(now - since < self.monitor.source.idle_timeout for since in self._silent_since.values())
+        for p in self._expected():
+            folder, remote = self.engine.folders.get(p), self.engine.remote.get(p)
+            if folder is not None:
+                if folder.watermark is None and now - (folder.active_at or now) < self.monitor.source.idle_timeout:
+                    return True     # claimed here, silent since, not for long
+            elif remote is None:
+                return True         # no worker has claimed it yet (or its claim is being made)
+            elif remote.watermark is None and now - (remote.active_at or now) < self.monitor.source.idle_timeout:
+                return True         # silent since another worker claimed it, not for long (or owner gone)
+        return False
 
     async def _read_freshness(self) -> None:
         """Read freshness on the wall clock; publish and persist what it changes in the alert book."""
@@ -239,10 +298,7 @@ class MonitorRuntime:
         if reading is None:
             return
         alerts = self.engine.book.apply([reading])
-        if alerts:
-            await self.publisher.alerts(alerts)
-            await self.publisher.flush()
-        await self._guarded(lambda: self.store.save_book(self.engine, self._evaluator_epoch))
+        await self._guarded(lambda: self.store.save_book(self.engine, self._evaluator_epoch, self._publishing(alerts)))
         for alert in alerts:
             log.info(f"{self.monitor.name}: {alert['severity']} freshness {alert['status']}: {alert['summary']}")
 
@@ -275,22 +331,30 @@ class MonitorRuntime:
         changed = [p for p, f in sorted(self.engine.folders.items())
                    if (only is None or p in only) and p in self._epochs
                    and (f.dirty or dropped or self._stored_offsets.get(p) != f.next_offset)]
-        if changed:
-            # dead letters of the records about to be marked done must be on the broker first
-            await self.publisher.flush()
         committed = {}
         for partition in changed:
             if await self._save(partition, dropped or []):
                 committed[partition] = self.engine.folders[partition].next_offset
         if committed:
             await self.source.commit(committed)
+        if only is None and self.clock() - self._last_touch >= self.state.flush_interval:
+            self._last_touch = self.clock()
+            await self._retrying(lambda: self.store.touch(self.monitor.name, sorted(self._epochs), self._last_touch))
         self._last_flush = self.clock()
 
     async def _save(self, partition: int, dropped: list[int]) -> bool:
         """Store one partition's state; False when another worker has claimed it since (it is forgotten)."""
         folder, epoch = self.engine.folders[partition], self._epochs[partition]
+
+        async def publish_dead_letters() -> None:
+            # the records' dead letters are on the broker before Redis marks the records done
+            if self._dead.get(partition):
+                await self.publisher.dead_letters(self._dead[partition])
+                await self.publisher.flush()
+                del self._dead[partition]
+
         try:
-            await self._retrying(lambda: self.store.save_partition(folder, dropped, epoch))
+            await self._retrying(lambda: self.store.save_partition(folder, dropped, epoch, publish_dead_letters))
         except Fenced as exc:
             log.warning(f"{self.monitor.name}: {exc}; forgetting the partition here (its new owner "
                         f"re-reads what this worker had not stored)")
@@ -306,16 +370,24 @@ class MonitorRuntime:
         before = set(self.engine.history)
         result = self.engine.close_window(start, profiles, emitted_at=self.clock())
         published = result.alerts + ([result.digest] if result.digest else [])
-        if published:
-            await self.publisher.alerts(published)
-            await self.publisher.flush()
         saved = await self._guarded(lambda: self.store.save_closed(
             self.engine, result.closed, sorted(before - set(self.engine.history)), result.evaluations,
-            self.state.retention, self._evaluator_epoch))
+            self.state.retention, self._evaluator_epoch, self._publishing(published)))
         if not saved:
             return
         await self._flush(dropped=[start])
         log.info(describe_window(self.monitor.name, result))
+
+    def _publishing(self, records: list[dict[str, Any]]) -> Callable[[], Awaitable[None]]:
+        """Publish alert records and wait until they are on the broker: run while Redis watches the
+        evaluator epoch, so a worker that lost the evaluation publishes nothing."""
+
+        async def publish() -> None:
+            if records:
+                await self.publisher.alerts(records)
+                await self.publisher.flush()
+
+        return publish
 
     async def _guarded(self, write: Callable[[], Awaitable[Any]]) -> bool:
         """A monitor-wide write; False (and this worker stops evaluating) if another worker took over."""
@@ -357,6 +429,7 @@ class MonitorRuntime:
             "last_evaluated_window": None if last is None else
             {"start": iso(last), "end": iso(last + self.monitor.window.size)},
             "evaluating": self.evaluating,
+            "source_partitions": self.source.partitions(),
             "firing": len(self.engine.book.firing),
             "seconds_since_last_event": max(silent.values(), default=None),
             "redis_errors": self.redis_errors,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import time
@@ -47,12 +48,30 @@ def fresh_topology(stack: LocalStack, directory: Path) -> LiveTopology:
 class Worker:
     """`stream-guard worker` in a subprocess, logging to a file."""
 
-    def __init__(self, stack: LocalStack, topology: LiveTopology, log_dir: Path) -> None:
+    def __init__(self, stack: LocalStack, topology: LiveTopology, log_dir: Path, redis_url: str | None = None) -> None:
         self.web_port = free_port()
         self.log_path = log_dir / f"worker-{self.web_port}.log"
         command = [sys.executable, "-m", "stream_guard", "worker", str(topology.path), "--broker", stack.broker_url,
-                   "--redis", stack.redis_url, "--web-port", str(self.web_port), "--loglevel", "info"]
+                   "--redis", redis_url or stack.redis_url, "--web-port", str(self.web_port), "--loglevel", "info"]
         self.process = subprocess.Popen(command, stdout=open(self.log_path, "wb"), stderr=subprocess.STDOUT)
+
+    def kill(self) -> None:
+        """SIGKILL: no flush, no commit, no goodbye to the consumer group."""
+        self.process.kill()
+        self.process.wait()
+
+    def pause(self) -> None:
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self.process.send_signal(signal.SIGCONT)
+
+    def partitions(self) -> set[int]:
+        """The source partitions this worker holds state for right now (empty if it does not answer)."""
+        status = self.status()
+        if status is None:
+            return set()
+        return {int(p) for m in status["monitors"].values() for p in m["partitions"]}
 
     def status(self) -> dict[str, Any] | None:
         try:
