@@ -39,8 +39,10 @@ def feature_pair(monitor: MonitorSpec, current: WindowProfile, history: Sequence
         earlier = [ClosedWindow(w.profile.segments[segment], segment_critical(w.critical, segment))
                    for w in earlier if segment in w.profile.segments]
     now = current.features.get(feature)
+    if now is None:
+        return None
     reference = resolve_reference(monitor, feature, current.start, earlier, snapshot).feature
-    if now is None or reference is None or now.n == 0 or reference.n == 0:
+    if reference is None or now.n == 0 or reference.n == 0:
         return None
     return reference, now
 

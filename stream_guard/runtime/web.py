@@ -68,9 +68,9 @@ class ObservedPublisher:
 
 def monitor_status(runtime: MonitorRuntime, view: MonitorView) -> dict[str, Any]:
     """A monitor's part of `/status`: the runtime's counts, plus the latest window's checks and the alerts."""
+    entries = sorted(runtime.engine.book.firing.items(), key=lambda kv: (kv[1]["feature"], kv[1]["check"]))
     firing = [{"fingerprint": fp, "feature": f["feature"], "check": f["check"], "severity": f["severity"],
-               "since": iso(f["since"]) if f["since"] is not None else None}
-              for fp, f in sorted(runtime.engine.book.firing.items(), key=lambda kv: (kv[1]["feature"], kv[0]))]
+               "since": iso(f["since"]) if f["since"] is not None else None} for fp, f in entries]
     return {**runtime.status(), "latest_window": view.window_json(), "firing_alerts": firing,
             "recent_alerts": view.recent_alerts()}
 
@@ -104,8 +104,8 @@ def add_views(app: faust.App, app_name: str, runtimes: Mapping[str, MonitorRunti
 
     @app.page("/monitors/{name}/features/{feature}")
     async def feature(web: Any, request: Any, name: str, feature: str) -> Any:
-        if name not in runtimes:
-            return web.html(status_views.not_found_page(f"no monitor named {name!r}"), status=404)
+        if name not in runtimes or feature not in runtimes[name].monitor.all_features():
+            return web.html(status_views.not_found_page(f"no feature {feature!r} in monitor {name!r}"), status=404)
         segment = request.query.get("segment", SEGMENT_ALL)
         data = monitor_status(runtimes[name], views[name])
         svg = views[name].plot(feature, segment)
