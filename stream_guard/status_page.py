@@ -71,11 +71,14 @@ def monitor_section(name: str, data: Mapping[str, Any]) -> str:
              "<table class='facts'>",
              _fact("watermark", data.get("watermark") or "none yet"),
              _fact("last evaluated window", f"{last['start']} to {last['end']}" if last else "none yet"),
+             _fact("evaluates the monitor's windows", _yes_no(data.get("evaluating"))),
              _fact("alert series firing", data.get("firing", 0)),
              _fact("seconds since the last event", number(data.get("seconds_since_last_event"))),
              "</table>", "<h3>Partitions</h3>", partitions_table(data.get("partitions", {}))]
     if window is None:
-        parts.append("<h3>Latest window</h3><p class='dim'>No window has been evaluated by this worker yet.</p>")
+        why = ("another worker (the owner of the source's partition 0) evaluates this monitor"
+               if data.get("evaluating") is False else "no window has been evaluated by this worker yet")
+        parts.append(f"<h3>Latest window</h3><p class='dim'>None here: {why}.</p>")
     else:
         parts.append(f"<h3>Latest window: {_e(window['start'])} to {_e(window['end'])} · "
                      f"{window['events']:,} events · evaluated at {_e(window['evaluated_at'])}</h3>")
@@ -145,6 +148,10 @@ def alerts_table(alerts: Iterable[Mapping[str, Any]]) -> str:
         return "<p class='dim'>No alert published by this worker yet.</p>"
     head = _row("th", ["emitted", "status", "severity", "segment", "feature", "check", "window", "value", "summary"])
     return f"<table class='alerts'>{head}{''.join(rows)}</table>"
+
+
+def _yes_no(flag: Any) -> str:
+    return "unknown" if flag is None else "yes" if flag else "no"
 
 
 def _fact(label: str, value: Any) -> str:

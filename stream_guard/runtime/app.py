@@ -10,7 +10,7 @@ offset never runs ahead of Redis.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import faust

@@ -35,7 +35,8 @@ def worker() -> tuple[MonitorRuntime, MonitorView, WorkerMetrics]:
     runtime = MonitorRuntime(DEMO, StateSpec(), RedisStateStore("redis://127.0.0.1:1/0", "unit"), NoPublisher(),
                              clock=lambda: NOW)
     view = MonitorView(DEMO)
-    metrics = WorkerMetrics({DEMO.name: runtime}, lambda topic, p: {0: 8000, 1: 5}.get(p), lambda: 2)
+    runtime.redis_errors = 2
+    metrics = WorkerMetrics({DEMO.name: runtime}, lambda topic, p: {0: 8000, 1: 5}.get(p))
     observer = WorkerObserver({DEMO.name: view}, metrics, lambda: NOW)
     lines = [orjson.dumps(e) for e in scenario.stream(6, START, 1200)]
     lines[10:10] = [b"{broken", b"[1]"]
