@@ -48,13 +48,22 @@ class MonitorView:
     latest: LatestWindow | None = None
     alerts: deque[dict[str, Any]] = field(init=False)
     _plots: dict[tuple[str, str], str | None] = field(default_factory=dict)
+    _history: dict[int, ClosedWindow] = field(default_factory=dict)   # the engine's, after the last close
 
     def __post_init__(self) -> None:
         self.alerts = deque(maxlen=self.max_alerts)
 
     def window_closed(self, engine: MonitorEngine, result: WindowResult, now: int) -> None:
-        """Keep a just-closed window (call right after `close_window`)."""
-        self.latest = LatestWindow(result, tuple(engine.history.values()), engine.snapshot, now)
+        """Keep a just-closed window (call right after `close_window`).
+
+        Closing a window may drop from the engine's history the oldest window its own reference used
+        (a seasonal reference one period back): the history as it stood after the previous close
+        still holds it, so the reference material kept is the union of both.
+        """
+        history = dict(engine.history)
+        material = {**self._history, **history}
+        self._history = history
+        self.latest = LatestWindow(result, tuple(material[s] for s in sorted(material)), engine.snapshot, now)
         self._plots = {}
 
     def published(self, records: Sequence[dict[str, Any]]) -> None:

@@ -13,12 +13,14 @@ from stream_guard import scenario, status_page
 from stream_guard.adapters.redis_store import RedisStateStore
 from stream_guard.core.alerts import iso
 from stream_guard.core.config import StateSpec
+from stream_guard.core.engine import MonitorEngine
 from stream_guard.core.events import DeadLetter, RawRecord
 from stream_guard.live_view import MonitorView
 from stream_guard.runtime.metrics import WorkerMetrics
 from stream_guard.runtime.monitor_runtime import MonitorRuntime
 from stream_guard.runtime.web import WorkerObserver, monitor_status, worker_status
 
+from .builders import monitor, records
 from .test_engine import DEMO, START
 
 NOW = START + 10 * 60_000
@@ -140,3 +142,15 @@ def test_a_partition_with_unknown_highwater_has_no_lag_sample(worker: Any) -> No
     text = metrics.exposition().decode()
     assert 'stream_guard_consumer_lag{monitor="fraud-model",partition="0",topic="fraud.features"}' in text
     assert 'partition="1"' not in text   # the runtime never saw partition 1
+
+
+def test_a_seasonal_reference_is_drawn_even_when_closing_dropped_its_window_from_the_history() -> None:
+    spec = monitor(reference={"kind": "seasonal", "period": "2m"})
+    engine, view = MonitorEngine(spec), MonitorView(spec)
+    events = [{"ts": START + i * 100, "f": {"x": i % 50, "c": "a"}} for i in range(4 * 600 + 100)]
+    engine.fold(records(events))
+    for start in engine.due_windows():
+        view.window_closed(engine, engine.close_window(start, engine.local_profiles(start), emitted_at=0), 0)
+    assert view.latest is not None and view.latest.result.start == START + 3 * 60_000
+    assert START + 60_000 not in engine.history   # the window one period earlier is gone from the engine
+    assert view.plot("x") is not None and view.plot("c") is not None
