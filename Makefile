@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed-stamp
 PEERS_VENV  ?= .venv-peers
 PEERS_STAMP := $(PEERS_VENV)/.installed-stamp
 
-.PHONY: demo test install clean
+.PHONY: demo test install clean chromium
 
 install: $(STAMP)
 
@@ -22,8 +22,18 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/stream-guard demo $(ARGS)
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest $(ARGS)
+
+# the status page test renders the worker's page in headless Chromium (Debian's package)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)
+chromium:
+	@test -x /usr/bin/chromium || { echo "installing chromium for the status page test (apt-get)"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -qq --no-install-recommends chromium; } || { \
+	  echo "make test: the status page test needs Chromium at /usr/bin/chromium and it could not be installed;" \
+	       "run as root (or with sudo): apt-get install -y --no-install-recommends chromium" >&2; exit 1; }
+	@test -x /usr/bin/chromium || { echo "make test: /usr/bin/chromium is still missing after apt-get" >&2; exit 1; }
 
 clean:
 	rm -rf $(VENV) $(PEERS_VENV) build *.egg-info .pytest_cache

@@ -10,16 +10,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from stream_guard.core.alerts import SEVERITY_RANK, iso
 from stream_guard.core.engine import MonitorEngine, WindowResult
-from stream_guard.core.evaluation import MONITOR_WIDE, SEGMENT_ALL, resolve_reference
-from stream_guard.core.profile import CategoricalProfile, FeatureProfile, NumericProfile
+from stream_guard.core.evaluation import MONITOR_WIDE, SEGMENT_ALL
+from stream_guard.distributions import COLOURS, distribution_svg, feature_pair
+from stream_guard.distributions import number as _num
 
-COLOURS = {"ok": "#d9f2d9", "info": "#d6e9f8", "warning": "#ffe08a", "critical": "#f28b82"}
 MAX_PLOTS_PER_WINDOW = 12
-WIDTH, HEIGHT, PAD = 360, 150, 28
 
 
 @dataclass
@@ -65,20 +62,9 @@ class ReportBuilder:
         self.sections.append(_Section(monitor, result.start, result.end, result.events, result.alerts, loud, plots))
 
     def _plot(self, engine: MonitorEngine, result: WindowResult, segment: str, feature: str) -> str | None:
-        current_window = result.closed.profile
-        history = [w for w in engine.history.values() if w.profile.start != result.start]
-        if segment != SEGMENT_ALL:
-            current_window = current_window.segments.get(segment)   # type: ignore[assignment]
-            if current_window is None:
-                return None
-            from stream_guard.core.evaluation import ClosedWindow, _segment_critical
-            history = [ClosedWindow(w.profile.segments[segment], _segment_critical(w.critical, segment))
-                       for w in history if segment in w.profile.segments]
-        current = current_window.features.get(feature)
-        reference = resolve_reference(engine.monitor, feature, result.start, history, engine.snapshot).feature
-        if current is None or reference is None or current.n == 0 or reference.n == 0:
-            return None
-        return distribution_svg(reference, current)
+        pair = feature_pair(engine.monitor, result.closed.profile, list(engine.history.values()), engine.snapshot,
+                            segment, feature)
+        return distribution_svg(*pair) if pair else None
 
     def render(self) -> str:
         parts = [_HEAD.replace("{title}", html.escape(self.title)), f"<h1>{html.escape(self.title)}</h1>"]
@@ -126,58 +112,6 @@ class ReportBuilder:
                 f"<figure>{svg}<figcaption>{html.escape(title)}</figcaption></figure>"
                 for title, svg in section.plots) + "</div>")
         return "\n".join(lines)
-
-
-def distribution_svg(reference: FeatureProfile, current: FeatureProfile) -> str:
-    """Reference (grey) and current (red) distributions in one small SVG."""
-    if isinstance(reference, NumericProfile) and isinstance(current, NumericProfile):
-        return _cdf_svg(reference, current)
-    assert isinstance(reference, CategoricalProfile) and isinstance(current, CategoricalProfile)
-    return _bars_svg(reference, current)
-
-
-def _cdf_svg(reference: NumericProfile, current: NumericProfile) -> str:
-    ranks = np.linspace(0.01, 0.99, 50).tolist()
-    ref_q = np.asarray(reference.sketch.get_quantiles(ranks))
-    cur_q = np.asarray(current.sketch.get_quantiles(ranks))
-    low, high = float(min(ref_q.min(), cur_q.min())), float(max(ref_q.max(), cur_q.max()))
-    span = high - low or 1.0
-
-    def line(quantiles: np.ndarray, colour: str) -> str:
-        points = " ".join(f"{PAD + (q - low) / span * (WIDTH - 2 * PAD):.1f},"
-                          f"{HEIGHT - PAD - r * (HEIGHT - 2 * PAD):.1f}" for q, r in zip(quantiles, ranks))
-        return f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{points}"/>'
-
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" role="img">'
-            f'<rect width="{WIDTH}" height="{HEIGHT}" fill="white"/>'
-            f'<line x1="{PAD}" y1="{HEIGHT - PAD}" x2="{WIDTH - PAD}" y2="{HEIGHT - PAD}" stroke="#999"/>'
-            f'<line x1="{PAD}" y1="{PAD}" x2="{PAD}" y2="{HEIGHT - PAD}" stroke="#999"/>'
-            + line(ref_q, "#888") + line(cur_q, "#d93025")
-            + f'<text x="{PAD}" y="{HEIGHT - 8}" font-size="10">{_num(low)}</text>'
-            f'<text x="{WIDTH - PAD}" y="{HEIGHT - 8}" font-size="10" text-anchor="end">{_num(high)}</text>'
-            f'<text x="{PAD + 4}" y="{PAD - 8}" font-size="10">cumulative share: reference (grey), '
-            f'this window (red)</text></svg>')
-
-
-def _bars_svg(reference: CategoricalProfile, current: CategoricalProfile) -> str:
-    ref, cur = reference.frequencies(), current.frequencies()
-    shares = {v: (ref.get(v, 0) / max(reference.n, 1), cur.get(v, 0) / max(current.n, 1)) for v in set(ref) | set(cur)}
-    top = sorted(shares, key=lambda v: -max(shares[v]))[:8]
-    row = (HEIGHT - 2 * 10) / max(len(top), 1)
-    bars = []
-    for i, value in enumerate(top):
-        y = 10 + i * row
-        before, now = shares[value]
-        bars.append(f'<text x="4" y="{y + row * 0.6:.1f}" font-size="10">{html.escape(value[:14])}</text>'
-                    f'<rect x="90" y="{y:.1f}" width="{before * (WIDTH - 100):.1f}" height="{row * 0.4:.1f}" '
-                    f'fill="#888"/><rect x="90" y="{y + row * 0.45:.1f}" width="{now * (WIDTH - 100):.1f}" '
-                    f'height="{row * 0.4:.1f}" fill="#d93025"/>')
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" role="img">'
-            f'<rect width="{WIDTH}" height="{HEIGHT}" fill="white"/>' + "".join(bars) + "</svg>")
-
-
-def _num(value: Any) -> str:
-    return "n/a" if value is None else f"{value:.4g}"
 
 
 _HEAD = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>

@@ -1,4 +1,4 @@
-"""The Faust app factory: one thin agent per monitor, a timer, and the `/status` page.
+"""The Faust app factory: one thin agent per monitor, a timer, and the web views (`runtime/web.py`).
 
 Nothing is created at import time; `build_app` makes the app from a loaded topology.
 
@@ -10,7 +10,7 @@ offset never runs ahead of Redis.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import faust
@@ -21,8 +21,11 @@ from stream_guard.adapters.redis_store import RedisStateStore
 from stream_guard.core.alerts import dumps
 from stream_guard.core.config import MonitorSpec, Topology
 from stream_guard.core.events import PAYLOAD_PREFIX, DeadLetter, RawRecord
+from stream_guard.live_view import MonitorView
 from stream_guard.runtime.faust_tuning import set_fetch_max_wait
-from stream_guard.runtime.monitor_runtime import MonitorRuntime
+from stream_guard.runtime.metrics import WorkerMetrics
+from stream_guard.runtime.monitor_runtime import MonitorRuntime, wall_clock_ms
+from stream_guard.runtime.web import ObservedPublisher, WorkerObserver, add_views
 
 log = logging.getLogger("stream_guard.worker")
 TICK_SECONDS = 0.25
@@ -118,9 +121,15 @@ def build_app(topology: Topology, web_port: int | None = None,
     )
     set_fetch_max_wait(app, topology.kafka.fetch_max_wait)
     store = RedisStateStore(topology.redis.url, topology.app)
-    publisher = KafkaPublisher(app, topology)
-    runtimes = {m.name: MonitorRuntime(m, topology.state, store, publisher, FaustSource(app, m.source.topic))
-                for m in topology.monitors}
+    runtimes: dict[str, MonitorRuntime] = {}
+    metrics = WorkerMetrics(runtimes, _highwater(app))
+    views = {m.name: MonitorView(m) for m in topology.monitors}
+    observer = WorkerObserver(views, metrics, wall_clock_ms)
+    publisher = ObservedPublisher(KafkaPublisher(app, topology), observer)
+    runtimes.update({m.name: MonitorRuntime(m, topology.state, store, publisher, FaustSource(app, m.source.topic))
+                     for m in topology.monitors})
+    for runtime in runtimes.values():
+        runtime.observer = observer
     for monitor in topology.monitors:
         _add_agent(app, monitor, runtimes[monitor.name])
 
@@ -156,11 +165,7 @@ def build_app(topology: Topology, web_port: int | None = None,
         for runtime in runtimes.values():
             await runtime.tick()
 
-    @app.page("/status")
-    async def status(web: Any, request: Any) -> Any:
-        return web.json({"app": topology.app,
-                         "monitors": {name: r.status() for name, r in runtimes.items()}})
-
+    add_views(app, topology.app, runtimes, views, metrics)
     return app, runtimes
 
 
@@ -175,6 +180,19 @@ def _add_agent(app: faust.App, monitor: MonitorSpec, runtime: MonitorRuntime) ->
             await runtime.on_records([_raw(e.message) for e in events])
 
     app.agent(topic, name=f"stream_guard.fold.{monitor.name}")(fold)
+
+
+def _highwater(app: faust.App) -> Callable[[str, int], int | None]:
+    """The high watermark of an assigned partition as the consumer last fetched it (None if unknown)."""
+
+    def highwater(topic: str, partition: int) -> int | None:
+        try:
+            tp = next((tp for tp in app.consumer.assignment() if tp.topic == topic and tp.partition == partition), None)
+            return None if tp is None else app.consumer.highwater(tp)
+        except Exception:  # the consumer does not exist before the worker has started
+            return None
+
+    return highwater
 
 
 def _raw(message: Any) -> RawRecord:

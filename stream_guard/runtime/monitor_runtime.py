@@ -34,6 +34,7 @@ from stream_guard.core.engine import MonitorEngine, WindowResult
 from stream_guard.core.events import DeadLetter, RawRecord
 from stream_guard.core.freshness import FreshnessWatch
 from stream_guard.errors import Fenced, ServiceUnreachable
+from stream_guard.runtime.observer import RuntimeObserver
 
 log = logging.getLogger("stream_guard.worker")
 COUNTS_LOG_INTERVAL = 60_000
@@ -109,6 +110,7 @@ class MonitorRuntime:
         self.freshness = FreshnessWatch(monitor)
         self._last_freshness = 0
         self.redis_errors = 0
+        self.observer = RuntimeObserver()   # the app installs one that feeds /metrics and the status page
 
     @property
     def evaluating(self) -> bool:
@@ -328,6 +330,7 @@ class MonitorRuntime:
 
     async def _flush(self, dropped: list[int] | None = None, only: set[int] | None = None) -> None:
         """Publish what is queued, store each changed partition, then commit the stored offsets to Kafka."""
+        began = time.perf_counter()
         changed = [p for p, f in sorted(self.engine.folders.items())
                    if (only is None or p in only) and p in self._epochs
                    and (f.dirty or dropped or self._stored_offsets.get(p) != f.next_offset)]
@@ -341,6 +344,8 @@ class MonitorRuntime:
             self._last_touch = self.clock()
             await self._retrying(lambda: self.store.touch(self.monitor.name, sorted(self._epochs), self._last_touch))
         self._last_flush = self.clock()
+        if changed:
+            self.observer.flushed(self.monitor.name, time.perf_counter() - began)
 
     async def _save(self, partition: int, dropped: list[int]) -> bool:
         """Store one partition's state; False when another worker has claimed it since (it is forgotten)."""
@@ -365,6 +370,7 @@ class MonitorRuntime:
         return True
 
     async def _close(self, start: int) -> None:
+        began = time.perf_counter()
         partitions = sorted(self._expected() | set(self.engine.folders) | set(self.engine.remote))
         profiles = await self._retrying(lambda: self.store.partition_profiles(self.monitor.name, partitions, start))
         before = set(self.engine.history)
@@ -376,6 +382,7 @@ class MonitorRuntime:
         if not saved:
             return
         await self._flush(dropped=[start])
+        self.observer.window_closed(self.engine, result, time.perf_counter() - began)
         log.info(describe_window(self.monitor.name, result))
 
     def _publishing(self, records: list[dict[str, Any]]) -> Callable[[], Awaitable[None]]:

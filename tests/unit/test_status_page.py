@@ -1,0 +1,156 @@
+"""The worker's status page, `/status` additions and `/metrics`, from a runtime driven without Faust."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from stream_guard import scenario, status_page
+from stream_guard.adapters.redis_store import RedisStateStore
+from stream_guard.core.alerts import iso
+from stream_guard.core.config import StateSpec
+from stream_guard.core.engine import MonitorEngine
+from stream_guard.core.events import DeadLetter, RawRecord
+from stream_guard.live_view import MonitorView
+from stream_guard.runtime.metrics import WorkerMetrics
+from stream_guard.runtime.monitor_runtime import MonitorRuntime
+from stream_guard.runtime.web import WorkerObserver, monitor_status, worker_status
+
+from .builders import monitor, records
+from .test_engine import DEMO, START
+
+NOW = START + 10 * 60_000
+
+
+class NoPublisher:
+    async def alerts(self, records: Any) -> None: ...
+    async def dead_letters(self, letters: list[DeadLetter]) -> None: ...
+
+
+@pytest.fixture(scope="module")
+def worker() -> tuple[MonitorRuntime, MonitorView, WorkerMetrics]:
+    """The demo monitor after its fifth window (amount shifted: critical), two bad records among the events."""
+    runtime = MonitorRuntime(DEMO, StateSpec(), RedisStateStore("redis://127.0.0.1:1/0", "unit"), NoPublisher(),
+                             clock=lambda: NOW)
+    view = MonitorView(DEMO)
+    runtime.redis_errors = 2
+    metrics = WorkerMetrics({DEMO.name: runtime}, lambda topic, p: {0: 8000, 1: 5}.get(p))
+    observer = WorkerObserver({DEMO.name: view}, metrics, lambda: NOW)
+    lines = [orjson.dumps(e) for e in scenario.stream(6, START, 1200)]
+    lines[10:10] = [b"{broken", b"[1]"]
+    runtime.freshness.received({0}, NOW - 1500)
+    engine = runtime.engine
+    for i in range(0, len(lines), 1000):
+        engine.fold([RawRecord(line, 0, i + j, "fraud.features") for j, line in enumerate(lines[i:i + 1000])])
+        for start in engine.due_windows():
+            if start > START + 4 * 60_000:
+                continue
+            result = engine.close_window(start, engine.local_profiles(start), emitted_at=NOW)
+            observer.window_closed(engine, result, 0.02)
+            observer.published(result.alerts + ([result.digest] if result.digest else []))
+    observer.flushed(DEMO.name, 0.003)
+    return runtime, view, metrics
+
+
+def test_status_json_keeps_its_fields_and_adds_the_latest_windows_checks_and_alerts(worker: Any) -> None:
+    runtime, view, _ = worker
+    status = monitor_status(runtime, view)
+    assert status["last_evaluated_window"] == {"start": iso(START + 4 * 60_000), "end": iso(START + 5 * 60_000)}
+    assert status["partitions"]["0"]["dead_lettered"] == 2
+    window = status["latest_window"]
+    assert (window["start"], window["events"], window["evaluated_at"]) == (iso(START + 4 * 60_000), 1200, iso(NOW))
+    critical = {(c["feature"], c["check"]) for c in window["checks"] if c["severity"] == "critical"}
+    assert critical == {("amount", "numeric_drift"), ("amount", "mean_shift")}
+    assert [(a["status"], a["feature"], a["check"]) for a in status["recent_alerts"]] == [
+        ("firing", "amount", "mean_shift"), ("firing", "amount", "numeric_drift")]
+    assert [(f["feature"], f["check"], f["severity"], f["since"]) for f in status["firing_alerts"]] == [
+        ("amount", "mean_shift", "critical", iso(START + 4 * 60_000)),
+        ("amount", "numeric_drift", "critical", iso(START + 4 * 60_000))]
+    assert orjson.loads(orjson.dumps(worker_status("demo-guard", {DEMO.name: runtime}, {DEMO.name: view})))
+
+
+def test_the_page_colours_each_check_by_severity_and_lists_the_fired_alerts(worker: Any) -> None:
+    runtime, view, _ = worker
+    page = status_page.index_page(worker_status("demo-guard", {DEMO.name: runtime}, {DEMO.name: view}))
+    rows = re.findall(r"<tr class='check sev-(\w+)' data-severity='\w+'.*?><td><a href='([^']+)'>(\w+)</a></td>"
+                      r"<td>all</td><td>(\w+)</td>", page)
+    by_check = {(feature, check): severity for severity, _, feature, check in rows}
+    assert by_check[("amount", "numeric_drift")] == "critical"
+    assert by_check[("amount", "mean_shift")] == "critical"
+    assert by_check[("country", "categorical_drift")] == "ok"
+    assert ("/monitors/fraud-model/features/amount") in {href for _, href, _, _ in rows}
+    assert len(re.findall(r"<tr class='alert sev-critical' data-status='firing'>", page)) == 2
+    assert "consumed" in page and "invalid_json 1, not_an_object 1" in page
+    assert not re.search(r"<script|<link|<img|src=|@import|url\(", page)
+
+
+def test_a_feature_page_draws_reference_and_current_together(worker: Any) -> None:
+    runtime, view, _ = worker
+    data = monitor_status(runtime, view)
+    numeric = status_page.feature_page("demo-guard", DEMO.name, "amount", "all", data, view.plot("amount"))
+    assert numeric.count("<polyline") == 2 and "cumulative share" in numeric
+    shown = re.findall(r"<tr class='check sev-(\w+)'.*?><td>amount</td><td>all</td><td>(\w+)</td>", numeric)
+    expected = [(c["severity"], c["check"]) for c in data["latest_window"]["checks"] if c["feature"] == "amount"]
+    assert shown == expected and ("critical", "numeric_drift") in shown and len(shown) >= 3
+    categorical = view.plot("country")
+    assert categorical is not None and "<rect" in categorical and "<polyline" not in categorical
+    assert view.plot("no-such-feature") is None
+
+
+def test_every_string_from_outside_is_escaped() -> None:
+    hostile = "<script>alert(1)</script>"
+    alert = {"status": "firing", "severity": "critical", "segment": hostile, "feature": hostile, "check": "slo",
+             "window": {"start": "2026-01-01T00:00:00Z"}, "value": 1.0, "summary": hostile, "emitted_at": "x"}
+    page = status_page.index_page({"app": hostile, "monitors": {hostile: {"recent_alerts": [alert], "partitions": {}}}})
+    assert "<script" not in page
+    assert page.count("&lt;script&gt;") >= 5
+    assert "href='/monitors/%3Cscript%3Ealert%281%29%3C%2Fscript%3E'" in page
+
+
+def test_metrics_read_the_runtimes_counts_at_scrape_time(worker: Any) -> None:
+    runtime, _, metrics = worker
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families(metrics.exposition().decode()) for s in family.samples}
+    counts = runtime.status()["partitions"]["0"]
+    part = (("monitor", "fraud-model"), ("partition", "0"))
+    assert samples[("stream_guard_events_consumed_total", part)] == counts["consumed"] == 6 * 1200 + 2
+    assert samples[("stream_guard_events_folded_total", part)] == counts["folded"] == 6 * 1200
+    assert samples[("stream_guard_events_filtered_total", part)] == 0
+    assert samples[("stream_guard_dead_letters_total", (*part, ("reason", "invalid_json")))] == 1
+    assert samples[("stream_guard_dead_letters_total", (*part, ("reason", "not_an_object")))] == 1
+    lag = (("monitor", "fraud-model"), ("partition", "0"), ("topic", "fraud.features"))
+    assert samples[("stream_guard_consumer_lag", lag)] == 8000 - counts["offset"]
+    assert samples[("stream_guard_seconds_since_last_event", part)] == 1.5
+    assert samples[("stream_guard_watermark_timestamp_seconds", (("monitor", "fraud-model"),))] == \
+        runtime.engine.watermark() / 1000
+    monitor = (("monitor", "fraud-model"),)
+    assert samples[("stream_guard_firing_alerts", (*monitor, ("severity", "critical")))] == 2
+    assert samples[("stream_guard_firing_alerts", (*monitor, ("severity", "warning")))] == 0
+    assert samples[("stream_guard_alerts_total", (*monitor, ("severity", "critical"), ("status", "firing")))] == 2
+    assert samples[("stream_guard_windows_evaluated_total", monitor)] == 5
+    assert samples[("stream_guard_evaluation_duration_seconds_count", monitor)] == 5
+    assert samples[("stream_guard_flush_duration_seconds_count", monitor)] == 1
+    assert samples[("stream_guard_redis_errors_total", ())] == 2
+
+
+def test_a_partition_with_unknown_highwater_has_no_lag_sample(worker: Any) -> None:
+    _, _, metrics = worker
+    text = metrics.exposition().decode()
+    assert 'stream_guard_consumer_lag{monitor="fraud-model",partition="0",topic="fraud.features"}' in text
+    assert 'partition="1"' not in text   # the runtime never saw partition 1
+
+
+def test_a_seasonal_reference_is_drawn_even_when_closing_dropped_its_window_from_the_history() -> None:
+    spec = monitor(reference={"kind": "seasonal", "period": "2m"})
+    engine, view = MonitorEngine(spec), MonitorView(spec)
+    events = [{"ts": START + i * 100, "f": {"x": i % 50, "c": "a"}} for i in range(4 * 600 + 100)]
+    engine.fold(records(events))
+    for start in engine.due_windows():
+        view.window_closed(engine, engine.close_window(start, engine.local_profiles(start), emitted_at=0), 0)
+    assert view.latest is not None and view.latest.result.start == START + 3 * 60_000
+    assert START + 60_000 not in engine.history   # the window one period earlier is gone from the engine
+    assert view.plot("x") is not None and view.plot("c") is not None
