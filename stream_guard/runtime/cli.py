@@ -502,6 +502,9 @@ def _worker_parser(commands: Any) -> None:
     sub.add_argument("topology", metavar="TOPOLOGY", type=Path, help="a topology YAML file, e.g. topologies/demo.yaml")
     _services(sub)
     sub.add_argument("--web-port", type=int, metavar="N", help="port of /status (default: the topology's, 6066)")
+    sub.add_argument("--web-host", metavar="ADDR",
+                     help="address /status listens on (default: the topology's web.host, 127.0.0.1); "
+                          "0.0.0.0 in a container")
     sub.add_argument("--loglevel", default="info", choices=["crit", "error", "warn", "info", "debug"])
 
 
@@ -509,6 +512,8 @@ def _worker(args: argparse.Namespace) -> int:
     from stream_guard.runtime.worker import run_worker
 
     topology = with_overrides(load_topology(args.topology), args.broker, args.redis)
+    if args.web_host:
+        topology = topology.model_copy(update={"web": topology.web.model_copy(update={"host": args.web_host})})
     run_worker(topology, args.web_port, args.loglevel, topology_path=args.topology)
     return 0
 
