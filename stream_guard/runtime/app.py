@@ -11,6 +11,7 @@ from typing import Any
 import faust
 from yarl import URL
 
+from stream_guard.adapters.credentials import kafka_security
 from stream_guard.adapters.redis_store import RedisStateStore
 from stream_guard.core.alerts import dumps
 from stream_guard.core.config import MonitorSpec, Topology
@@ -45,9 +46,11 @@ class KafkaPublisher:
 def build_app(topology: Topology, web_port: int | None = None,
               datadir: str | None = None) -> tuple[faust.App, dict[str, MonitorRuntime]]:
     """The Faust app for a topology, and the per-monitor runtimes it drives."""
+    security = kafka_security(topology.kafka)
     app = faust.App(
         topology.app,
-        broker=topology.kafka.broker,
+        broker=security.broker,
+        broker_credentials=security.faust_credentials(),
         value_serializer="raw",
         store="memory://",
         datadir=datadir or f"/tmp/sg-worker-{topology.app}",
@@ -62,7 +65,7 @@ def build_app(topology: Topology, web_port: int | None = None,
         producer_acks=-1,
     )
     set_fetch_max_wait(app, topology.kafka.fetch_max_wait)
-    store = RedisStateStore(topology.redis.url, topology.app)
+    store = RedisStateStore.for_topology(topology)
     publisher = KafkaPublisher(app, topology)
     runtimes = {m.name: MonitorRuntime(m, topology.state, store, publisher, _assignment(app, m.source.topic))
                 for m in topology.monitors}
