@@ -7,12 +7,14 @@ tests/unit/data/test-client.pem / .key is a throwaway self-signed certificate ma
 
 from __future__ import annotations
 
+import re
 import ssl
 from pathlib import Path
 from typing import Any
 
 import faust
 import pytest
+import yaml
 
 from stream_guard.adapters.credentials import (
     CredentialsError,
@@ -269,3 +271,16 @@ def test_the_cli_names_an_unset_password_variable(
     assert capsys.readouterr().err == ("stream-guard: redis.password_env names the environment variable "
                                        "SG_TEST_UNSET, which is not set or empty; export it before starting "
                                        "stream-guard\n")
+
+
+# the documentation ------------------------------------------------------------------------------
+
+def test_the_secrets_examples_of_the_deploy_readme_are_valid_topology_sections() -> None:
+    text = (Path(__file__).resolve().parents[2] / "deploy" / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## Secrets"):]
+    blocks = [yaml.safe_load(block) for block in re.findall(r"```yaml\n(.*?)```", section, re.S)]
+    assert [sorted(block) for block in blocks] == [["kafka"], ["redis"]]
+    kafka = KafkaSpec.model_validate(blocks[0]["kafka"])
+    assert (kafka.security_protocol, kafka.sasl and kafka.sasl.mechanism) == ("SASL_SSL", "SCRAM-SHA-512")
+    redis_spec = RedisSpec.model_validate(blocks[1]["redis"])
+    assert (redis_spec.password_env, redis_spec.url.startswith("rediss://")) == ("SG_REDIS_PASSWORD", True)
