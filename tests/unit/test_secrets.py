@@ -284,3 +284,21 @@ def test_the_secrets_examples_of_the_deploy_readme_are_valid_topology_sections()
     assert (kafka.security_protocol, kafka.sasl and kafka.sasl.mechanism) == ("SASL_SSL", "SCRAM-SHA-512")
     redis_spec = RedisSpec.model_validate(blocks[1]["redis"])
     assert (redis_spec.password_env, redis_spec.url.startswith("rediss://")) == ("SG_REDIS_PASSWORD", True)
+
+
+def test_the_worker_app_gets_the_sasl_credentials_and_a_broker_url_without_the_login(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
+
+    from stream_guard.runtime.app import build_app
+
+    monkeypatch.setenv("SG_KAFKA_PASSWORD", SECRET)
+    loaded = topology(kafka={"broker": "kafka://k1:9093", "tls": {"ca_file": str(CERT)},
+                             "sasl": {"username": "sg", "password_env": "SG_KAFKA_PASSWORD"}})
+    app, _ = build_app(loaded, web_port=free_port(), datadir=str(tmp_path))
+    assert [str(url) for url in app.conf.broker] == ["kafka://k1:9093"]
+    auth = credentials_to_aiokafka_auth(app.conf.broker_credentials)
+    assert {k: v for k, v in auth.items() if k != "ssl_context"} == {
+        "security_protocol": "SASL_SSL", "sasl_mechanism": "PLAIN",
+        "sasl_plain_username": "sg", "sasl_plain_password": SECRET}
+    assert isinstance(auth["ssl_context"], ssl.SSLContext)
