@@ -6,7 +6,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from stream_guard.adapters.redis_store import RedisStateStore, SnapshotStore, redacted
+from stream_guard.adapters.credentials import redacted
+from stream_guard.adapters.redis_store import RedisStateStore, SnapshotStore
 from stream_guard.core.config import MonitorSpec, Topology
 from stream_guard.core.snapshot import Snapshot, SnapshotBuilder
 from stream_guard.errors import StreamGuardError
@@ -40,7 +41,7 @@ async def stored_snapshot(topology: Topology, monitor: MonitorSpec, redis_url: s
     name = monitor.reference.name
     assert name is not None
     url = redis_url or topology.redis.url
-    state = RedisStateStore(url, topology.app)
+    state = RedisStateStore.for_topology(topology, url)
     try:
         await state.ping()
         snapshot = await SnapshotStore(state).load(monitor.name, name)

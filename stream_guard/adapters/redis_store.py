@@ -37,7 +37,9 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, WatchError
 
+from stream_guard.adapters.credentials import redacted, redis_options
 from stream_guard.core.alerts import Evaluation, finite
+from stream_guard.core.config import Topology
 from stream_guard.core.engine import MonitorEngine, RemotePartition
 from stream_guard.core.evaluation import ClosedWindow
 from stream_guard.core.folding import PartitionCounts, PartitionFolder
@@ -52,16 +54,6 @@ _BY_REASON = "dead_lettered:"
 Before = Callable[[], Awaitable[None]]
 
 
-def redacted(url: str) -> str:
-    """The URL with any password replaced by `***`, for messages and logs."""
-    if "@" not in url or "://" not in url:
-        return url
-    scheme, rest = url.split("://", 1)
-    credentials, host = rest.rsplit("@", 1)
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}://{user + ':' if user else ':'}***@{host}" if ":" in credentials else f"{scheme}://***@{host}"
-
-
 def _counts(values: dict[str, int | None], stored: dict[str, int]) -> PartitionCounts:
     """A partition's counts from its meta hash (state written before `consumed` existed balances itself)."""
     folded, dead, filtered = values["folded"] or 0, values["dead_lettered"] or 0, values["filtered"] or 0
@@ -71,10 +63,17 @@ def _counts(values: dict[str, int | None], stored: dict[str, int]) -> PartitionC
 
 
 class RedisStateStore:
-    def __init__(self, url: str, app: str) -> None:
+    def __init__(self, url: str, app: str, **options: Any) -> None:
+        """`options` go to redis-py beside the URL: `password`, `ssl_ca_certs` (see `for_topology`)."""
         self.url = url
         self.app = app
-        self.client = aioredis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=10)
+        self.client = aioredis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=10, **options)
+
+    @classmethod
+    def for_topology(cls, topology: Topology, url: str | None = None) -> RedisStateStore:
+        """The store of a topology's app, with the password and CA file its `redis:` section names."""
+        spec = topology.redis if url is None else topology.redis.model_copy(update={"url": url})
+        return cls(spec.url, topology.app, **redis_options(spec))
 
     async def ping(self) -> None:
         """Raise ServiceUnreachable naming the URL when Redis does not answer."""

@@ -17,6 +17,7 @@ import faust
 from faust.types import TP
 from yarl import URL
 
+from stream_guard.adapters.credentials import kafka_security
 from stream_guard.adapters.redis_store import RedisStateStore
 from stream_guard.core.alerts import dumps
 from stream_guard.core.config import MonitorSpec, Topology
@@ -103,9 +104,11 @@ class FaustSource:
 def build_app(topology: Topology, web_port: int | None = None,
               datadir: str | None = None) -> tuple[faust.App, dict[str, MonitorRuntime]]:
     """The Faust app for a topology, and the per-monitor runtimes it drives."""
+    security = kafka_security(topology.kafka)
     app = faust.App(
         topology.app,
-        broker=topology.kafka.broker,
+        broker=security.broker,
+        broker_credentials=security.faust_credentials(),
         value_serializer="raw",
         store="memory://",
         datadir=datadir or f"/tmp/sg-worker-{topology.app}",
@@ -120,7 +123,7 @@ def build_app(topology: Topology, web_port: int | None = None,
         producer_acks=-1,
     )
     set_fetch_max_wait(app, topology.kafka.fetch_max_wait)
-    store = RedisStateStore(topology.redis.url, topology.app)
+    store = RedisStateStore.for_topology(topology)
     runtimes: dict[str, MonitorRuntime] = {}
     metrics = WorkerMetrics(runtimes, _highwater(app))
     views = {m.name: MonitorView(m) for m in topology.monitors}

@@ -299,7 +299,7 @@ def _one_monitor(topology: Any, name: str | None) -> Any:
 
 def _snapshot_store(topology: Any) -> Any:
     from stream_guard.adapters.redis_store import RedisStateStore, SnapshotStore
-    return SnapshotStore(RedisStateStore(topology.redis.url, topology.app))
+    return SnapshotStore(RedisStateStore.for_topology(topology))
 
 
 def _reference_build(args: argparse.Namespace) -> int:
@@ -438,7 +438,7 @@ def _history(args: argparse.Namespace) -> int:
 
     topology = with_overrides(load_topology(args.topology), redis=args.redis)
     monitor = _one_monitor(topology, args.monitor)
-    store = RedisStateStore(topology.redis.url, topology.app)
+    store = RedisStateStore.for_topology(topology)
 
     async def read() -> list[dict[str, Any]]:
         try:
@@ -490,7 +490,7 @@ def _num(value: float | None) -> str:
 
 
 def redacted_url(url: str) -> str:
-    from stream_guard.adapters.redis_store import redacted
+    from stream_guard.adapters.credentials import redacted
     return redacted(url)
 
 
@@ -502,6 +502,9 @@ def _worker_parser(commands: Any) -> None:
     sub.add_argument("topology", metavar="TOPOLOGY", type=Path, help="a topology YAML file, e.g. topologies/demo.yaml")
     _services(sub)
     sub.add_argument("--web-port", type=int, metavar="N", help="port of /status (default: the topology's, 6066)")
+    sub.add_argument("--web-host", metavar="ADDR",
+                     help="address /status listens on (default: the topology's web.host, 127.0.0.1); "
+                          "0.0.0.0 in a container")
     sub.add_argument("--loglevel", default="info", choices=["crit", "error", "warn", "info", "debug"])
 
 
@@ -509,6 +512,8 @@ def _worker(args: argparse.Namespace) -> int:
     from stream_guard.runtime.worker import run_worker
 
     topology = with_overrides(load_topology(args.topology), args.broker, args.redis)
+    if args.web_host:
+        topology = topology.model_copy(update={"web": topology.web.model_copy(update={"host": args.web_host})})
     run_worker(topology, args.web_port, args.loglevel, topology_path=args.topology)
     return 0
 
@@ -592,6 +597,7 @@ def _produce_parser(commands: Any) -> None:
 
 
 def _produce(args: argparse.Namespace) -> int:
+    from stream_guard.adapters.credentials import kafka_security
     from stream_guard.replay import open_events
     from stream_guard.runtime.kafka_io import produce
 
@@ -603,7 +609,8 @@ def _produce(args: argparse.Namespace) -> int:
     with open_events(args.events) as handle, console.status("producing…") as status:
         lines = (line.rstrip(b"\r\n") for line in handle)
         sent = produce(topology.kafka.broker, monitor.source.topic, lines, args.rate,
-                       on_progress=lambda n: status.update(f"producing… {n:,} messages"))
+                       on_progress=lambda n: status.update(f"producing… {n:,} messages"),
+                       security=kafka_security(topology.kafka))
     console.print(f"{sent:,} messages sent to {monitor.source.topic}")
     return 0
 
@@ -624,6 +631,7 @@ def _alerts_parser(commands: Any) -> None:
 
 
 def _alerts_tail(args: argparse.Namespace) -> int:
+    from stream_guard.adapters.credentials import kafka_security
     from stream_guard.core.digest import DIGEST_SCHEMA
     from stream_guard.runtime.console import print_record
     from stream_guard.runtime.kafka_io import records
@@ -632,7 +640,8 @@ def _alerts_tail(args: argparse.Namespace) -> int:
     topology = with_overrides(load_topology(args.topology), args.broker)
     check_broker(topology.kafka.broker)
     console = Console(soft_wrap=True)
-    for record in records(topology.kafka.broker, topology.alerts.topic, args.from_beginning, args.idle_exit):
+    for record in records(topology.kafka.broker, topology.alerts.topic, args.from_beginning, args.idle_exit,
+                          security=kafka_security(topology.kafka)):
         if args.no_digests and record.get("schema") == DIGEST_SCHEMA:
             continue
         if args.json:

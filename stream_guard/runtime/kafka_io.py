@@ -15,7 +15,7 @@ import orjson
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.errors import KafkaError
 
-from stream_guard.adapters.redis_store import redacted
+from stream_guard.adapters.credentials import KafkaSecurity, redacted
 from stream_guard.errors import ServiceUnreachable
 
 
@@ -24,18 +24,19 @@ def bootstrap(url: str) -> list[str]:
     return [part.split("://", 1)[-1].rstrip("/") for part in url.split(",")]
 
 
-def producer(broker_url: str) -> KafkaProducer:
+def producer(broker_url: str, security: KafkaSecurity | None = None) -> KafkaProducer:
+    """`security`: TLS and SASL settings from the topology (`credentials.kafka_security`); plaintext without."""
     try:
-        return KafkaProducer(bootstrap_servers=bootstrap(broker_url), enable_idempotence=False, acks=1,
+        return KafkaProducer(**_connection(broker_url, security), enable_idempotence=False, acks=1,
                              linger_ms=5, batch_size=256 * 1024, max_block_ms=10_000)
     except KafkaError as exc:
         raise ServiceUnreachable(f"cannot reach the Kafka broker at {redacted(broker_url)} ({exc})") from None
 
 
 def produce(broker_url: str, topic: str, payloads: Iterable[bytes], rate: float | None = None,
-            on_progress: Callable[[int], None] | None = None) -> int:
+            on_progress: Callable[[int], None] | None = None, security: KafkaSecurity | None = None) -> int:
     """Send each payload as one message (no key: spread over partitions); `rate` is messages per second."""
-    client = producer(broker_url)
+    client = producer(broker_url, security)
     sent = 0
     started = time.monotonic()
     try:
@@ -55,14 +56,14 @@ def produce(broker_url: str, topic: str, payloads: Iterable[bytes], rate: float 
 
 
 def records(broker_url: str, topic: str, from_beginning: bool, idle_timeout_s: float | None = None,
-            stop: threading.Event | None = None) -> Iterator[dict[str, Any]]:
+            stop: threading.Event | None = None, security: KafkaSecurity | None = None) -> Iterator[dict[str, Any]]:
     """Decoded JSON records of a topic as they arrive, until `stop` is set or `idle_timeout_s` of silence.
 
     Without `from_beginning`, records written before the call are skipped by their timestamp rather
     than by seeking to the end: some Kafka-protocol brokers report wrong end offsets.
     """
     since_ms = 0 if from_beginning else int(time.time() * 1000)
-    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap(broker_url), group_id=None,
+    consumer = KafkaConsumer(topic, **_connection(broker_url, security), group_id=None,
                              enable_auto_commit=False, auto_offset_reset="earliest", consumer_timeout_ms=200)
     last = time.monotonic()
     try:
@@ -77,6 +78,13 @@ def records(broker_url: str, topic: str, from_beginning: bool, idle_timeout_s: f
                 return
     finally:
         consumer.close()
+
+
+def _connection(broker_url: str, security: KafkaSecurity | None) -> dict[str, Any]:
+    """Bootstrap servers (the URL without any login) and the TLS / SASL settings."""
+    if security is None:
+        return {"bootstrap_servers": bootstrap(broker_url)}
+    return {"bootstrap_servers": bootstrap(security.broker), **security.kafka_python()}
 
 
 def _decoded(value: bytes) -> dict[str, Any]:

@@ -27,7 +27,8 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
-from stream_guard.adapters.redis_store import RedisStateStore, redacted
+from stream_guard.adapters.credentials import redacted
+from stream_guard.adapters.redis_store import RedisStateStore
 from stream_guard.core.alerts import iso
 from stream_guard.core.config import MonitorSpec, StateSpec
 from stream_guard.core.engine import MonitorEngine, WindowResult

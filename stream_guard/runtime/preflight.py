@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import socket
+from typing import Any
 
 import redis
 
-from stream_guard.adapters.redis_store import redacted
+from stream_guard.adapters.credentials import redacted
 from stream_guard.errors import ServiceUnreachable
 from stream_guard.runtime.app import broker_address
 
@@ -23,9 +24,11 @@ def check_broker(url: str, timeout: float = 3.0) -> None:
         ) from None
 
 
-def check_redis(url: str, timeout: float = 3.0) -> None:
+def check_redis(url: str, timeout: float = 3.0, options: dict[str, Any] | None = None) -> None:
+    """`options`: redis-py keywords beside the URL, as `credentials.redis_options` gives them."""
     try:
-        client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+        client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout,
+                                      **(options or {}))
         client.ping()
         client.close()
     except (redis.RedisError, OSError, ValueError) as exc:

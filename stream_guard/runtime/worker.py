@@ -8,6 +8,7 @@ from pathlib import Path
 
 import faust
 
+from stream_guard.adapters.credentials import redis_options
 from stream_guard.core.config import Topology
 from stream_guard.references import snapshots_for
 from stream_guard.runtime.app import build_app
@@ -18,7 +19,7 @@ def run_worker(topology: Topology, web_port: int | None, loglevel: str = "info",
                topology_path: Path | None = None) -> None:
     """Run one worker for every monitor of the topology; returns when the worker stops."""
     check_broker(topology.kafka.broker)
-    check_redis(topology.redis.url)
+    check_redis(topology.redis.url, options=redis_options(topology.redis))
     # snapshot references are found (or built from their file) before Faust starts, so a missing one
     # is a one-line error rather than a crashed worker
     snapshots = asyncio.run(snapshots_for(topology, topology_path or Path("topology.yaml")))

@@ -163,7 +163,7 @@ def test_every_stream_guard_command_is_accepted_by_the_real_cli_parser(name: str
 
 def test_worker_commands_are_exactly_the_documented_ones() -> None:
     for name in WORKERS:
-        assert argv(service(name)["command"]) == ["worker", MOUNTED_AT, "--web-port", "6066"]
+        assert argv(service(name)["command"]) == ["worker", MOUNTED_AT, "--web-host", "0.0.0.0", "--web-port", "6066"]
     assert argv(service("demo-producer")["command"]) == [
         "produce", MOUNTED_AT, "/data/events.jsonl", "--rate", "500"]
 
@@ -172,6 +172,7 @@ def test_worker_web_port_is_the_container_port_of_its_port_mappings() -> None:
     for name, host_port in WORKERS.items():
         web_port = parsed(name).web_port
         assert web_port == deploy_topology().web.port == 6066
+        assert parsed(name).web_host == deploy_topology().web.host == "0.0.0.0"
         assert port_mappings(service(name)) == [(host_port, web_port)]
         health = " ".join(service(name)["healthcheck"]["test"])
         assert f"127.0.0.1:{web_port}/status" in health
