@@ -154,3 +154,16 @@ def test_a_seasonal_reference_is_drawn_even_when_closing_dropped_its_window_from
     assert view.latest is not None and view.latest.result.start == START + 3 * 60_000
     assert START + 60_000 not in engine.history   # the window one period earlier is gone from the engine
     assert view.plot("x") is not None and view.plot("c") is not None
+
+
+def test_metrics_served_are_exactly_the_ones_the_rules_and_dashboard_query(worker: Any) -> None:
+    from tests.metrics_contract import METRICS
+
+    _, _, metrics = worker
+    families = {f.name: f for f in text_string_to_metric_families(metrics.exposition().decode())}
+    served = {name + ("_total" if f.type == "counter" else ""): f for name, f in families.items()}
+    assert set(served) == set(METRICS)
+    for name, family in served.items():
+        assert family.type == METRICS[name].kind, name
+        labels = {k for s in family.samples for k in s.labels} - {"le"}
+        assert labels == METRICS[name].labels, name
