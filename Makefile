@@ -53,3 +53,9 @@ $(PEERS_STAMP): benchmarks/requirements-peers.txt
 lint: $(STAMP)
 	$(BIN)/ruff check stream_guard tests
 	$(BIN)/mypy stream_guard
+
+# detection quality of stream_guard and the peers on seeded streams with known change points;
+# writes benchmarks/detection/RESULTS.md (ARGS=--quick: shorter streams, about 2 minutes)
+.PHONY: detection
+detection: $(STAMP) $(PEERS_STAMP)
+	$(BIN)/python benchmarks/detection/run.py $(ARGS)
