@@ -19,7 +19,7 @@ from prometheus_client.registry import Collector
 from stream_guard.runtime.monitor_runtime import MonitorRuntime
 
 # no `*_created` series: they double the sample count and nothing in deploy/ reads them
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 SEVERITIES = ("info", "warning", "critical")
