@@ -35,6 +35,7 @@ from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError, WatchError
 
 from stream_guard.adapters.credentials import redacted, redis_options
@@ -63,17 +64,20 @@ def _counts(values: dict[str, int | None], stored: dict[str, int]) -> PartitionC
 
 
 class RedisStateStore:
-    def __init__(self, url: str, app: str, **options: Any) -> None:
-        """`options` go to redis-py beside the URL: `password`, `ssl_ca_certs` (see `for_topology`)."""
+    def __init__(self, url: str, app: str, cluster: bool = False, **options: Any) -> None:
+        """`options` go to redis-py beside the URL: `password`, `ssl_ca_certs` (see `for_topology`).
+        With `cluster`, the URL names any node of a Redis Cluster."""
         self.url = url
         self.app = app
-        self.client = aioredis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=10, **options)
+        self.client: Any = (RedisCluster.from_url(url, socket_connect_timeout=3, socket_timeout=10, **options)
+                            if cluster else
+                            aioredis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=10, **options))
 
     @classmethod
     def for_topology(cls, topology: Topology, url: str | None = None) -> RedisStateStore:
         """The store of a topology's app, with the password and CA file its `redis:` section names."""
         spec = topology.redis if url is None else topology.redis.model_copy(update={"url": url})
-        return cls(spec.url, topology.app, **redis_options(spec))
+        return cls(spec.url, topology.app, spec.cluster, **redis_options(spec))
 
     async def ping(self) -> None:
         """Raise ServiceUnreachable naming the URL when Redis does not answer."""
@@ -282,7 +286,7 @@ class RedisStateStore:
                 if before is not None:
                     await before()
                 if guard is not None:
-                    pipe.multi()  # type: ignore[no-untyped-call]
+                    pipe.multi()
                 build(pipe)
                 return await pipe.execute()
         except WatchError:

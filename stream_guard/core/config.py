@@ -672,6 +672,8 @@ class RedisSpec(PasswordSource, _RedactedURL):
     _URL_FIELD: ClassVar[str] = "url"
     url: str = "redis://127.0.0.1:6379/0"
     ca_file: str | None = Field(default=None, description="PEM file of the CAs that sign the server's certificate")
+    cluster: bool = Field(default=False, description="the URL names a node of a Redis Cluster (keys of one "
+                                                     "partition, and of one monitor, share a hash slot)")
 
     @field_serializer("url")
     def _dump_url(self, url: str) -> str:

@@ -15,6 +15,7 @@ from stream_guard.core.evaluation import ClosedWindow
 from stream_guard.core.events import RawRecord
 from stream_guard.core.folding import PartitionFolder
 from stream_guard.core.profile import WindowProfile
+from stream_guard.errors import Fenced
 from stream_guard.runtime.local_stack import LocalStack
 
 from ..unit.builders import monitor
@@ -215,3 +216,64 @@ def test_a_segment_field_with_ten_thousand_values_adds_no_redis_keys_and_stays_w
         sizes[distinct] = redis_client.hstrlen(f"sg:{{seg{distinct}/seg/0}}:windows", "0")
     # 10,000 users cost about what 21 segments of 10 users' data do, not 1,000 times 10
     assert sizes[10_000] < 3 * sizes[10]
+
+
+@pytest.fixture
+def redis_cluster(tmp_path: Any) -> Any:
+    """A real Redis Cluster of one node owning all 16,384 slots: it enforces the cluster protocol's rule
+    that one transaction (and one multi-key command) stays within one hash slot."""
+    import subprocess
+    import time
+
+    from stream_guard.runtime.local_stack import free_port, redis_binary
+
+    port = free_port()
+    server = subprocess.Popen([redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
+                               "--cluster-config-file", str(tmp_path / "nodes.conf"), "--save", "", "--appendonly",
+                               "no", "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    client = redis.Redis(port=port, socket_connect_timeout=0.5)
+    try:
+        for _ in range(100):
+            try:
+                client.ping()
+                break
+            except redis.RedisError:
+                time.sleep(0.1)
+        client.execute_command("CLUSTER", "ADDSLOTS", *range(16384))
+        while b"cluster_state:ok" not in client.execute_command("CLUSTER", "INFO"):
+            time.sleep(0.1)
+        yield f"redis://127.0.0.1:{port}/0", client
+    finally:
+        client.close()
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_the_state_works_on_a_redis_cluster_whose_transactions_stay_in_one_slot(redis_cluster: Any) -> None:
+    url, plain = redis_cluster
+    with pytest.raises(redis.ResponseError, match="hash to the same slot"):   # the rule the key layout must respect
+        pipe = plain.pipeline(transaction=True)
+        pipe.set("sg:{a/m/0}:meta", 1).set("sg:{a/m/1}:meta", 1).execute()
+
+    async def run() -> None:
+        store, thief = RedisStateStore(url, "app", cluster=True), RedisStateStore(url, "app", cluster=True)
+        folder = folder_with(500)
+        epoch = await store.claim_partition(PartitionFolder(SPEC, 0), now=1)
+        await store.save_partition(folder, [], epoch)
+        restored = PartitionFolder(SPEC, 0)
+        await thief.claim_partition(restored, now=2)
+        assert (restored.next_offset, restored.counts, sorted(restored.windows)) == (
+            500, folder.counts, sorted(folder.windows))
+        with pytest.raises(Fenced):
+            await store.save_partition(folder, [], epoch)
+
+        engine = MonitorEngine(SPEC)
+        evaluator = await store.claim_evaluator(SPEC.name)
+        await store.save_closed(engine, ClosedWindow(WindowProfile.empty(SPEC, 0)), [], epoch=evaluator)
+        assert await store.last_evaluated(SPEC.name) == 0
+        remote = await store.remote_partitions(SPEC.name, [0, 1], now=3, idle_timeout=10_000)
+        assert list(remote) == [0] and remote[0].windows == frozenset(folder.windows)
+        await store.close()
+        await thief.close()
+
+    asyncio.run(run())
