@@ -135,9 +135,14 @@ def run_forwarder(topology: Topology, options: ForwardOptions, log: Log,
         while not (stop and stop.is_set()):
             batches = consumer.poll(timeout_ms=300, max_records=200)
             for tp, messages in batches.items():
-                records = [_decoded(m.value) for m in messages if m.timestamp >= skip_before.get(tp, 0)]
-                counts.skipped += len(messages) - len(records)
-                _deliver_batch(records, targets, topology, options, log, counts)
+                kept = [m for m in messages if m.timestamp >= skip_before.get(tp, 0)]
+                counts.skipped += len(messages) - len(kept)
+                if kept and tp in skip_before:
+                    # the group's first position, stored before the first delivery: should that fail,
+                    # a restart resumes here instead of skipping the record as older than itself
+                    consumer.commit({tp: OffsetAndMetadata(kept[0].offset, "", -1)})
+                    del skip_before[tp]
+                _deliver_batch([_decoded(m.value) for m in kept], targets, topology, options, log, counts)
                 consumer.commit({tp: OffsetAndMetadata(messages[-1].offset + 1, "", -1)})
                 last = time.monotonic()
             if options.idle_exit is not None and time.monotonic() - last > options.idle_exit:
