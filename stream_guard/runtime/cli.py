@@ -628,14 +628,16 @@ def _alerts_parser(commands: Any) -> None:
     sub.add_argument("--from-beginning", action="store_true", help="start at the oldest alert on the topic")
     sub.add_argument("--json", action="store_true", help="print the raw alert records, one per line")
     sub.add_argument("--no-digests", action="store_true", help="leave out the window digests (stream_guard.digest/v1)")
+    sub.add_argument("--details", action="store_true",
+                     help="print each alert's evaluation under its line: ids, metric, value, threshold, p-values, "
+                          "sample sizes, reference")
     sub.add_argument("--idle-exit", type=float, metavar="S", help="exit after S seconds without a new alert")
     _services(sub, redis=False)
 
 
 def _alerts_tail(args: argparse.Namespace) -> int:
     from stream_guard.adapters.credentials import kafka_security
-    from stream_guard.core.digest import DIGEST_SCHEMA
-    from stream_guard.runtime.console import print_record
+    from stream_guard.runtime.console import print_tail
     from stream_guard.runtime.kafka_io import records
     from stream_guard.runtime.preflight import check_broker
 
@@ -644,13 +646,7 @@ def _alerts_tail(args: argparse.Namespace) -> int:
     console = Console(soft_wrap=True)
     for record in records(topology.kafka.broker, topology.alerts.topic, args.from_beginning, args.idle_exit,
                           security=kafka_security(topology.kafka)):
-        if args.no_digests and record.get("schema") == DIGEST_SCHEMA:
-            continue
-        if args.json:
-            sys.stdout.write(orjson.dumps(record).decode() + "\n")
-            sys.stdout.flush()
-        else:
-            print_record(console, record)
+        print_tail(console, record, args.json, not args.no_digests, args.details)
     return 0
 
 
