@@ -693,6 +693,10 @@ class StateSpec(_Frozen):
 class WebSpec(_Frozen):
     host: str = "127.0.0.1"
     port: int = Field(default=6066, ge=0, le=65535)
+    url: str | None = Field(
+        default=None, pattern=r"^https?://[^\s]+$",
+        description="where people reach the status page, e.g. http://guard.internal:6066; "
+                    "`stream-guard forward` links alerts to it (Alertmanager's generatorURL)")
 
 
 class Topology(_Frozen):
