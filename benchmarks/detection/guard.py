@@ -1,16 +1,21 @@
 """stream_guard's side: a scenario's events through the `replay` engine, in this process.
 
-One topology serves every scenario: the monitor's default checks and thresholds, the default rolling
-reference of the previous 10 windows (graded from 3), and each feature's declared type and range.
-Only the seasonal control differs, by its reference (the same hour one day earlier) and its hourly
-window, which is what that scenario is about.
+One topology serves every scenario: the monitor's default checks and thresholds, each feature's
+declared type and range, and one of two reference settings:
+
+- `rolling`: the previous 10 windows (graded from 3), what a monitor uses when nobody froze a baseline;
+- `fixed`: the stream's first 10 windows, frozen (`{kind: fixed, start, end}`), as a team would freeze
+  a known-good period or its training data; every scenario has at least 10 windows before its change.
+
+Only the seasonal control differs, under both settings, by its reference (the same hour one day
+earlier) and its hourly window, which is what that scenario is about.
 
 An alarm at a level is a `firing` alert record of that severity or worse; resolves are not alarms.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +28,24 @@ from stream_guard.core.config import Topology
 from stream_guard.replay import replay
 
 LEVELS = {"warning": ("warning", "critical"), "critical": ("critical",)}
+SETTINGS = ("rolling", "fixed")
+FIXED_WINDOWS = 10     # the fixed reference: the first 10 windows of every stream
 
 
-def topology(s: Scenario) -> Topology:
+def reference(s: Scenario, setting: str) -> dict[str, Any]:
+    """The reference of the scenario's monitor under a setting (the seasonal control's is always seasonal)."""
+    if s.seasonal:
+        return {"kind": "seasonal", "period": "1d"}
+    if setting == "fixed":
+        return {"kind": "fixed", "start": _iso(START), "end": _iso(START + FIXED_WINDOWS * s.window_ms())}
+    return {"kind": "rolling", "windows": s.reference()["windows"]}
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat().replace("+00:00", "Z")
+
+
+def topology(s: Scenario, setting: str = "rolling") -> Topology:
     """The monitor watching the scenario's features with stream_guard's defaults."""
     def declared(name: str, kind: str) -> dict[str, Any]:
         low_high = s.ranges.get(name)
@@ -34,22 +54,20 @@ def topology(s: Scenario) -> Topology:
     predictions = ("score", "label")
     numeric = {n: declared(n, "numeric") for n in s.numeric if n not in predictions}
     categorical = {n: declared(n, "categorical") for n in s.categorical}
-    reference = ({"kind": "seasonal", "period": "1d"} if s.seasonal
-                 else {"kind": "rolling", "windows": s.reference()["windows"]})
     monitor = {
         "name": "detect",
         "source": {"topic": "events", "timestamp": "ts"},
         "window": {"size": "1h" if s.seasonal else "1m", "grace": "0s"},
-        "reference": reference,
+        "reference": reference(s, setting),
         "features": {**numeric, **categorical},
         "prediction": {n: declared(n, "numeric") for n in s.numeric if n in predictions},
     }
     return Topology.model_validate({"version": 1, "app": "detection", "monitors": [monitor]})
 
 
-def topology_yaml(s: Scenario) -> str:
+def topology_yaml(s: Scenario, setting: str = "rolling") -> str:
     """The same topology as YAML, for the results page."""
-    data = topology(s).model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    data = topology(s, setting).model_dump(mode="json", by_alias=True, exclude_defaults=True)
     return yaml.safe_dump(data, sort_keys=False)
 
 
@@ -61,7 +79,7 @@ def write_events(path: Path, windows: list[list[dict[str, Any]]]) -> list[int]:
     return [len(events) for events in windows]
 
 
-def alarms(s: Scenario, path: Path, timeline: Timeline
+def alarms(s: Scenario, path: Path, timeline: Timeline, setting: str = "rolling"
            ) -> tuple[dict[str, list[Alarm]], list[dict[str, Any]], list[dict[str, Any]]]:
     """stream_guard's alarms per level on the events of `path`, the firing records themselves, and
     every evaluation of the feature the scenario changes (window, check, value, severity)."""
@@ -81,7 +99,7 @@ def alarms(s: Scenario, path: Path, timeline: Timeline
     def ignore(record: dict[str, Any]) -> None:
         pass
 
-    replay(topology(s), path, on_alert, on_evaluation, ignore)
+    replay(topology(s, setting), path, on_alert, on_evaluation, ignore)
     by_level = {level: window_alarms(timeline, sorted({f["window"] for f in firing if f["severity"] in severities}))
                 for level, severities in LEVELS.items()}
     return by_level, firing, evaluations

@@ -67,9 +67,9 @@ def timeline(s: Scenario, scale: Scale, counts: list[int]) -> Timeline:
     return Timeline(counts, [change] if change is not None else [], s.tolerance(scale))
 
 
-def run_guard(s: Scenario, entry: dict[str, Any], line: Timeline) -> dict[str, Any]:
+def run_guard(s: Scenario, entry: dict[str, Any], line: Timeline, setting: str) -> dict[str, Any]:
     began = time.perf_counter()
-    by_level, firing, evaluations = guard.alarms(s, Path(entry["path"]), line)
+    by_level, firing, evaluations = guard.alarms(s, Path(entry["path"]), line, setting)
     return {"levels": by_level, "seconds": time.perf_counter() - began, "firing": firing, "evaluations": evaluations}
 
 
@@ -99,8 +99,9 @@ def peer_alarms(line: Timeline, found: dict[str, Any]) -> dict[str, list[Alarm]]
     return out
 
 
-TOOL_ROWS = [   # (row name, tool, level)
-    ("stream_guard warning", "stream_guard", "warning"), ("stream_guard critical", "stream_guard", "critical"),
+TOOL_ROWS = [   # (row name, tool, level); stream_guard's tools are named for their reference setting
+    ("stream_guard warning", "rolling", "warning"), ("stream_guard critical", "rolling", "critical"),
+    ("stream_guard fixed warning", "fixed", "warning"), ("stream_guard fixed critical", "fixed", "critical"),
     ("Evidently", "evidently", "any"), ("whylogs POSSIBLE_DRIFT", "whylogs", "warning"),
     ("whylogs DRIFT", "whylogs", "critical"), ("Alibi TabularDrift", "alibi_tabular", "any"),
     ("River ADWIN", "river_adwin", "any"), ("River KSWIN", "river_kswin", "any"),
@@ -125,8 +126,10 @@ def main() -> None:
         manifest = [prepare(s, scale, scratch) for s in scenarios]
         print(f"events written: {sum(sum(e['counts']) for e in manifest):,}", file=sys.stderr, flush=True)
         lines = {s.name: timeline(s, scale, e["counts"]) for s, e in zip(scenarios, manifest)}
-        guarded = {s.name: run_guard(s, e, lines[s.name]) for s, e in zip(scenarios, manifest)}
-        print(f"stream_guard: {sum(g['seconds'] for g in guarded.values()):.1f} s", file=sys.stderr, flush=True)
+        guarded = {setting: {s.name: run_guard(s, e, lines[s.name], setting) for s, e in zip(scenarios, manifest)}
+                   for setting in guard.SETTINGS}
+        seconds = sum(g["seconds"] for per in guarded.values() for g in per.values())
+        print(f"stream_guard: {seconds:.1f} s", file=sys.stderr, flush=True)
         tools = [t for t in PEER_TOOLS if not (args.quick and t in SLOW_TOOLS)]
         found = run_peers(manifest, scratch, tools, quiet=False) if have_peers else {}
         versions = peers("--versions") if have_peers else {}
@@ -139,9 +142,10 @@ def main() -> None:
     for s in scenarios:
         line = lines[s.name]
         every_window = list(range(len(line.window_events)))
-        alarms: dict[str, dict[str, list[Alarm]]] = {"stream_guard": guarded[s.name]["levels"],
-                                                     "always": {"any": window_alarms(line, every_window)},
+        alarms: dict[str, dict[str, list[Alarm]]] = {"always": {"any": window_alarms(line, every_window)},
                                                      "never": {"any": []}}
+        for setting in guard.SETTINGS:
+            alarms[setting] = guarded[setting][s.name]["levels"]
         for tool, per_scenario in found.items():
             if "error" not in per_scenario:
                 alarms[tool] = peer_alarms(line, per_scenario[s.name]["alarms"])
@@ -150,18 +154,20 @@ def main() -> None:
             if tool in alarms:
                 result = score(line, alarms[tool].get(level, []))
                 rows[row] = {**result.as_row(), "repeats": result.repeats,
-                             "seconds": (guarded[s.name]["seconds"] if tool == "stream_guard"
+                             "seconds": (guarded[tool][s.name]["seconds"] if tool in guarded
                                          else found.get(tool, {}).get(s.name, {}).get("seconds"))}
         results["scenarios"][s.name] = {
             "name": s.name, "description": s.description, "kind": s.kind, "change_window": s.change_window(scale),
             "windows": len(line.window_events), "events": sum(line.window_events), "tolerance": line.tolerance,
-            "rows": rows, "stream_guard_firing": guarded[s.name]["firing"],
-            "stream_guard_evaluations": guarded[s.name]["evaluations"]}
+            "rows": rows,
+            "stream_guard": {setting: {"firing": guarded[setting][s.name]["firing"],
+                                       "evaluations": guarded[setting][s.name]["evaluations"]}
+                             for setting in guard.SETTINGS}}
     results["seconds"] = time.perf_counter() - began
     results["command"] = "make detection" + (" ARGS=--quick" if args.quick else "")
     results["machine"] = machine()
     results["stream_guard"] = stream_guard_version()
-    results["acceptance"] = report.acceptance(results, scale)
+    results["acceptance"] = {setting: report.acceptance(results, setting) for setting in guard.SETTINGS}
     args.json.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
     args.out.write_text(report.render(results, scenarios, scale))
     print(f"wrote {args.out} in {results['seconds']:.0f} s", file=sys.stderr)

@@ -159,7 +159,7 @@ class VolumeCheck(SeverityLadder):
     """Events in the window against events per reference window, as a fold change (≥ 1): 2 is halved or doubled."""
 
     warning: float | None = 1.5
-    critical: float | None = 3.0
+    critical: float | None = 1.8
 
 
 class SloCheck(SeverityLadder):

@@ -111,10 +111,10 @@ def test_a_jump_of_missing_values_to_30_percent_is_critical_in_its_first_window(
     assert fired[0] == (MISSING_AT, "firing")
 
 
-def test_halved_traffic_is_at_least_a_warning(faulty: Any) -> None:
+def test_halved_traffic_is_critical_in_its_first_window(faulty: Any) -> None:
     alerts, _ = faulty
-    volume = [(window(a), a["severity"], a["status"]) for a in alerts if a["check"] == "volume"]
-    assert volume[0][0] == HALVED_AT and volume[0][1] in ("warning", "critical") and volume[0][2] == "firing"
+    volume = [(window(a), a["severity"], a["status"], a["value"]) for a in alerts if a["check"] == "volume"]
+    assert volume[0] == (HALVED_AT, "critical", "firing", pytest.approx(2.0, abs=0.05))
 
 
 def test_only_the_broken_features_and_volume_alert(faulty: Any) -> None:
