@@ -146,7 +146,8 @@ class MonitorRuntime:
         the consumer, sent back to the committed offset, reads them again first. Folding the later batch
         now would skip them for good. A gap that lasts `GAP_PATIENCE` ms is accepted (the records are
         gone from the broker, or the offsets were never records: compaction, transaction markers) and
-        logged. Only the first records after a claim are checked.
+        logged; the records held back while waiting are then lost, and the log says so. Only the first
+        records after a claim are checked.
         """
         first: dict[int, int] = {}
         for record in records:
@@ -165,7 +166,8 @@ class MonitorRuntime:
                 continue
             log.warning(f"{self.monitor.name}: partition {partition}: offsets {expected:,} to {offset - 1:,} did "
                         f"not arrive within {GAP_PATIENCE // 1000} s of the claim (deleted by retention or "
-                        f"compaction, or transaction markers); folding on from {offset:,}")
+                        f"compaction, or transaction markers); folding on from {offset:,} (records of the "
+                        f"partition that came while waiting were left out and are not counted)")
             self._gaps.pop(partition, None)
             self._resuming.discard(partition)
         return [r for r in records if r.partition not in skip] if skip else records
