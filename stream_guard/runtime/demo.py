@@ -55,7 +55,8 @@ def run_demo(topology: Topology, options: DemoOptions, console: Console) -> int:
                                           topology.alerts.topic: 1, topology.alerts.dead_letter_topic: 1})
         worker, web_port, log_path = _start_worker(options.topology_path, stack)
         try:
-            console.print(f"worker  status http://127.0.0.1:{web_port}/status   log {log_path}")
+            console.print(f"worker  status page http://127.0.0.1:{web_port}/  (JSON /status, Prometheus /metrics)   "
+                          f"log {log_path}")
             if not _wait_ready(worker, web_port, deadline, console):
                 return _worker_failed(console, log_path)
             _introduce(console, topology, options)
