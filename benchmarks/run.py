@@ -286,6 +286,32 @@ def feature_scaling(total_values: int) -> list[dict[str, float]]:
     return rows
 
 
+def segment_scaling(events: int) -> list[dict[str, float]]:
+    """20 numeric features folded with `segment_by` over a field of 1 (no segments), 10, 100 and 10,000
+    distinct values (`max_segments` 20: the rest pool into `other`)."""
+    names = [f"f{i}" for i in range(20)]
+    rng = np.random.default_rng(2)
+    values = rng.normal(size=(events, 20)).round(4)
+    rows = []
+    for distinct in (1, 10, 100, 10_000):
+        features: dict[str, Any] = {n: {"type": "numeric", "field": f"features.{n}"} for n in names}
+        monitor = MonitorSpec.model_validate({"name": "bench", "source": {"topic": "t", "timestamp": "ts"},
+                                              "window": {"size": "1m"}, "features": features,
+                                              **({"segment_by": ["region"]} if distinct > 1 else {})})
+        raw = [RawRecord(orjson.dumps({"ts": START // 1000, "region": f"r{i % distinct}",
+                                       "features": dict(zip(names, row.tolist()))}), 0, i)
+               for i, row in enumerate(values)]
+        engine = MonitorEngine(monitor)
+        began = time.perf_counter()
+        for i in range(0, len(raw), 1000):
+            engine.fold(raw[i:i + 1000])
+        elapsed = time.perf_counter() - began
+        window = next(iter(engine.folders[0].windows.values()))
+        rows.append({"distinct_segments": distinct, "events": events, "events_per_s": events / elapsed,
+                     "stored_bytes": len(window.to_bytes())})
+    return rows
+
+
 def _rss_bytes() -> int:
     """Resident memory of this process (DataSketches allocates in C++, which tracemalloc cannot see)."""
     return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
@@ -380,6 +406,8 @@ def run_all(args: argparse.Namespace, events_file: Path) -> None:
         print(f"  redis commands per flush: {results['redis_commands_per_flush']}", flush=True)
     print("running feature scaling…", flush=True)
     results["feature_scaling"] = feature_scaling(400_000 if args.quick else 2_000_000)
+    print("running segment scaling…", flush=True)
+    results["segment_scaling"] = segment_scaling(20_000 if args.quick else 100_000)
     print("running stream_guard in-process on the per-message events…", flush=True)
     results["stream_guard_in_process"] = stream_guard_in_process(events_file)
     print(f"  {_events_per_s(results['stream_guard_in_process']):,.0f} events/s", flush=True)
@@ -467,6 +495,11 @@ def report(results: dict[str, Any]) -> str:
         lines.append(f"| {row['features']:,} | {row['events']:,} | {row['events_per_s']:,.0f} | "
                      f"{row['values_per_s']:,.0f} | {row['stored_bytes_per_feature']:,.0f} | "
                      f"{row['rss_growth_bytes_per_feature']:,.0f} |")
+    if "segment_scaling" in results:
+        lines += ["", "| distinct segment values | events | events/s | stored bytes per window |",
+                  "|---:|---:|---:|---:|"]
+        lines += [f"| {r['distinct_segments']:,} | {r['events']:,} | {r['events_per_s']:,.0f} | {r['stored_bytes']:,} |"
+                  for r in results["segment_scaling"]]
     lines += peers_report(results)
     return "\n".join(lines)
 

@@ -259,9 +259,14 @@ class WindowProfile:
             groups.setdefault(segments[row], []).append(row)
         if self.segment_volume is None:
             self.segment_volume = frequent_strings_sketch(SEGMENT_VOLUME_LG)
+        # segments past the cap share `other`: fold each profile once, not once per segment name
+        targets: dict[int, tuple[WindowProfile, list[int]]] = {}
         for name, members in groups.items():
             self.segment_volume.update(name, len(members))
-            self.segment_for(name, monitor, preferred).fold(columns, np.asarray(members), monitor)
+            profile = self.segment_for(name, monitor, preferred)
+            targets.setdefault(id(profile), (profile, []))[1].extend(members)
+        for profile, members in targets.values():
+            profile.fold(columns, np.sort(np.asarray(members)), monitor)
 
     def largest_segments(self, count: int) -> list[str]:
         """The `count` segment names with the most events in this window (estimated past ~48 names)."""
