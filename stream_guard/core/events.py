@@ -32,9 +32,10 @@ from stream_guard.core.columns import (
     VALID,
     FeatureColumn,
     FieldReader,
+    numeric_columns,
 )
 from stream_guard.core.config import MonitorSpec
-from stream_guard.core.schema import build_column
+from stream_guard.core.schema import build_column, plain_numeric
 
 __all__ = ["INVALID", "MISSING", "PAYLOAD_LIMIT", "PAYLOAD_PREFIX", "VALID", "BatchDecoder", "DeadLetter",
            "DecodedBatch", "FeatureColumn", "RawRecord", "event_times", "parse_event_time"]
@@ -157,6 +158,7 @@ class BatchDecoder:
         self._features = [(name, spec, tuple((spec.field or name).split(".")))
                           for name, spec in monitor.all_features().items()]
         self._rules = monitor.parsed_rules()
+        self._numeric = [name for name, spec, _ in self._features if plain_numeric(spec)]
         self._segment_paths = [(name, tuple(name.split("."))) for name in monitor.segment_by]
         # objects that hold declared fields (`features` in `features.amount`), and the keys declared in them
         self._containers: dict[tuple[str, ...], set[str]] = {}
@@ -196,11 +198,18 @@ class BatchDecoder:
             times = np.delete(times, sorted(bad))
         if len(dead) > 1:
             dead.sort(key=_input_order)
-        reader = FieldReader(events)
-        columns = {name: build_column(spec, reader.values(path), self._rules.get(name, ()))
-                   for name, spec, path in self._features}
+        reader = FieldReader(events, [path for _, _, path in self._features])
+        columns = self._columns(reader)
         return DecodedBatch(times, columns, [r for r, _ in origins], dead, [i for _, i in origins], consumed,
                             self._unknown_fields(reader), self._segments(reader))
+
+    def _columns(self, reader: FieldReader) -> dict[str, FeatureColumn]:
+        """Each feature's column; the numeric ones in one numpy call when all their values allow it."""
+        values = {name: reader.values(path) for name, _, path in self._features}
+        built = numeric_columns([values[name] for name in self._numeric]) if len(self._numeric) > 1 else None
+        ready = dict(zip(self._numeric, built or ()))
+        return {name: build_column(spec, values[name], self._rules.get(name, ()), ready.get(name))
+                for name, spec, _ in self._features}
 
     def _segments(self, reader: FieldReader) -> list[str] | None:
         """Each event's segment name: `field=value` for each `segment_by` field, joined by commas."""
@@ -219,8 +228,8 @@ class BatchDecoder:
         out: dict[str, np.ndarray] = {}
         for prefix, known in self._containers.items():
             level = reader.level(prefix)
-            if not level:
-                continue
+            if not level or (known <= reader.present(prefix) and max(map(len, level)) <= len(known)):
+                continue   # empty, or every object holds exactly the declared fields
             seen: set[str] = set().union(*map(dict.keys, level))
             for name in sorted(seen - known)[:MAX_UNKNOWN_FIELDS]:
                 out[".".join((*prefix, name))] = np.fromiter((name in node for node in level), bool, len(level))
