@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 VALID, MISSING, INVALID = 0, 1, 2
+MAX_UNKNOWN_FIELDS = 20  # undeclared field names tracked per object and batch
 _EMPTY: dict[str, Any] = {}
 _NUMBER_TYPES = {int, float, type(None)}
 _LABEL_TYPES = {str, type(None)}
@@ -97,6 +98,63 @@ class FieldReader:
                 level = [node.get(prefix[-1], _EMPTY) if isinstance(node, dict) else _EMPTY for node in parents]
             self._levels[prefix] = [_EMPTY if node is None else node for node in level]
         return self._levels[prefix]
+
+
+class ChunkedFields:
+    """The declared paths' values, and the undeclared fields of the declared objects, over events
+    read a chunk at a time: a chunk's events are read while the parser's output is still in the
+    CPU cache, then freed (reading a whole large batch at once measured about a quarter slower).
+
+    `containers` maps each object that holds declared fields (`("features",)`) to the keys declared
+    in it; only a chunk where some object holds other keys is kept, to find them (schema drift).
+    """
+
+    def __init__(self, paths: Iterable[tuple[str, ...]], containers: dict[tuple[str, ...], set[str]]) -> None:
+        self.values: dict[tuple[str, ...], list[Any]] = {path: [] for path in paths}
+        self.count = 0
+        self._containers = containers
+        self._odd: dict[tuple[str, ...], list[tuple[int, list[dict[str, Any]]]]] = {p: [] for p in containers}
+        self._dropped: list[int] = []
+
+    def add(self, events: list[Any]) -> None:
+        """Read one chunk of events (objects); the list may be reused or freed afterwards."""
+        reader = FieldReader(events, self.values)
+        for path, values in self.values.items():
+            values += reader.values(path)
+        for prefix, known in self._containers.items():
+            level = reader.level(prefix)
+            if level and not (known <= reader.present(prefix) and max(map(len, level)) <= len(known)):
+                self._odd[prefix].append((self.count, level))   # some object may hold undeclared keys
+        self.count += len(events)
+
+    def drop(self, rows: list[int]) -> None:
+        """Forget the events at `rows` (sorted positions among all events added)."""
+        if rows:
+            gone = set(rows)
+            for path, values in self.values.items():
+                self.values[path] = [v for i, v in enumerate(values) if i not in gone]
+            self._dropped = rows
+
+    def unknown(self) -> dict[str, np.ndarray]:
+        """Undeclared field -> which of the events (not dropped) carry it, for the first
+        `MAX_UNKNOWN_FIELDS` such fields of each object in name order."""
+        out: dict[str, np.ndarray] = {}
+        dropped = self._dropped
+        for prefix, known in self._containers.items():
+            chunks = self._odd[prefix]
+            seen: set[str] = set().union(*(node.keys() for _, level in chunks for node in level))
+            kept = 0
+            for name in sorted(seen - known):
+                mask = np.zeros(self.count, dtype=bool)
+                for start, level in chunks:
+                    mask[start:start + len(level)] = np.fromiter((name in node for node in level), bool, len(level))
+                mask = np.delete(mask, dropped) if dropped else mask
+                if mask.any():   # not only in dropped events
+                    out[".".join((*prefix, name))] = mask
+                    kept += 1
+                    if kept == MAX_UNKNOWN_FIELDS:
+                        break
+        return out
 
 
 def numeric_column(values: list[Any]) -> FeatureColumn:
