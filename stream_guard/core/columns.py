@@ -24,7 +24,8 @@ VALID, MISSING, INVALID = 0, 1, 2
 MAX_UNKNOWN_FIELDS = 20  # undeclared field names tracked per object and batch
 _EMPTY: dict[str, Any] = {}
 _NUMBER_TYPES = {int, float, type(None)}
-_LABEL_TYPES = {str, type(None)}
+_NONE = type(None)
+_LABEL_TYPES = {str, _NONE}
 
 
 @dataclass
@@ -184,8 +185,9 @@ def numeric_columns(columns: Sequence[Sequence[Any]]) -> list[FeatureColumn] | N
 
 
 def categorical_column(values: list[Any]) -> FeatureColumn:
-    if set(map(type, values)) <= _LABEL_TYPES:
-        missing = np.array([v is None for v in values], dtype=bool) if None in values else np.zeros(len(values), bool)
+    types = set(map(type, values))
+    if types <= _LABEL_TYPES:   # only strings, and None where the value is missing
+        missing = np.array([v is None for v in values], dtype=bool) if _NONE in types else np.zeros(len(values), bool)
         status = missing.astype(np.int8) * MISSING
         return FeatureColumn("categorical", status, labels=values)
     labels: list[str | None] = []
