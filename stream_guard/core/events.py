@@ -1,8 +1,9 @@
 """Raw records in, columns out: one decode per batch, bad records become dead letters with a reason.
 
 A record is `RawRecord(value, partition, offset)`; decoding a batch gives the event times, one column
-per feature, and the dead letters. Per-value problems (a string where a number belongs) are counted
-in the feature's profile, not dead-lettered: the rest of the event is still good.
+per feature, and the dead letters. The declared fields are read `CHUNK_EVENTS` events at a time, as
+soon as those are parsed (see `columns.ChunkedFields`). Per-value problems (a string where a number
+belongs) are counted in the feature's profile, not dead-lettered: the rest of the event is still good.
 
 Record-level reason codes given here: `oversized`, `empty`, `not_utf8`, `invalid_json`, `too_deep`,
 `not_an_object`, `not_an_array`, `missing_timestamp`, `invalid_timestamp`. (`late`, `too_old` and
@@ -28,17 +29,19 @@ import orjson
 
 from stream_guard.core.columns import (
     INVALID,
+    MAX_UNKNOWN_FIELDS,
     MISSING,
     VALID,
+    ChunkedFields,
     FeatureColumn,
-    FieldReader,
+    numeric_columns,
 )
 from stream_guard.core.config import MonitorSpec
-from stream_guard.core.schema import build_column
+from stream_guard.core.schema import build_column, plain_numeric
 
-__all__ = ["INVALID", "MISSING", "PAYLOAD_LIMIT", "PAYLOAD_PREFIX", "VALID", "BatchDecoder", "DeadLetter",
-           "DecodedBatch", "FeatureColumn", "RawRecord", "event_times", "parse_event_time"]
-MAX_UNKNOWN_FIELDS = 20  # undeclared field names tracked per object and batch
+__all__ = ["INVALID", "MAX_UNKNOWN_FIELDS", "MISSING", "PAYLOAD_LIMIT", "PAYLOAD_PREFIX", "VALID", "BatchDecoder",
+           "DeadLetter", "DecodedBatch", "FeatureColumn", "RawRecord", "event_times", "parse_event_time"]
+CHUNK_EVENTS = 1000      # events parsed before their fields are read (see ChunkedFields)
 _SECONDS_LIMIT = 100_000_000_000  # below this an epoch number is seconds (year 5138), above it ms
 _LATEST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z: later ones are no time (epoch µs or ns?)
 PAYLOAD_LIMIT = 256 * 1024        # a dead letter carries at most this much payload whole...
@@ -157,7 +160,10 @@ class BatchDecoder:
         self._features = [(name, spec, tuple((spec.field or name).split(".")))
                           for name, spec in monitor.all_features().items()]
         self._rules = monitor.parsed_rules()
+        self._numeric = [name for name, spec, _ in self._features if plain_numeric(spec)]
         self._segment_paths = [(name, tuple(name.split("."))) for name in monitor.segment_by]
+        self._paths = [self._time_path, *(path for _, _, path in self._features),
+                       *(path for _, path in self._segment_paths)]
         # objects that hold declared fields (`features` in `features.amount`), and the keys declared in them
         self._containers: dict[tuple[str, ...], set[str]] = {}
         for _, _, path in self._features:
@@ -176,55 +182,61 @@ class BatchDecoder:
                 gc.enable()
 
     def _decode(self, records: Sequence[RawRecord]) -> DecodedBatch:
-        events: list[dict[str, Any]] = []
         origins: list[tuple[RawRecord, int | None]] = []
         dead: list[DeadLetter] = []
         records = self._drop_oversized(records, dead)
         consumed = len(dead)
-        if self._format == "json":
-            self._parse_messages(records, events, origins, dead)
-            consumed += len(records)
-        else:
-            for record in records:
-                consumed += self._parse(record, events, origins, dead)
-        times, problems = event_times(FieldReader(events).values(self._time_path))
+        fields, read = self._read_fields(records, origins, dead)
+        consumed += read
+        times, problems = event_times(fields.values[self._time_path])
         if problems:
-            bad = set(problems)
-            dead.extend(self._dead(*origins[i], *problems[i]) for i in sorted(bad))
-            events = [e for i, e in enumerate(events) if i not in bad]
-            origins = [o for i, o in enumerate(origins) if i not in bad]
-            times = np.delete(times, sorted(bad))
+            bad = sorted(problems)
+            dead.extend(self._dead(*origins[i], *problems[i]) for i in bad)
+            fields.drop(bad)
+            gone = set(bad)
+            origins = [o for i, o in enumerate(origins) if i not in gone]
+            times = np.delete(times, bad)
         if len(dead) > 1:
             dead.sort(key=_input_order)
-        reader = FieldReader(events)
-        columns = {name: build_column(spec, reader.values(path), self._rules.get(name, ()))
-                   for name, spec, path in self._features}
-        return DecodedBatch(times, columns, [r for r, _ in origins], dead, [i for _, i in origins], consumed,
-                            self._unknown_fields(reader), self._segments(reader))
+        return DecodedBatch(times, self._columns(fields.values), [r for r, _ in origins], dead,
+                            [i for _, i in origins], consumed, fields.unknown(), self._segments(fields.values))
 
-    def _segments(self, reader: FieldReader) -> list[str] | None:
+    def _read_fields(self, records: Sequence[RawRecord], origins: list[tuple[RawRecord, int | None]],
+                     dead: list[DeadLetter]) -> tuple[ChunkedFields, int]:
+        """Parse the records and read the declared fields of their events, `CHUNK_EVENTS` at a time;
+        returns them with how many events the records count for."""
+        fields = ChunkedFields(self._paths, self._containers)
+        events: list[dict[str, Any]] = []
+        if self._format == "json":
+            for start in range(0, len(records), CHUNK_EVENTS):
+                self._parse_messages(records[start:start + CHUNK_EVENTS], events, origins, dead)
+                fields.add(events)
+                events = []
+            return fields, len(records)
+        consumed = 0
+        for record in records:
+            consumed += self._parse(record, events, origins, dead)
+            if len(events) >= CHUNK_EVENTS:
+                fields.add(events)
+                events = []
+        fields.add(events)
+        return fields, consumed
+
+    def _columns(self, values: dict[tuple[str, ...], list[Any]]) -> dict[str, FeatureColumn]:
+        """Each feature's column; the numeric ones in one numpy call when all their values allow it."""
+        by_name = {name: values[path] for name, _, path in self._features}
+        built = numeric_columns([by_name[name] for name in self._numeric]) if len(self._numeric) > 1 else None
+        ready = dict(zip(self._numeric, built or ()))
+        return {name: build_column(spec, by_name[name], self._rules.get(name, ()), ready.get(name))
+                for name, spec, _ in self._features}
+
+    def _segments(self, values: dict[tuple[str, ...], list[Any]]) -> list[str] | None:
         """Each event's segment name: `field=value` for each `segment_by` field, joined by commas."""
         if not self._segment_paths:
             return None
-        parts = [[f"{name}={'(missing)' if v is None else v}" for v in reader.values(path)]
+        parts = [[f"{name}={'(missing)' if v is None else v}" for v in values[path]]
                  for name, path in self._segment_paths]
         return parts[0] if len(parts) == 1 else list(map(",".join, zip(*parts)))
-
-    def _unknown_fields(self, reader: FieldReader) -> dict[str, np.ndarray]:
-        """Fields inside the declared objects that the topology does not declare (schema drift).
-
-        The union of keys per object costs one C-level pass; the per-event masks are built only when
-        something undeclared is there.
-        """
-        out: dict[str, np.ndarray] = {}
-        for prefix, known in self._containers.items():
-            level = reader.level(prefix)
-            if not level:
-                continue
-            seen: set[str] = set().union(*map(dict.keys, level))
-            for name in sorted(seen - known)[:MAX_UNKNOWN_FIELDS]:
-                out[".".join((*prefix, name))] = np.fromiter((name in node for node in level), bool, len(level))
-        return out
 
     def _drop_oversized(self, records: Sequence[RawRecord], dead: list[DeadLetter]) -> Sequence[RawRecord]:
         """The records within `source.max_message_bytes`; longer ones are dead-lettered unparsed."""

@@ -69,6 +69,11 @@ def kind(spec: FeatureSpec) -> str:
     return "numeric" if spec.type in NUMERIC_KINDS else "categorical"
 
 
+def plain_numeric(spec: FeatureSpec) -> bool:
+    """Whether `build_column` makes the feature's column with `numeric_column` (and so may `numeric_columns`)."""
+    return spec.type != "timestamp" and kind(spec) == "numeric"
+
+
 def constrained(spec: FeatureSpec, rules: Sequence[Rule] = ()) -> bool:
     """Whether the feature declares anything its records can violate."""
     return bool(spec.required or not spec.nullable or spec.type in ("integer", "boolean", "string", "timestamp")
@@ -76,9 +81,16 @@ def constrained(spec: FeatureSpec, rules: Sequence[Rule] = ()) -> bool:
                 or spec.pattern is not None or spec.max_length is not None or rules)
 
 
-def build_column(spec: FeatureSpec, values: list[Any], rules: Sequence[Rule] = ()) -> FeatureColumn:
-    """The feature's column from its raw values, with the violations mask when it has a schema."""
-    if spec.type == "timestamp":
+def build_column(spec: FeatureSpec, values: list[Any], rules: Sequence[Rule] = (),
+                 column: FeatureColumn | None = None) -> FeatureColumn:
+    """The feature's column from its raw values, with the violations mask when it has a schema.
+
+    `column` is the column of `values` when it was already built (see `plain_numeric`), so that
+    only the schema is checked here.
+    """
+    if column is not None:
+        pass
+    elif spec.type == "timestamp":
         column = _timestamp_column(values)
     elif kind(spec) == "numeric":
         column = numeric_column(values)
