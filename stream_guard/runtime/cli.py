@@ -304,8 +304,22 @@ def _snapshot_store(topology: Any) -> Any:
     return SnapshotStore(RedisStateStore.for_topology(topology))
 
 
-def _reference_build(args: argparse.Namespace) -> int:
+def _on_redis(state: Any, call: Any) -> Any:
+    """Run `call()` (a coroutine function) once Redis answers (else ServiceUnreachable naming the URL),
+    closing the connection however it ends."""
     import asyncio
+
+    async def run() -> Any:
+        try:
+            await state.ping()
+            return await call()
+        finally:
+            await state.close()
+
+    return asyncio.run(run())
+
+
+def _reference_build(args: argparse.Namespace) -> int:
 
     from stream_guard.references import build_from_file
 
@@ -317,14 +331,7 @@ def _reference_build(args: argparse.Namespace) -> int:
                                            progress=lambda n: status.update(f"profiling… {n:,} rows"))
     store = _snapshot_store(topology)
 
-    async def save() -> bool:
-        try:
-            await store.state.ping()
-            return bool(await store.save(monitor.name, snapshot))
-        finally:
-            await store.state.close()
-
-    if not asyncio.run(save()):
+    if not _on_redis(store.state, lambda: store.save(monitor.name, snapshot)):
         raise StreamGuardError(f"monitor {monitor.name} already has a snapshot named {args.name!r}; snapshots never "
                                f"change: delete it first (stream-guard reference delete) or choose another name")
     skipped = f"; {report.skipped:,} rows skipped ({'; '.join(report.examples)})" if report.skipped else ""
@@ -334,20 +341,15 @@ def _reference_build(args: argparse.Namespace) -> int:
 
 
 def _reference_list(args: argparse.Namespace) -> int:
-    import asyncio
 
     topology = with_overrides(load_topology(args.topology), redis=args.redis)
     monitors = [_one_monitor(topology, args.monitor)] if args.monitor else topology.monitors
     store = _snapshot_store(topology)
 
     async def read() -> list[tuple[str, Any]]:
-        try:
-            await store.state.ping()
-            return [(m.name, s) for m in monitors for s in await store.all(m.name)]
-        finally:
-            await store.state.close()
+        return [(m.name, s) for m in monitors for s in await store.all(m.name)]
 
-    found = asyncio.run(read())
+    found = _on_redis(store.state, read)
     if not found:
         print("no snapshots stored")
         return 0
@@ -359,7 +361,6 @@ def _reference_list(args: argparse.Namespace) -> int:
 
 
 def _reference_show(args: argparse.Namespace) -> int:
-    import asyncio
 
     from stream_guard.core.profile import NumericProfile
 
@@ -367,14 +368,7 @@ def _reference_show(args: argparse.Namespace) -> int:
     monitor = _one_monitor(topology, args.monitor)
     store = _snapshot_store(topology)
 
-    async def read() -> Any:
-        try:
-            await store.state.ping()
-            return await store.load(monitor.name, args.name)
-        finally:
-            await store.state.close()
-
-    snapshot = asyncio.run(read())
+    snapshot = _on_redis(store.state, lambda: store.load(monitor.name, args.name))
     if snapshot is None:
         raise StreamGuardError(f"monitor {monitor.name} has no snapshot named {args.name!r}")
     console = Console(soft_wrap=True)
@@ -394,20 +388,12 @@ def _reference_show(args: argparse.Namespace) -> int:
 
 
 def _reference_delete(args: argparse.Namespace) -> int:
-    import asyncio
 
     topology = with_overrides(load_topology(args.topology), redis=args.redis)
     monitor = _one_monitor(topology, args.monitor)
     store = _snapshot_store(topology)
 
-    async def delete() -> bool:
-        try:
-            await store.state.ping()
-            return bool(await store.delete(monitor.name, args.name))
-        finally:
-            await store.state.close()
-
-    if not asyncio.run(delete()):
+    if not _on_redis(store.state, lambda: store.delete(monitor.name, args.name)):
         raise StreamGuardError(f"monitor {monitor.name} has no snapshot named {args.name!r}")
     print(f"deleted snapshot {args.name!r} of monitor {monitor.name}")
     return 0
@@ -434,7 +420,6 @@ def _history_parser(commands: Any) -> None:
 
 
 def _history(args: argparse.Namespace) -> int:
-    import asyncio
 
     from stream_guard.adapters.redis_store import RedisStateStore
 
@@ -442,14 +427,7 @@ def _history(args: argparse.Namespace) -> int:
     monitor = _one_monitor(topology, args.monitor)
     store = RedisStateStore.for_topology(topology)
 
-    async def read() -> list[dict[str, Any]]:
-        try:
-            await store.ping()
-            return list(await store.history(monitor.name, max(args.windows, 1)))
-        finally:
-            await store.close()
-
-    windows = asyncio.run(read())
+    windows = _on_redis(store, lambda: store.history(monitor.name, max(args.windows, 1)))
     keys = sorted({(f, c) for w in windows for f, c, _, _ in w["checks"]
                    if (args.feature is None or f == args.feature) and (args.check is None or c == args.check)})
     if not keys:
