@@ -184,16 +184,23 @@ def test_kill_9_at_random_points_then_restart(local_stack: LocalStack, tmp_path:
     assert_exactly_once(local_stack, topology, state, undisturbed_ids, workers)
 
 
+def two_workers(stack: LocalStack, topology: LiveTopology, state: State, log_dir: Path,
+                workers: list[Worker]) -> tuple[Worker, Worker]:
+    """Two workers in the topology's group, once the source partitions are split between them."""
+    workers.extend([Worker(stack, topology, log_dir), Worker(stack, topology, log_dir)])
+    first, second = workers[-2:]
+    state.wait(lambda: bool(first.partitions()) and bool(second.partitions())
+               and first.partitions() | second.partitions() == set(PARTITIONS), "partitions split over both workers",
+               60, workers)
+    return first, second
+
+
 def test_two_workers_one_killed_and_its_partitions_taken_over(
         local_stack: LocalStack, tmp_path: Path, events_file: Path, undisturbed_ids: list[str],
         workers: list[Worker]) -> None:
     topology = fresh_topology(local_stack, tmp_path)
     state = State(local_stack.redis_url, topology.app)
-    workers.extend([Worker(local_stack, topology, tmp_path), Worker(local_stack, topology, tmp_path)])
-    first, second = workers
-    state.wait(lambda: bool(first.partitions()) and bool(second.partitions())
-               and first.partitions() | second.partitions() == set(PARTITIONS), "partitions split over both workers",
-               60, workers)
+    first, second = two_workers(local_stack, topology, state, tmp_path, workers)
     feed = Feed(local_stack, topology.source, events_file)
     state.wait_folded(random.Random(SEED).randrange(2000, 6000), workers)
     first.kill()
@@ -225,9 +232,7 @@ def test_a_paused_worker_resumed_after_takeover_is_fenced_out(
         workers: list[Worker]) -> None:
     topology = fresh_topology(local_stack, tmp_path)
     state = State(local_stack.redis_url, topology.app)
-    workers.extend([Worker(local_stack, topology, tmp_path), Worker(local_stack, topology, tmp_path)])
-    first, second = workers
-    state.wait(lambda: bool(first.partitions()) and bool(second.partitions()), "partitions split", 60, workers)
+    first, second = two_workers(local_stack, topology, state, tmp_path, workers)
     paused = first.partitions()
     epochs = {p: state.meta(p)["epoch"] for p in paused}
     feed = Feed(local_stack, topology.source, events_file)
