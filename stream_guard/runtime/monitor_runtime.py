@@ -123,13 +123,17 @@ class MonitorRuntime:
         self._ready.set()
 
     async def on_records(self, records: Sequence[RawRecord]) -> None:
-        self.freshness.received({r.partition for r in records}, self.clock())
+        partitions = {r.partition for r in records}
+        self.freshness.received(partitions, self.clock())
         await self._ready.wait()
         async with self._lock:
             # a record of a partition that is no longer ours is left to its owner, who reads it again
-            await self._claim(sorted(p for p in {r.partition for r in records} - set(self._epochs)
+            await self._claim(sorted(p for p in partitions - set(self._epochs)
                                      if p not in self._lost and self.source.owns(p)))
-            records = self._without_gaps([r for r in records if r.partition in self._epochs])
+            if not partitions <= set(self._epochs):
+                records = [r for r in records if r.partition in self._epochs]
+            if partitions & self._resuming:
+                records = self._without_gaps(records)
             # dead letters wait for their partition's next flush, published only while it is still ours
             for letter in self.engine.fold(records):
                 self._dead.setdefault(letter.record.partition, []).append(letter)
@@ -138,7 +142,7 @@ class MonitorRuntime:
         if due or self.clock() - self._last_flush >= self.state.flush_interval:
             await self.tick()
 
-    def _without_gaps(self, records: list[RawRecord]) -> list[RawRecord]:
+    def _without_gaps(self, records: Sequence[RawRecord]) -> Sequence[RawRecord]:
         """Leave out records of a just-claimed partition that start past its next offset to fold.
 
         That happens to a batch fetched before a rebalance and handed over after this worker claimed
