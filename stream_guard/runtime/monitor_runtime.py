@@ -432,6 +432,12 @@ class MonitorRuntime:
             if attempt:
                 log.info(f"{self.monitor.name}: Redis at {redacted(self.store.url)} answers again after "
                          f"{attempt} failed attempts; carrying on")
+                # the partitions were not read meanwhile: their silence says nothing about the source, so
+                # it must not make them idle (that would close windows past a partition still behind)
+                now = self.clock()
+                for folder in self.engine.folders.values():
+                    if folder.active_at is not None:
+                        folder.active_at = max(folder.active_at, now)
             return result
 
     def status(self) -> dict[str, Any]:
