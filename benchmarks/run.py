@@ -364,9 +364,12 @@ def rate(result: dict[str, float]) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller runs (about a minute in all)")
+    parser.add_argument("--repeat", type=int, help="rounds of the throughput runs, the fastest kept "
+                        "(default 3, with --quick 2)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results.json")
     parser.add_argument("--replay", type=Path, help=argparse.SUPPRESS)   # the in-process run's own process
     args = parser.parse_args()
+    args.repeat = args.repeat or (2 if args.quick else 3)
     if args.replay:
         print(orjson.dumps(replay_events(args.replay)).decode(), flush=True)
         return
@@ -376,7 +379,7 @@ def main() -> None:
 
 def run_all(args: argparse.Namespace, events_file: Path) -> None:
     per_message = 40_000 if args.quick else 200_000
-    batched = 200_000 if args.quick else 1_000_000
+    batched = 400_000 if args.quick else 1_000_000
     results: dict[str, Any] = {"machine": f"{platform.machine()}, {_cores()} cores, Python {platform.python_version()}",
                                "date": time.strftime("%Y-%m-%d")}
     with local_stack() as stack:
@@ -396,11 +399,19 @@ def run_all(args: argparse.Namespace, events_file: Path) -> None:
             ("d_stream_guard_batched", lambda: stream_guard_rate(stack, workdir, "bench.batched", batched,
                                                                  "json_array")),
         ]
-        for name, step in steps:
-            print(f"running {name}…", flush=True)
-            results[name] = step()
-            wall, cpu = rate(results[name])
-            print(f"  {wall:,.0f} events/s wall, {cpu:,.0f} events per CPU-second", flush=True)
+        # The machine is shared and a run's rate drops when a neighbour is busy, never rises: each
+        # run is repeated, the rounds interleaved so that a busy minute hits every run alike, and
+        # the fastest round of each is kept (all rounds are recorded).
+        for round_ in range(1, args.repeat + 1):
+            for name, step in steps:
+                print(f"running {name} (round {round_} of {args.repeat})…", flush=True)
+                result = step()
+                wall, cpu = rate(result)
+                print(f"  {wall:,.0f} events/s wall, {cpu:,.0f} events per CPU-second", flush=True)
+                rounds = [*results.get(name, {}).get("rounds_events_per_s", []), round(wall)]
+                if name not in results or wall > rate(results[name])[0]:
+                    results[name] = result
+                results[name]["rounds_events_per_s"] = rounds
         print("running alert latency…", flush=True)
         results["latency"] = alert_latency(stack, workdir, windows=10 if args.quick else 30, per_window=500)
         print(f"  {results['latency']}", flush=True)
@@ -478,11 +489,13 @@ def peers_report(results: dict[str, Any]) -> list[str]:
 
 def report(results: dict[str, Any]) -> str:
     lines = [f"machine: {results['machine']}; {results['date']}", "",
-             "| run | events | events/s (wall) | events per CPU-second |", "|---|---:|---:|---:|"]
+             "| run | events | events/s (wall) | events per CPU-second | every round, events/s |",
+             "|---|---:|---:|---:|---:|"]
     for name in ("a_raw_aiokafka_per_message", "b_naive_faust_per_message", "c_stream_guard_per_message",
                  "a_raw_aiokafka_batched", "d_stream_guard_batched"):
         wall, cpu = rate(results[name])
-        lines.append(f"| {name} | {results[name]['events']:,} | {wall:,.0f} | {cpu:,.0f} |")
+        rounds = ", ".join(f"{r:,}" for r in results[name].get("rounds_events_per_s", []))
+        lines.append(f"| {name} | {results[name]['events']:,} | {wall:,.0f} | {cpu:,.0f} | {rounds} |")
     c, b = rate(results["c_stream_guard_per_message"])[0], rate(results["b_naive_faust_per_message"])[0]
     d, a = rate(results["d_stream_guard_batched"])[0], rate(results["a_raw_aiokafka_batched"])[0]
     lat = results["latency"]

@@ -12,6 +12,7 @@ path for that column only.
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import chain, repeat
@@ -110,15 +111,26 @@ class ChunkedFields:
     in it; only a chunk where some object holds other keys is kept, to find them (schema drift).
     """
 
-    def __init__(self, paths: Iterable[tuple[str, ...]], containers: dict[tuple[str, ...], set[str]]) -> None:
+    def __init__(self, paths: Iterable[tuple[str, ...]], containers: dict[tuple[str, ...], set[str]],
+                 numbers: Iterable[tuple[str, ...]] = ()) -> None:
+        """`numbers`: the paths the typed path gives as float arrays (see `numbers`)."""
         self.values: dict[tuple[str, ...], list[Any]] = {path: [] for path in paths}
         self.count = 0
+        self.typed = True   # until events come that did not take the typed path (`add`)
+        self._parts: dict[tuple[str, ...], list[np.ndarray]] = {path: [] for path in numbers}
         self._containers = containers
         self._odd: dict[tuple[str, ...], list[tuple[int, list[dict[str, Any]]]]] = {p: [] for p in containers}
         self._dropped: list[int] = []
 
     def add(self, events: list[Any]) -> None:
         """Read one chunk of events (objects); the list may be reused or freed afterwards."""
+        if not events:
+            return
+        if self.typed:   # from now on the typed path's numbers are values like the others
+            for path, parts in self._parts.items():
+                self.values[path] = _as_values(self.numbers(path))
+                parts.clear()
+            self.typed = False
         reader = FieldReader(events, self.values)
         for path, values in self.values.items():
             values += reader.values(path)
@@ -128,12 +140,36 @@ class ChunkedFields:
                 self._odd[prefix].append((self.count, level))   # some object may hold undeclared keys
         self.count += len(events)
 
+    def add_typed(self, columns: dict[tuple[str, ...], Sequence[Any] | np.ndarray], count: int) -> None:
+        """Add `count` events read by the typed path (`core.typed`): each path's values (a float
+        array for the `numbers` paths), and no undeclared keys in the declared objects (that path
+        leaves those events to `add`)."""
+        for path, values in self.values.items():
+            column = columns[path]
+            if not isinstance(column, np.ndarray):
+                values += column
+            elif self.typed:
+                self._parts[path].append(column)
+            else:
+                values += _as_values(column)
+        self.count += count
+
+    def numbers(self, path: tuple[str, ...]) -> np.ndarray:
+        """A `numbers` path's values while every event came through the typed path (NaN: missing)."""
+        parts = self._parts[path]
+        if len(parts) != 1:
+            parts[:] = [np.concatenate(parts) if parts else np.empty(0)]
+        return parts[0]
+
     def drop(self, rows: list[int]) -> None:
         """Forget the events at `rows` (sorted positions among all events added)."""
         if rows:
             gone = set(rows)
             for path, values in self.values.items():
                 self.values[path] = [v for i, v in enumerate(values) if i not in gone]
+            for path, parts in self._parts.items():
+                if parts:
+                    parts[:] = [np.delete(self.numbers(path), rows)]
             self._dropped = rows
 
     def unknown(self) -> dict[str, np.ndarray]:
@@ -158,6 +194,13 @@ class ChunkedFields:
         return out
 
 
+def _as_values(numbers: np.ndarray) -> list[float | None]:
+    """The typed path's numbers as the general path reads them: None, not NaN, where missing."""
+    values = numbers.astype(object)
+    values[np.isnan(numbers)] = None
+    return values.tolist()  # type: ignore[no-any-return]
+
+
 def numeric_column(values: list[Any]) -> FeatureColumn:
     if set(map(type, values)) <= _NUMBER_TYPES:
         numbers = np.array(values, dtype=np.float64)  # None becomes NaN; JSON itself cannot hold NaN
@@ -179,13 +222,24 @@ def numeric_columns(columns: Sequence[Sequence[Any]]) -> list[FeatureColumn] | N
     every value is a number or None (then each list takes `numeric_column` on its own)."""
     if not set(map(type, chain.from_iterable(columns))) <= _NUMBER_TYPES:
         return None
-    numbers = np.array(columns, dtype=np.float64)
+    numbers = np.empty((len(columns), len(columns[0])))
+    for i, values in enumerate(columns):
+        try:
+            numbers[i] = array("d", values)   # half the time of np.array on a list of floats
+        except TypeError:                     # None where a value is missing: NaN
+            numbers[i] = np.array(values, dtype=np.float64)
+    return number_columns(numbers)
+
+
+def number_columns(numbers: np.ndarray) -> list[FeatureColumn]:
+    """A numeric column from each row of a float array; NaN marks a missing value."""
     status = np.where(np.isnan(numbers), MISSING, VALID).astype(np.int8)
-    return [FeatureColumn("numeric", status[i], numbers=numbers[i]) for i in range(len(columns))]
+    return [FeatureColumn("numeric", status[i], numbers=numbers[i]) for i in range(len(numbers))]
 
 
-def categorical_column(values: list[Any]) -> FeatureColumn:
-    types = set(map(type, values))
+def categorical_column(values: list[Any], checked: bool = False) -> FeatureColumn:
+    """`checked`: the caller knows every value is a string or None (the typed path's columns)."""
+    types = ({str, _NONE} if None in values else {str}) if checked else set(map(type, values))
     if types <= _LABEL_TYPES:   # only strings, and None where the value is missing
         missing = np.array([v is None for v in values], dtype=bool) if _NONE in types else np.zeros(len(values), bool)
         status = missing.astype(np.int8) * MISSING

@@ -34,14 +34,18 @@ from stream_guard.core.columns import (
     VALID,
     ChunkedFields,
     FeatureColumn,
+    categorical_column,
+    number_columns,
     numeric_columns,
 )
 from stream_guard.core.config import MonitorSpec
-from stream_guard.core.schema import build_column, plain_numeric
+from stream_guard.core.schema import build_column, constrained, kind, plain_numeric
+from stream_guard.core.typed import LABEL, NUMBER, VALUE, TypedEvents, indexes
 
 __all__ = ["INVALID", "MAX_UNKNOWN_FIELDS", "MISSING", "PAYLOAD_LIMIT", "PAYLOAD_PREFIX", "VALID", "BatchDecoder",
            "DeadLetter", "DecodedBatch", "FeatureColumn", "RawRecord", "event_times", "parse_event_time"]
 CHUNK_EVENTS = 1000      # events parsed before their fields are read (see ChunkedFields)
+TYPED_CHUNK = 500        # events decoded by the typed path before their fields are read (see core.typed)
 _SECONDS_LIMIT = 100_000_000_000  # below this an epoch number is seconds (year 5138), above it ms
 _LATEST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z: later ones are no time (epoch µs or ns?)
 PAYLOAD_LIMIT = 256 * 1024        # a dead letter carries at most this much payload whole...
@@ -169,6 +173,33 @@ class BatchDecoder:
         for _, _, path in self._features:
             for depth in range(1, len(path)):
                 self._containers.setdefault(path[:depth], set()).add(path[depth])
+        self._leaf_types = self._value_types()
+        self._typed = self._typed_events()
+
+    def _value_types(self) -> dict[tuple[str, ...], Any]:
+        """The type the typed path reads each path's value as (core.typed)."""
+        types: dict[tuple[str, ...], set[Any]] = {}
+        for name, spec, path in self._features:
+            leaf = VALUE   # as JSON held it, where a value can break a declared rule
+            if not constrained(spec, self._rules.get(name, ())):
+                leaf = NUMBER if plain_numeric(spec) else LABEL if kind(spec) == "categorical" else VALUE
+            types.setdefault(path, set()).add(leaf)
+        for path in (self._time_path, *(path for _, path in self._segment_paths)):
+            types.setdefault(path, set()).add(VALUE)
+        return {path: leaf.pop() if len(leaf) == 1 else VALUE for path, leaf in types.items()}
+
+    def _typed_events(self) -> TypedEvents | None:
+        """The typed path for this monitor's fields, or None where they cannot be one Struct."""
+        # an object holding declared features is strict (the general path reports its other keys as
+        # undeclared fields), so the typed path is only for monitors that read nothing else from one
+        others = (self._time_path, *(path for _, path in self._segment_paths))
+        if any(path[depth] not in self._containers.get(path[:depth], {path[depth]})
+               for path in others for depth in range(1, len(path))):
+            return None
+        try:
+            return TypedEvents(self._paths, self._leaf_types, set(self._containers), self._format)
+        except ValueError:
+            return None
 
     def decode(self, records: Sequence[RawRecord]) -> DecodedBatch:
         # Parsing allocates a dict per event and the cyclic collector would scan them again and
@@ -198,14 +229,17 @@ class BatchDecoder:
             times = np.delete(times, bad)
         if len(dead) > 1:
             dead.sort(key=_input_order)
-        return DecodedBatch(times, self._columns(fields.values), [r for r, _ in origins], dead,
+        return DecodedBatch(times, self._columns(fields), [r for r, _ in origins], dead,
                             [i for _, i in origins], consumed, fields.unknown(), self._segments(fields.values))
 
     def _read_fields(self, records: Sequence[RawRecord], origins: list[tuple[RawRecord, int | None]],
                      dead: list[DeadLetter]) -> tuple[ChunkedFields, int]:
         """Parse the records and read the declared fields of their events, `CHUNK_EVENTS` at a time;
         returns them with how many events the records count for."""
-        fields = ChunkedFields(self._paths, self._containers)
+        numbers = {path for path, leaf in self._leaf_types.items() if leaf is NUMBER} if self._typed else set()
+        fields = ChunkedFields(self._paths, self._containers, numbers)
+        if self._typed is not None:
+            return fields, self._read_typed(records, fields, origins, dead)
         events: list[dict[str, Any]] = []
         if self._format == "json":
             for start in range(0, len(records), CHUNK_EVENTS):
@@ -222,11 +256,58 @@ class BatchDecoder:
         fields.add(events)
         return fields, consumed
 
-    def _columns(self, values: dict[tuple[str, ...], list[Any]]) -> dict[str, FeatureColumn]:
-        """Each feature's column; the numeric ones in one numpy call when all their values allow it."""
-        by_name = {name: values[path] for name, _, path in self._features}
-        built = numeric_columns([by_name[name] for name in self._numeric]) if len(self._numeric) > 1 else None
-        ready = dict(zip(self._numeric, built or ()))
+    def _read_typed(self, records: Sequence[RawRecord], fields: ChunkedFields,
+                    origins: list[tuple[RawRecord, int | None]], dead: list[DeadLetter]) -> int:
+        """`_read_fields` where the typed path decodes each record it can; the others (and only they)
+        take the general path. Events reach `fields` in input order, a chunk at a time."""
+        typed = self._typed
+        assert typed is not None
+        decode, add_origins = typed.decode, origins.extend
+        structs: list[Any] = []
+        events: list[dict[str, Any]] = []
+        consumed = 0
+        for record in records:
+            got = decode(record.value)
+            if got is not None:
+                if events:
+                    fields.add(events)
+                    events = []
+                structs += got[0]
+                add_origins(zip(repeat(record), indexes(len(got[0]), got[1])))
+                consumed += len(got[0])
+                if len(structs) >= TYPED_CHUNK:
+                    fields.add_typed(typed.columns(structs), len(structs))
+                    structs = []
+                continue
+            if structs:
+                fields.add_typed(typed.columns(structs), len(structs))
+                structs = []
+            if self._format == "json":
+                self._parse_messages((record,), events, origins, dead)
+                consumed += 1
+            else:
+                consumed += self._parse(record, events, origins, dead)
+            if len(events) >= CHUNK_EVENTS:
+                fields.add(events)
+                events = []
+        fields.add_typed(typed.columns(structs), len(structs))
+        fields.add(events)
+        return consumed
+
+    def _columns(self, fields: ChunkedFields) -> dict[str, FeatureColumn]:
+        """Each feature's column; the numeric ones in one numpy call when all their values allow it.
+        When every event came through the typed path, its typed columns need no type check."""
+        by_name = {name: fields.values[path] for name, _, path in self._features}
+        ready: dict[str, FeatureColumn] = {}
+        if fields.typed and self._typed is not None:
+            typed = {name: path for name, _, path in self._features if self._leaf_types.get(path) is NUMBER}
+            if typed:
+                ready.update(zip(typed, number_columns(np.vstack([fields.numbers(p) for p in typed.values()]))))
+            ready.update((name, categorical_column(by_name[name], checked=True))
+                         for name, _, path in self._features if self._leaf_types.get(path) is LABEL)
+        rest = [name for name in self._numeric if name not in ready]
+        built = numeric_columns([by_name[name] for name in rest]) if len(rest) > 1 else None
+        ready.update(zip(rest, built or ()))
         return {name: build_column(spec, by_name[name], self._rules.get(name, ()), ready.get(name))
                 for name, spec, _ in self._features}
 

@@ -17,7 +17,7 @@ from stream_guard.core import events as events_module
 from stream_guard.core.columns import FieldReader, numeric_column, numeric_columns
 from stream_guard.core.events import BatchDecoder, DecodedBatch, RawRecord
 
-from .builders import monitor
+from .builders import assert_same_batches, monitor
 
 PATHS = [("f", "x"), ("f", "y"), ("f", "c"), ("ts",)]
 
@@ -102,26 +102,9 @@ def _decode(chunk: int, monkeypatch: pytest.MonkeyPatch) -> DecodedBatch:
     return BatchDecoder(_spec()).decode(_mixed_messages())
 
 
-def _same(first: DecodedBatch, second: DecodedBatch) -> None:
-    np.testing.assert_array_equal(first.times, second.times)
-    assert (first.records, first.indexes, first.consumed, first.segments) == (
-        second.records, second.indexes, second.consumed, second.segments)
-    assert [(d.record, d.reason, d.message, d.index) for d in first.dead_letters] == [
-        (d.record, d.reason, d.message, d.index) for d in second.dead_letters]
-    assert first.unknown.keys() == second.unknown.keys()
-    for name, mask in first.unknown.items():
-        np.testing.assert_array_equal(mask, second.unknown[name])
-    assert first.columns.keys() == second.columns.keys()
-    for name, column in first.columns.items():
-        other = second.columns[name]
-        assert (column.kind, column.labels, column.raw) == (other.kind, other.labels, other.raw)
-        for part in ("status", "numbers", "violations"):
-            np.testing.assert_array_equal(getattr(column, part), getattr(other, part))
-
-
 @pytest.mark.parametrize("chunk", [1, 4, 7])
 def test_a_batch_read_in_chunks_decodes_as_it_does_read_whole(chunk: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    _same(_decode(chunk, monkeypatch), _decode(10**9, monkeypatch))
+    assert_same_batches(_decode(chunk, monkeypatch), _decode(10**9, monkeypatch))
 
 
 def test_the_chunked_batch_keeps_its_malformed_events_and_undeclared_fields(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -142,4 +125,4 @@ def test_per_message_events_read_in_chunks_decode_as_they_do_read_whole(monkeypa
     for chunk in (3, 10**9):
         monkeypatch.setattr(events_module, "CHUNK_EVENTS", chunk)
         decoded.append(BatchDecoder(spec).decode(raw))
-    _same(*decoded)
+    assert_same_batches(*decoded)
