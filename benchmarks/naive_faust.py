@@ -6,6 +6,7 @@ the caller stops the process once it has read that line.
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import time
@@ -16,7 +17,8 @@ import orjson
 
 def main() -> None:
     broker, topic, count, web_port = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-    app = faust.App(f"naive-{web_port}", broker=broker, value_serializer="raw", web_port=web_port,
+    # a new consumer group each run, so it never starts from an earlier run's committed offsets
+    app = faust.App(f"naive-{web_port}-{os.getpid()}", broker=broker, value_serializer="raw", web_port=web_port,
                     web_host="127.0.0.1", store="memory://", consumer_auto_offset_reset="earliest",
                     topic_disable_leader=True, broker_session_timeout=6, broker_heartbeat_interval=1,
                     datadir=tempfile.mkdtemp(prefix="sg-naive-"))

@@ -134,8 +134,9 @@ class Worker:
 
 
 def stream_guard_rate(stack: LocalStack, workdir: Path, topic: str, events: int, fmt: str) -> dict[str, float]:
-    path = workdir / f"{topic}.yaml"
-    path.write_text(workload.topology(f"bench-{topic}", topic, stack.broker_url, stack.redis_url, fmt=fmt))
+    runs = len(list(workdir.glob(f"{topic}-*.yaml")))   # a fresh app (group, Redis keys) for each round
+    path = workdir / f"{topic}-{runs}.yaml"
+    path.write_text(workload.topology(f"bench-{topic}-{runs}", topic, stack.broker_url, stack.redis_url, fmt=fmt))
     worker = Worker(stack, path)
     try:
         deadline = time.monotonic() + 300
