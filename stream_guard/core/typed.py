@@ -63,6 +63,8 @@ class TypedEvents:
         self._many = msgspec.json.Decoder(list[event])  # type: ignore[valid-type]
         self._order = sorted(self._children, key=len)   # parents before their children
         self._numbers = {path for path in self.paths if leaf_types.get(path) is NUMBER}
+        self._labels: dict[tuple[str, ...], dict[Any, Any]] = {
+            path: {} for path in self.paths if leaf_types.get(path) is LABEL}
 
     def _struct(self, prefix: tuple[str, ...], leaf_types: dict[tuple[str, ...], Any],
                 strict: set[tuple[str, ...]]) -> Any:
@@ -98,7 +100,9 @@ class TypedEvents:
 
     def columns(self, events: list[Any]) -> dict[tuple[str, ...], Sequence[Any] | np.ndarray]:
         """Each path's values over `events`, one C-level pass per object level; a `NUMBER` path's
-        as a float64 array (NaN where the value is null or absent).
+        as a float64 array (NaN where the value is null or absent); a `LABEL` path's with equal
+        labels as one object, so that counting them later reads a few objects still in the cache
+        instead of one per event (measured: the count takes a third of the time).
 
         Call it on a few hundred events just decoded: their values are still in the CPU cache, where
         converting them is several times faster than after a large batch has been decoded."""
@@ -109,7 +113,12 @@ class TypedEvents:
             names = self._children[prefix]
             for name, column in zip(names, zip(*map(_astuple, levels[prefix]))):
                 levels[(*prefix, name)] = column
-        return {path: _floats(levels[path]) if path in self._numbers else levels[path] for path in self.paths}
+        out = {path: _floats(levels[path]) if path in self._numbers else levels[path] for path in self.paths}
+        for path, seen in self._labels.items():
+            if len(seen) > 4096:
+                seen.clear()
+            out[path] = list(map(seen.setdefault, out[path], out[path]))
+        return out
 
 
 def _floats(values: Sequence[Any]) -> np.ndarray:
