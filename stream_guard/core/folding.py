@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 import numpy as np
 
@@ -39,6 +40,7 @@ from stream_guard.core.profile import WindowProfile
 from stream_guard.core.windows import hop_starts, window_starts
 
 LATE_MESSAGE = "its window had closed (event later than the grace period)"
+_offset_of = attrgetter("offset")
 
 
 @dataclass
@@ -96,7 +98,10 @@ class PartitionFolder:
         """
         if records and now is not None:
             self.active_at = now
-        fresh = [r for r in records if r.offset >= self.next_offset]
+        if not records:
+            return []
+        offsets = list(map(_offset_of, records))
+        fresh = records if min(offsets) >= self.next_offset else [r for r in records if r.offset >= self.next_offset]
         if not fresh:
             return []
         self._decoder = self._decoder or BatchDecoder(self.monitor)
@@ -106,7 +111,7 @@ class PartitionFolder:
             dead.extend(self._judge_times(batch, now))
             if len(dead) > 1:
                 dead.sort(key=lambda d: (d.record.offset, d.index or 0))
-        self.next_offset = max(r.offset for r in fresh) + 1
+        self.next_offset = max(offsets) + 1
         self.counts.consumed += batch.consumed
         self.counts.dead_lettered += len(dead)
         self.counts.dead_by_reason.update(d.reason for d in dead)

@@ -98,6 +98,24 @@ class TypedEvents:
             return None
         return (events, True) if events else None
 
+    def decode_each(self, payloads: Iterable[bytes | None]) -> tuple[list[Any], bool]:
+        """Per-message events (`json`): one Struct per payload, None where the payload takes the
+        general path; and whether every payload decoded. The per-message hot loop."""
+        decode, whole = self._one.decode, True
+        events: list[Any] = []
+        add = events.append
+        for payload in payloads:
+            try:
+                add(decode(payload) if payload and payload.isascii() else self._decoded(payload))
+            except (msgspec.DecodeError, ValueError, RecursionError):
+                add(None)
+                whole = False
+        return events, whole and None not in events
+
+    def _decoded(self, payload: bytes | None) -> Any:
+        got = self.decode(payload)
+        return None if got is None else got[0][0]
+
     def columns(self, events: list[Any]) -> dict[tuple[str, ...], Sequence[Any] | np.ndarray]:
         """Each path's values over `events`, one C-level pass per object level; a `NUMBER` path's
         as a float64 array (NaN where the value is null or absent); a `LABEL` path's with equal

@@ -13,6 +13,7 @@ import numpy as np
 import orjson
 import pytest
 
+from stream_guard.core import events as events_module
 from stream_guard.core.columns import MISSING, VALID
 from stream_guard.core.config import MonitorSpec
 from stream_guard.core.events import BatchDecoder, DecodedBatch, RawRecord
@@ -77,13 +78,19 @@ class Counting(BatchDecoder):
         if not typed:
             self._typed = None
         elif self._typed is not None:
-            decode = self._typed.decode
+            decode, decode_each = self._typed.decode, self._typed.decode_each
 
             def counted(payload: bytes | None) -> Any:
                 got = decode(payload)
                 self.took += got is not None
                 return got
+
+            def counted_each(payloads: list[bytes | None]) -> Any:
+                got = decode_each(payloads)
+                self.took += sum(event is not None for event in got[0])
+                return got
             self._typed.decode = counted  # type: ignore[method-assign]
+            self._typed.decode_each = counted_each  # type: ignore[method-assign]
 
 
 def both(spec: MonitorSpec, raw: list[RawRecord]) -> tuple[DecodedBatch, int]:
@@ -191,3 +198,14 @@ def test_features_at_the_top_level_leave_undeclared_top_level_fields_alone() -> 
     batch, took = both(spec, raw)
     assert took == 1
     np.testing.assert_array_equal(batch.columns["x"].numbers, [2.5])
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 500])
+def test_chunk_boundaries_do_not_change_a_mixed_batch(chunk: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(events_module, "TYPED_CHUNK", chunk)
+    items = [GOOD, GOOD, ODD[0][1], GOOD, ODD[3][1], ODD[4][1], GOOD, TYPED[1][1], TYPED[3][1], GOOD]
+    per_message = [RawRecord(orjson.dumps(e), 0, i, "t") for i, e in enumerate(items)]
+    batch, took = both(with_format(plain(), "json"), per_message)
+    assert (took, batch.consumed, len(batch)) == (7, 10, 9)
+    batch, took = both(plain(), arrays(items, 3))
+    assert (took, batch.consumed, len(batch)) == (2, 10, 9)
