@@ -61,10 +61,13 @@ def test_numeric_metrics_from_sketches_match_the_exact_values(distribution: str,
 
     assert abs(checks.numeric_drift("ks", ref, cur).value - ks_2samp(reference, current).statistic) <= 0.02
     exact_psi = checks.psi(expected, actual)
-    assert abs(checks.numeric_drift("psi", ref, cur).value - exact_psi) <= max(0.25 * exact_psi, 0.025)
+    # KLL's compaction is random and cannot be seeded: these bounds are about 1.2x the largest error
+    # in 2,100 runs of the hardest cases (bimodal, 20,000 values, shifted: PSI 25.7%, JS 0.050,
+    # Hellinger 0.043), so that the test does not fail by chance
+    assert abs(checks.numeric_drift("psi", ref, cur).value - exact_psi) <= max(0.3 * exact_psi, 0.025)
     assert abs(checks.numeric_drift("jensen_shannon", ref, cur).value
-               - jensenshannon(expected, actual, base=2)) <= 0.05
-    assert abs(checks.numeric_drift("hellinger", ref, cur).value - checks.hellinger(expected, actual)) <= 0.04
+               - jensenshannon(expected, actual, base=2)) <= 0.06
+    assert abs(checks.numeric_drift("hellinger", ref, cur).value - checks.hellinger(expected, actual)) <= 0.05
     exact_w = exact_wasserstein(reference, current)
     assert abs(checks.wasserstein(ref, cur).value - exact_w) <= max(0.15 * exact_w, 0.05)
     # mean and sd come from exact counters, not from the sketch
