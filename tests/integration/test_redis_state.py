@@ -218,6 +218,25 @@ def test_a_segment_field_with_ten_thousand_values_adds_no_redis_keys_and_stays_w
     assert sizes[10_000] < 3 * sizes[10]
 
 
+def _cluster_port() -> int:
+    """A free port whose cluster bus port (port + 10,000: Redis 6 cannot set it otherwise) is free too."""
+    import socket
+
+    from stream_guard.runtime.local_stack import free_port
+
+    for _ in range(200):
+        port = free_port()
+        if port + 10_000 > 65_535:
+            continue
+        with socket.socket() as bus:
+            try:
+                bus.bind(("127.0.0.1", port + 10_000))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free port pair for a cluster-mode redis-server")
+
+
 @pytest.fixture
 def redis_cluster(tmp_path: Any) -> Any:
     """A real Redis Cluster of one node owning all 16,384 slots: it enforces the cluster protocol's rule
@@ -225,19 +244,23 @@ def redis_cluster(tmp_path: Any) -> Any:
     import subprocess
     import time
 
-    from stream_guard.runtime.local_stack import free_port, redis_binary
+    from stream_guard.runtime.local_stack import redis_binary
 
-    port = free_port()
+    port = _cluster_port()
+    log = tmp_path / "redis.log"
     server = subprocess.Popen([redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
                                "--cluster-config-file", str(tmp_path / "nodes.conf"), "--save", "", "--appendonly",
-                               "no", "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+                               "no", "--dir", str(tmp_path)], stdout=open(log, "wb"), stderr=subprocess.STDOUT)
     client = redis.Redis(port=port, socket_connect_timeout=0.5)
     try:
-        for _ in range(100):
+        deadline = time.monotonic() + 60
+        while True:
             try:
                 client.ping()
                 break
             except redis.RedisError:
+                assert server.poll() is None and time.monotonic() < deadline, \
+                    f"the cluster-mode redis-server on port {port} did not start: {log.read_text()[-2000:]}"
                 time.sleep(0.1)
         client.execute_command("CLUSTER", "ADDSLOTS", *range(16384))
         while b"cluster_state:ok" not in client.execute_command("CLUSTER", "INFO"):
