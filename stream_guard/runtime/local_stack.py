@@ -84,11 +84,9 @@ def local_stack(broker_port: int | None = None, redis_port: int | None = None,
         listener = f"tcp://127.0.0.1:{broker_port}"
         processes.append(_spawn([broker_binary(), "broker", "--listener-url", listener,
                                  "--advertised-listener-url", listener], workdir / "broker.log"))
-        processes.append(_spawn([redis_binary(), "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
-                                 "--appendonly", "no", "--dir", str(workdir)], workdir / "redis.log"))
+        processes.append(start_redis(redis_port, workdir))
         stack = LocalStack(f"kafka://127.0.0.1:{broker_port}", f"redis://127.0.0.1:{redis_port}/0",
                            broker_port, redis_port, workdir)
-        _wait(processes[1], workdir / "redis.log", lambda: _redis_answers(redis_port))
         _wait(processes[0], workdir / "broker.log", lambda: _broker_answers(stack.bootstrap()))
         yield stack
     finally:
@@ -121,6 +119,23 @@ def _port(port: int | None, flag: str) -> int:
     return port
 
 
+def start_redis(port: int, workdir: Path, *options: str, password: str | None = None) -> subprocess.Popen[bytes]:
+    """A `redis-server` on 127.0.0.1:`port` with its files and `redis.log` in `workdir`, once it answers.
+
+    No snapshots or append-only file unless `options` (more redis-server arguments) ask for them;
+    `password`: the one `options` set with `--requirepass`, to check that it answers.
+    """
+    log = workdir / "redis.log"
+    process = _spawn([redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                      "--dir", str(workdir), *options], log)
+    try:
+        _wait(process, log, lambda: _redis_answers(port, password))
+    except LocalStackError:
+        process.kill()
+        raise
+    return process
+
+
 def _spawn(command: list[str], log: Path) -> subprocess.Popen[bytes]:
     with open(log, "wb") as out:
         return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
@@ -143,11 +158,11 @@ def _name(process: subprocess.Popen[bytes]) -> str:
     return Path(str(args[0] if isinstance(args, list) else args)).name
 
 
-def _redis_answers(port: int) -> bool:
+def _redis_answers(port: int, password: str | None = None) -> bool:
     import redis
 
     try:
-        return bool(redis.Redis(port=port, socket_connect_timeout=0.5).ping())
+        return bool(redis.Redis(port=port, password=password, socket_connect_timeout=0.5).ping())
     except (redis.RedisError, OSError):
         return False
 

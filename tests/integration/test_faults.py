@@ -11,7 +11,6 @@ exactly the ids `replay` gives for the same file, in the same order).
 from __future__ import annotations
 
 import random
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -25,7 +24,7 @@ from kafka import KafkaConsumer, TopicPartition
 from stream_guard import scenario
 from stream_guard.runtime import kafka_io
 from stream_guard.runtime.cli import main
-from stream_guard.runtime.local_stack import LocalStack, free_port, redis_binary
+from stream_guard.runtime.local_stack import LocalStack, free_port, start_redis
 
 from .live import ALERT, LiveTopology, Worker, fresh_topology, jsonl_lines, topic_records
 
@@ -251,21 +250,8 @@ def test_redis_stopped_for_30_seconds_then_restarted(local_stack: LocalStack, tm
                                                      undisturbed_ids: list[str], workers: list[Worker]) -> None:
     port, data = free_port(), tmp_path / "redis-data"
     data.mkdir()
-    command = [redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--appendonly", "yes",
-               "--appendfsync", "always", "--save", "", "--dir", str(data)]
-
-    def start_redis() -> subprocess.Popen[bytes]:
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-        client = redis.Redis(port=port, socket_connect_timeout=0.5)
-        for _ in range(100):
-            try:
-                if client.ping():
-                    return process
-            except redis.RedisError:
-                time.sleep(0.1)
-        raise AssertionError("redis-server did not start")
-
-    server = start_redis()
+    options = ("--appendonly", "yes", "--appendfsync", "always")   # every write on disk before it is answered
+    server = start_redis(port, data, *options)
     redis_url = f"redis://127.0.0.1:{port}/0"
     try:
         topology = fresh_topology(local_stack, tmp_path)
@@ -277,7 +263,7 @@ def test_redis_stopped_for_30_seconds_then_restarted(local_stack: LocalStack, tm
         server.wait(timeout=10)
         time.sleep(30)
         assert worker.process.poll() is None, worker.log()[-3000:]
-        server = start_redis()
+        server = start_redis(port, data, *options)
         feed.join()
         state.wait_done(workers)
         assert_exactly_once(local_stack, topology, state, undisturbed_ids, workers)

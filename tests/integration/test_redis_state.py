@@ -241,27 +241,14 @@ def _cluster_port() -> int:
 def redis_cluster(tmp_path: Any) -> Any:
     """A real Redis Cluster of one node owning all 16,384 slots: it enforces the cluster protocol's rule
     that one transaction (and one multi-key command) stays within one hash slot."""
-    import subprocess
     import time
 
-    from stream_guard.runtime.local_stack import redis_binary
+    from stream_guard.runtime.local_stack import start_redis
 
     port = _cluster_port()
-    log = tmp_path / "redis.log"
-    server = subprocess.Popen([redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
-                               "--cluster-config-file", str(tmp_path / "nodes.conf"), "--save", "", "--appendonly",
-                               "no", "--dir", str(tmp_path)], stdout=open(log, "wb"), stderr=subprocess.STDOUT)
+    server = start_redis(port, tmp_path, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")
     client = redis.Redis(port=port, socket_connect_timeout=0.5)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.RedisError:
-                assert server.poll() is None and time.monotonic() < deadline, \
-                    f"the cluster-mode redis-server on port {port} did not start: {log.read_text()[-2000:]}"
-                time.sleep(0.1)
         client.execute_command("CLUSTER", "ADDSLOTS", *range(16384))
         while b"cluster_state:ok" not in client.execute_command("CLUSTER", "INFO"):
             time.sleep(0.1)

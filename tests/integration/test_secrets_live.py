@@ -17,7 +17,7 @@ import redis
 
 from stream_guard import scenario
 from stream_guard.runtime import kafka_io
-from stream_guard.runtime.local_stack import LocalStack, free_port, redis_binary
+from stream_guard.runtime.local_stack import LocalStack, free_port, start_redis
 
 from .live import LiveTopology, Worker, fresh_topology
 
@@ -31,19 +31,9 @@ EVENTS = 60
 def password_redis(tmp_path: Path) -> Iterator[int]:
     """A real Redis server of its own that refuses every command until AUTH with SECRET; yields its port."""
     port = free_port()
-    process = subprocess.Popen([redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                "--appendonly", "no", "--dir", str(tmp_path), "--requirepass", SECRET],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = start_redis(port, tmp_path, "--requirepass", SECRET, password=SECRET)
     client = redis.Redis(port=port, password=SECRET)
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                assert time.monotonic() < deadline, "the password-protected Redis did not start"
-                time.sleep(0.1)
         with pytest.raises(redis.AuthenticationError):
             redis.Redis(port=port).ping()  # it really wants the password
         yield port
