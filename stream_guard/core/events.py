@@ -300,8 +300,8 @@ class BatchDecoder:
         where all of them decoded (the usual chunk) no per-record step at all."""
         for start in range(0, len(records), TYPED_CHUNK):
             chunk = records[start:start + TYPED_CHUNK]
-            decoded, whole = typed.decode_each(list(map(_value_of, chunk)))
-            if whole:
+            decoded = typed.decode_each(list(map(_value_of, chunk)))
+            if None not in decoded:
                 fields.add_typed(typed.columns(decoded), len(decoded))
                 origins.extend(zip(chunk, repeat(None)))
                 continue

@@ -98,10 +98,10 @@ class TypedEvents:
             return None
         return (events, True) if events else None
 
-    def decode_each(self, payloads: Iterable[bytes | None]) -> tuple[list[Any], bool]:
+    def decode_each(self, payloads: Iterable[bytes | None]) -> list[Any]:
         """Per-message events (`json`): one Struct per payload, None where the payload takes the
-        general path; and whether every payload decoded. The per-message hot loop."""
-        decode, whole = self._one.decode, True
+        general path. The per-message hot loop."""
+        decode = self._one.decode
         events: list[Any] = []
         add = events.append
         for payload in payloads:
@@ -109,8 +109,7 @@ class TypedEvents:
                 add(decode(payload) if payload and payload.isascii() else self._decoded(payload))
             except (msgspec.DecodeError, ValueError, RecursionError):
                 add(None)
-                whole = False
-        return events, whole and None not in events
+        return events
 
     def _decoded(self, payload: bytes | None) -> Any:
         got = self.decode(payload)

@@ -87,7 +87,7 @@ class Counting(BatchDecoder):
 
             def counted_each(payloads: list[bytes | None]) -> Any:
                 got = decode_each(payloads)
-                self.took += sum(event is not None for event in got[0])
+                self.took += sum(event is not None for event in got)
                 return got
             self._typed.decode = counted  # type: ignore[method-assign]
             self._typed.decode_each = counted_each  # type: ignore[method-assign]
