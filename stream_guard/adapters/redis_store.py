@@ -41,7 +41,7 @@ from redis.exceptions import RedisError, WatchError
 from stream_guard.adapters.credentials import redacted, redis_options
 from stream_guard.core.alerts import Evaluation, finite
 from stream_guard.core.config import Topology
-from stream_guard.core.engine import MonitorEngine, RemotePartition
+from stream_guard.core.engine import MonitorEngine, RemotePartition, remote_activity
 from stream_guard.core.evaluation import ClosedWindow
 from stream_guard.core.folding import PartitionCounts, PartitionFolder
 from stream_guard.core.lifecycle import AlertBook
@@ -61,6 +61,10 @@ def _counts(values: dict[str, int | None], stored: dict[str, int]) -> PartitionC
     consumed = values["consumed"] if values["consumed"] is not None else folded + dead + filtered
     by_reason = Counter({key.removeprefix(_BY_REASON): n for key, n in stored.items() if key.startswith(_BY_REASON)})
     return PartitionCounts(folded, dead, filtered, consumed, by_reason)
+
+
+def _int(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 class RedisStateStore:
@@ -172,10 +176,10 @@ class RedisStateStore:
 
     async def remote_partitions(self, monitor: str, partitions: Sequence[int],
                                 now: int, idle_timeout: int) -> dict[int, RemotePartition]:
-        """What other workers stored of these partitions: watermark, when the partition was last known
-        active (records came, or it was claimed) and which windows it holds open. A partition whose
-        owner has not said it is alive within `idle_timeout` counts as active now (`active_at` = `now`):
-        its records are waiting for a new owner, not absent. Partitions never claimed are left out."""
+        """What other workers stored of these partitions: watermark, when the partition last counted as
+        active and when its records were last heard of (`remote_activity` decides both from the owner's
+        `heard_at`, `claimed_at` and `alive_at`) and which windows it holds open. Partitions never
+        claimed are left out."""
         if not partitions:
             return {}
         replies = await self._read(lambda pipe: [
@@ -185,11 +189,9 @@ class RedisStateStore:
         for p, (watermark, heard, alive, claimed), keys in zip(partitions, replies[0::2], replies[1::2], strict=True):
             if alive is None and watermark is None and not keys:
                 continue
-            owner_alive = alive is not None and now - int(alive) < idle_timeout
-            last_active = max(int(heard or 0), int(claimed or 0))
-            active_at = last_active if owner_alive and last_active else now
+            active_at, heard_at = remote_activity(_int(heard), _int(alive), _int(claimed), now, idle_timeout)
             out[p] = RemotePartition(int(watermark) if watermark is not None else None, active_at,
-                                     frozenset(int(k) for k in keys))
+                                     frozenset(int(k) for k in keys), heard_at)
         return out
 
     async def claim_evaluator(self, monitor: str) -> int:

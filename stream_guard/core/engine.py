@@ -38,8 +38,32 @@ class RemotePartition(NamedTuple):
     """A partition folded by another worker, as that worker last stored it."""
 
     watermark: int | None
-    active_at: int | None        # that worker's clock when records of it last arrived
+    active_at: int | None        # when it last counted as active (records came, claimed, or owner unsure)
     windows: frozenset[int]      # starts of the windows it holds open
+    heard_at: int | None = None  # when its records last arrived, as far as anyone knows (freshness)
+
+
+def remote_activity(heard: int | None, alive: int | None, claimed: int | None, now: int,
+                    idle_timeout: int) -> tuple[int, int]:
+    """When another worker's partition counts as active, and when its records were last heard of.
+
+    `heard` is when its owner last received records of it, `claimed` when the owner claimed it, `alive`
+    when the owner last said it was alive and reading it: all three on the owner's clock.
+
+    The partition may stop holding windows open only when its owner said it was alive after the
+    partition had been silent for `idle_timeout`: the owner saw the silence. An owner that died just
+    after its last records also went silent; its `alive` stops a moment after `heard`, so a test on
+    `alive` alone would take the silence of a dead worker for an idle source during that moment and
+    close windows past the records waiting for a new owner (they would be dead-lettered as `late`).
+    Until the owner confirms, or while it is not heard from for `idle_timeout` (gone: its records wait
+    for the next owner), the partition counts as active now.
+    """
+    last = max(heard or 0, claimed or 0)
+    if alive is None or now - alive >= idle_timeout or not last:
+        return now, now
+    if now - last < idle_timeout or alive - last >= idle_timeout:
+        return last, last
+    return now, last             # silent for long, and the owner has not said since that it is reading
 
 
 @dataclass

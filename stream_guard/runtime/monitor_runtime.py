@@ -272,8 +272,8 @@ class MonitorRuntime:
             lambda: self.store.remote_partitions(self.monitor.name, others, now, idle))
         for partition, remote in self.engine.remote.items():
             heard = self.freshness.heard.get(partition)
-            if remote.active_at is not None and (heard is None or heard.at < remote.active_at):
-                self.freshness.received([partition], remote.active_at)
+            if remote.heard_at is not None and (heard is None or heard.at < remote.heard_at):
+                self.freshness.received([partition], remote.heard_at)
 
     def _expected(self) -> set[int]:
         """The partitions whose events the evaluated windows must hold: all of the source's. Until the

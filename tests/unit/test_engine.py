@@ -10,7 +10,7 @@ import pytest
 
 from stream_guard import scenario
 from stream_guard.core.alerts import Evaluation
-from stream_guard.core.engine import MonitorEngine
+from stream_guard.core.engine import MonitorEngine, RemotePartition, remote_activity
 from stream_guard.core.events import RawRecord
 from stream_guard.core.lifecycle import AlertBook
 from stream_guard.core.topology_file import load_topology
@@ -110,6 +110,36 @@ def test_redelivered_records_below_the_next_offset_are_not_folded_twice() -> Non
     engine.fold(batch + records([{"ts": 3, "f": {"x": 3}}], first_offset=2))
     assert engine.folders[0].counts.folded == 3
     assert engine.folders[0].windows[0].features["x"].n == 3
+
+
+IDLE = 10_000
+
+
+@pytest.mark.parametrize(("heard", "alive", "claimed", "now", "expected"), [
+    (1_000, 1_500, 500, 6_000, (1_000, 1_000)),       # records 5 s ago, owner alive: active since then
+    (1_000, 11_500, 500, 11_600, (1_000, 1_000)),     # owner alive 10.5 s after its last records: idle
+    (1_000, 1_500, 500, 11_200, (11_200, 1_000)),     # silent 10.2 s, owner not heard since 0.5 s after: held
+    (1_000, 1_500, 500, 11_600, (11_600, 11_600)),    # owner not heard for 10.1 s: gone, records wait for the next
+    (None, 1_500, 1_000, 6_000, (1_000, 1_000)),      # claimed, no records yet
+    (None, None, None, 6_000, (6_000, 6_000)),        # never said it was alive
+])
+def test_another_workers_partition_stops_holding_windows_open_only_when_its_owner_saw_it_silent(
+        heard: int | None, alive: int | None, claimed: int | None, now: int, expected: tuple[int, int]) -> None:
+    assert remote_activity(heard, alive, claimed, now, IDLE) == expected
+
+
+def test_the_partitions_of_a_worker_killed_after_its_last_flush_hold_the_windows_until_taken_over() -> None:
+    clock = [11_200]
+    engine = MonitorEngine(monitor(source={"topic": "t", "timestamp": "ts", "idle_timeout": "10s"}),
+                           clock=lambda: clock[0])
+    engine.fold(records([{"ts": 200, "f": {}}], partition=0))
+    active_at, heard_at = remote_activity(1_000, 1_500, 500, clock[0], IDLE)
+    engine.remote = {1: RemotePartition(30_000, active_at, frozenset({0}), heard_at)}
+    assert engine.watermark() == 30_000 and engine.due_windows() == []
+    clock[0] = 11_600                              # the same, once a live owner would have said it is reading
+    active_at, heard_at = remote_activity(1_000, 11_500, 500, clock[0], IDLE)
+    engine.remote = {1: RemotePartition(30_000, active_at, frozenset({0}), heard_at)}
+    assert engine.watermark() == 200_000 and engine.due_windows() == [0]
 
 
 def test_the_watermark_is_the_slowest_partition() -> None:
