@@ -16,11 +16,14 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    ValidationError,
     ValidationInfo,
     field_serializer,
     field_validator,
     model_validator,
 )
+
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from stream_guard.core.durations import format_duration, parse_duration
 from stream_guard.core.redaction import redacted
@@ -306,7 +309,8 @@ class SourceSpec(_Frozen):
     )
     batch_within: Duration = 200
     idle_timeout: Duration = Field(
-        default=10_000, description="an assigned partition silent this long no longer holds windows open"
+        default=10_000, description="an assigned partition silent this long no longer holds windows open; "
+                                   "at least twice state.flush_interval"
     )
     max_message_bytes: int = Field(
         default=1024 * 1024, ge=1, description="longer messages are dead-lettered as `oversized`, unparsed"
@@ -736,6 +740,24 @@ class Topology(_Frozen):
             monitor._fan_out = {n: [m.name for m in monitors if n in m.uses] for n in monitor.uses}
             monitor._quiet = frozenset(n for n in monitor.uses if publisher[(n, monitor.source.topic)] != monitor.name)
         object.__setattr__(self, "monitors", monitors)
+        return self
+
+    @model_validator(mode="after")
+    def _idle_timeouts_outlast_flushes(self) -> Topology:
+        """A silent partition counts as idle only when its owner has said it is alive within the idle
+        timeout, after that much silence; a worker says so once per flush, so the timeout must span two."""
+        flush = self.state.flush_interval
+        errors = [InitErrorDetails(
+            type=PydanticCustomError("value_error", "{idle} is shorter than twice state.flush_interval ({flush}): a "
+                                     "silent partition counts as idle only when its worker, which says it is alive "
+                                     "once per flush, has been heard from within it; raise source.idle_timeout to "
+                                     "{least} or more, or lower state.flush_interval",
+                                     {"idle": format_duration(m.source.idle_timeout), "flush": format_duration(flush),
+                                      "least": format_duration(2 * flush)}),
+            loc=("monitors", i, "source", "idle_timeout"), input=m.source.idle_timeout)
+            for i, m in enumerate(self.monitors) if m.source.idle_timeout < 2 * flush]
+        if errors:
+            raise ValidationError.from_exception_data("Topology", errors)
         return self
 
     @field_validator("monitors")

@@ -25,6 +25,12 @@ monitors:
 """
 
 
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "t.yaml"
+    path.write_text(text)
+    return path
+
+
 def problems_of(tmp_path: Path, text: str) -> list[str]:
     path = tmp_path / "t.yaml"
     path.write_text(text)
@@ -192,6 +198,19 @@ def test_bad_input_limits_that_make_no_sense_are_reported_with_their_line(tmp_pa
     assert problems_of(tmp_path, text) == [
         "F:6: monitors[0].window: the window plus its grace (5m30s) is longer than source.max_age (1m): "
         "events still on time would count as too old; raise source.max_age or leave it out"]
+
+
+def test_an_idle_timeout_shorter_than_two_flushes_is_reported_on_its_line(tmp_path: Path) -> None:
+    text = MINIMAL.replace("timestamp: ts}", "timestamp: ts, idle_timeout: 1500ms}")
+    assert problems_of(tmp_path, text) == [
+        "F:5: monitors[0].source.idle_timeout: 1s500ms is shorter than twice state.flush_interval (1s): a silent "
+        "partition counts as idle only when its worker, which says it is alive once per flush, has been heard "
+        "from within it; raise source.idle_timeout to 2s or more, or lower state.flush_interval"]
+    text = MINIMAL.replace("monitors:", "state: {flush_interval: 5s}\nmonitors:")   # the 10s default: enough
+    assert load_topology(write(tmp_path, text)).monitors[0].source.idle_timeout == 10_000
+    text = MINIMAL.replace("monitors:", "state: {flush_interval: 6s}\nmonitors:")
+    assert problems_of(tmp_path, text)[0].startswith(
+        "F:6: monitors[0].source.idle_timeout: 10s is shorter than twice state.flush_interval (6s)")
 
 
 def test_freshness_is_on_by_default_with_thresholds_read_as_durations(tmp_path: Path) -> None:
