@@ -22,7 +22,6 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from stream_guard.core.durations import format_duration, parse_duration
