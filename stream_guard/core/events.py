@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 import gc
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import repeat
@@ -261,23 +261,39 @@ class BatchDecoder:
     def _read_typed(self, records: Sequence[RawRecord], fields: ChunkedFields,
                     origins: list[tuple[RawRecord, int | None]], dead: list[DeadLetter]) -> int:
         """`_read_fields` where the typed path decodes each record it can; the others (and only they)
-        take the general path. Events reach `fields` in input order, a chunk at a time."""
+        take the general path. One event per message: `TYPED_CHUNK` records decoded in one call, and
+        where all of them decoded (the usual chunk) no per-record step at all."""
         typed = self._typed
         assert typed is not None
-        if self._format == "json":
-            return self._read_typed_messages(typed, records, fields, origins, dead)
-        decode, add_origins = typed.decode, origins.extend
+        if self._format != "json":
+            return self._interleave(typed, records, map(typed.decode, map(_value_of, records)), fields, origins, dead)
+        for start in range(0, len(records), TYPED_CHUNK):
+            chunk = records[start:start + TYPED_CHUNK]
+            decoded = typed.decode_each(list(map(_value_of, chunk)))
+            if None in decoded:
+                self._interleave(typed, chunk, (None if e is None else ([e], False) for e in decoded),
+                                 fields, origins, dead)
+                continue
+            fields.add_typed(typed.columns(decoded), len(decoded))
+            origins.extend(zip(chunk, repeat(None)))
+        return len(records)
+
+    def _interleave(self, typed: TypedEvents, records: Sequence[RawRecord],
+                    decoded: Iterable[tuple[list[Any], bool] | None], fields: ChunkedFields,
+                    origins: list[tuple[RawRecord, int | None]], dead: list[DeadLetter]) -> int:
+        """Records with what the typed path made of each (its events, and whether they carry an index;
+        None where the general path takes the record). Runs of either kind reach `fields` in input
+        order, a chunk at a time; returns how many events the records count for."""
         structs: list[Any] = []
         events: list[dict[str, Any]] = []
         consumed = 0
-        for record in records:
-            got = decode(record.value)
+        for record, got in zip(records, decoded):
             if got is not None:
                 if events:
                     fields.add(events)
                     events = []
                 structs += got[0]
-                add_origins(zip(repeat(record), indexes(len(got[0]), got[1])))
+                origins.extend(zip(repeat(record), indexes(len(got[0]), got[1])))
                 consumed += len(got[0])
                 if len(structs) >= TYPED_CHUNK:
                     fields.add_typed(typed.columns(structs), len(structs))
@@ -293,35 +309,6 @@ class BatchDecoder:
         fields.add_typed(typed.columns(structs), len(structs))
         fields.add(events)
         return consumed
-
-    def _read_typed_messages(self, typed: TypedEvents, records: Sequence[RawRecord], fields: ChunkedFields,
-                             origins: list[tuple[RawRecord, int | None]], dead: list[DeadLetter]) -> int:
-        """`_read_typed` for one event per message: `TYPED_CHUNK` records decoded in one call, and
-        where all of them decoded (the usual chunk) no per-record step at all."""
-        for start in range(0, len(records), TYPED_CHUNK):
-            chunk = records[start:start + TYPED_CHUNK]
-            decoded = typed.decode_each(list(map(_value_of, chunk)))
-            if None not in decoded:
-                fields.add_typed(typed.columns(decoded), len(decoded))
-                origins.extend(zip(chunk, repeat(None)))
-                continue
-            run: list[Any] = []          # typed events in a row, then general ones in a row
-            events: list[dict[str, Any]] = []
-            for record, event in zip(chunk, decoded):
-                if event is not None:
-                    if events:
-                        fields.add(events)
-                        events = []
-                    run.append(event)
-                    origins.append((record, None))
-                    continue
-                if run:
-                    fields.add_typed(typed.columns(run), len(run))
-                    run = []
-                self._parse_messages((record,), events, origins, dead)
-            fields.add_typed(typed.columns(run), len(run))
-            fields.add(events)
-        return len(records)
 
     def _columns(self, fields: ChunkedFields) -> dict[str, FeatureColumn]:
         """Each feature's column; the numeric ones in one numpy call when all their values allow it.
