@@ -36,10 +36,10 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks import workload  # noqa: E402
 from benchmarks.peers import peak_rss_bytes  # noqa: E402
-from stream_guard.core.config import MonitorSpec  # noqa: E402
+from stream_guard.adapters import kafka_io  # noqa: E402
+from stream_guard.core.decoding.events import RawRecord  # noqa: E402
 from stream_guard.core.engine import MonitorEngine  # noqa: E402
-from stream_guard.core.events import RawRecord  # noqa: E402
-from stream_guard.runtime import kafka_io  # noqa: E402
+from stream_guard.core.topology.config import MonitorSpec  # noqa: E402
 from stream_guard.runtime.local_stack import LocalStack, create_topics, free_port, local_stack  # noqa: E402
 
 START = workload.START
@@ -215,7 +215,7 @@ def _listen(stack: LocalStack, topic: str, arrivals: dict[str, float], stop: thr
 
 
 def _iso(ms: int) -> str:
-    from stream_guard.core.alerts import iso
+    from stream_guard.core.alerting.alerts import iso
     return iso(ms)
 
 
@@ -224,7 +224,7 @@ def _iso(ms: int) -> str:
 def redis_commands_per_flush(stack: LocalStack) -> dict[str, int]:
     import redis
 
-    from stream_guard.core.folding import PartitionFolder
+    from stream_guard.core.profiles.folding import PartitionFolder
 
     monitor = bench_monitor(workload.NUMERIC, workload.CATEGORICAL)
     client = redis.Redis.from_url(stack.redis_url)
@@ -331,8 +331,8 @@ def stream_guard_in_process(path: Path) -> dict[str, Any]:
 
 def replay_events(path: Path) -> dict[str, Any]:
     """Decode, fold, close windows, compare each with its reference and grade: everything but Kafka and Redis."""
-    from stream_guard.core.topology_file import load_topology
-    from stream_guard.replay import replay
+    from stream_guard.core.topology.file import load_topology
+    from stream_guard.offline.replay import replay
 
     topology_file = path.with_suffix(".yaml")
     topology_file.write_text(workload.topology("bench-replay", "bench.replay", "kafka://127.0.0.1:9092",

@@ -5,7 +5,7 @@
 Clean traffic is simulated as Poisson counts per window (the noise of independent arrivals) at 100,
 1,000 and 10,000 events per window, and, because real traffic is burstier than Poisson, as
 over-dispersed counts whose sd is 10% of the mean. Each window is compared, as the check does, with
-the mean of the previous 10 windows (`stream_guard.core.checks.volume`, vectorised here).
+the mean of the previous 10 windows (`stream_guard.core.judging.checks.volume`, vectorised here).
 """
 
 from __future__ import annotations

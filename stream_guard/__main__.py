@@ -1,3 +1,3 @@
-from stream_guard.runtime.cli import main
+from stream_guard.cli.main import main
 
 raise SystemExit(main())

@@ -14,7 +14,7 @@ from itertools import zip_longest
 
 import orjson
 
-from stream_guard import scenario
+from stream_guard.offline import scenario
 
 START = 1_800_000_000_000 - 1_800_000_000_000 % 60_000
 WINDOWS, PER_WINDOW = 6, 300

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from stream_guard.core.config import KafkaSpec, PasswordSource, RedisSpec
-from stream_guard.core.redaction import redacted
+from stream_guard.core.topology.config import KafkaSpec, PasswordSource, RedisSpec
+from stream_guard.core.topology.redaction import redacted
 from stream_guard.errors import StreamGuardError
 
 __all__ = ["CredentialsError", "KafkaSecurity", "kafka_security", "read_password", "redacted", "redis_options"]
@@ -73,17 +73,6 @@ class KafkaSecurity:
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     ssl_context: ssl.SSLContext | None = field(default=None, repr=False)
-
-    def faust_credentials(self) -> Any:
-        """`broker_credentials` for `faust.App`: SASL or SSL credentials, or None for plaintext."""
-        import faust
-
-        if self.mechanism is not None:
-            return faust.SASLCredentials(username=self.username, password=self.password,
-                                         mechanism=self.mechanism, ssl_context=self.ssl_context)
-        if self.ssl_context is not None:
-            return faust.SSLCredentials(self.ssl_context)
-        return None
 
     def kafka_python(self) -> dict[str, Any]:
         """Keyword arguments for kafka-python's `KafkaProducer` / `KafkaConsumer` / admin client."""

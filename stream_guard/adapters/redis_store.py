@@ -39,14 +39,14 @@ from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError, WatchError
 
 from stream_guard.adapters.credentials import redacted, redis_options
-from stream_guard.core.alerts import Evaluation, finite
-from stream_guard.core.config import Topology
+from stream_guard.core.alerting.alerts import Evaluation, finite
+from stream_guard.core.alerting.lifecycle import AlertBook
 from stream_guard.core.engine import MonitorEngine, RemotePartition, remote_activity
-from stream_guard.core.evaluation import ClosedWindow
-from stream_guard.core.folding import PartitionCounts, PartitionFolder
-from stream_guard.core.lifecycle import AlertBook
-from stream_guard.core.profile import WindowProfile
-from stream_guard.core.snapshot import Snapshot
+from stream_guard.core.judging.evaluation import ClosedWindow
+from stream_guard.core.profiles.folding import PartitionCounts, PartitionFolder
+from stream_guard.core.profiles.profile import WindowProfile
+from stream_guard.core.profiles.snapshot import Snapshot
+from stream_guard.core.topology.config import Topology
 from stream_guard.errors import Fenced, ServiceUnreachable
 
 _META_FIELDS = ("next_offset", "watermark", "closed_before", "consumed", "folded", "dead_lettered", "filtered",

@@ -22,16 +22,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from stream_guard.core.alerts import Evaluation
-from stream_guard.core.config import MonitorSpec
-from stream_guard.core.digest import window_digest
-from stream_guard.core.evaluation import ClosedWindow, evaluate_window, pinned, reference_horizon
-from stream_guard.core.events import DeadLetter, RawRecord
-from stream_guard.core.folding import PartitionFolder
-from stream_guard.core.lifecycle import AlertBook
-from stream_guard.core.profile import WindowProfile, merge_all
-from stream_guard.core.snapshot import Snapshot
-from stream_guard.core.windows import closed_before
+from stream_guard.core.alerting.alerts import Evaluation
+from stream_guard.core.alerting.digest import window_digest
+from stream_guard.core.alerting.lifecycle import AlertBook
+from stream_guard.core.decoding.events import DeadLetter, RawRecord
+from stream_guard.core.judging.evaluation import ClosedWindow, evaluate_window, pinned, reference_horizon
+from stream_guard.core.profiles.folding import PartitionFolder
+from stream_guard.core.profiles.profile import WindowProfile, merge_all
+from stream_guard.core.profiles.snapshot import Snapshot
+from stream_guard.core.profiles.windows import closed_before
+from stream_guard.core.topology.config import MonitorSpec
 
 
 class RemotePartition(NamedTuple):

@@ -17,16 +17,16 @@ import faust
 from faust.types import TP
 from yarl import URL
 
-from stream_guard.adapters.credentials import kafka_security
+from stream_guard.adapters.credentials import KafkaSecurity, kafka_security
 from stream_guard.adapters.redis_store import RedisStateStore
-from stream_guard.core.alerts import dumps
-from stream_guard.core.config import MonitorSpec, Topology
-from stream_guard.core.events import PAYLOAD_PREFIX, DeadLetter, RawRecord
-from stream_guard.live_view import MonitorView
+from stream_guard.core.alerting.alerts import dumps
+from stream_guard.core.decoding.events import PAYLOAD_PREFIX, DeadLetter, RawRecord
+from stream_guard.core.topology.config import MonitorSpec, Topology
 from stream_guard.runtime.faust_tuning import set_fetch_max_wait
 from stream_guard.runtime.metrics import WorkerMetrics
 from stream_guard.runtime.monitor_runtime import MonitorRuntime, wall_clock_ms
 from stream_guard.runtime.web import ObservedPublisher, WorkerObserver, add_views
+from stream_guard.views.live_view import MonitorView
 
 log = logging.getLogger("stream_guard.worker")
 TICK_SECONDS = 0.25
@@ -101,6 +101,16 @@ class FaustSource:
             await consumer._commit(chosen)
 
 
+def faust_credentials(security: KafkaSecurity) -> Any:
+    """`broker_credentials` for `faust.App`: SASL or SSL credentials, or None for plaintext."""
+    if security.mechanism is not None:
+        return faust.SASLCredentials(username=security.username, password=security.password,
+                                     mechanism=security.mechanism, ssl_context=security.ssl_context)
+    if security.ssl_context is not None:
+        return faust.SSLCredentials(security.ssl_context)
+    return None
+
+
 def build_app(topology: Topology, web_port: int | None = None,
               datadir: str | None = None) -> tuple[faust.App, dict[str, MonitorRuntime]]:
     """The Faust app for a topology, and the per-monitor runtimes it drives."""
@@ -108,7 +118,7 @@ def build_app(topology: Topology, web_port: int | None = None,
     app = faust.App(
         topology.app,
         broker=security.broker,
-        broker_credentials=security.faust_credentials(),
+        broker_credentials=faust_credentials(security),
         value_serializer="raw",
         store="memory://",
         datadir=datadir or f"/tmp/sg-worker-{topology.app}",

@@ -1,6 +1,6 @@
 """`stream-guard demo`: the embedded broker, a real Redis, a worker and a traffic generator, all on loopback.
 
-The generator plays the scenario of `stream_guard.scenario` at `speed` times real time (one-minute
+The generator plays the scenario of `stream_guard.offline.scenario` at `speed` times real time (one-minute
 windows pass every few seconds), and the demo prints alerts (and, dimmed, window digests) from the alert
 topic as they arrive.
 """
@@ -21,14 +21,14 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-from stream_guard import scenario
-from stream_guard.core.config import Topology
-from stream_guard.core.digest import DIGEST_SCHEMA
-from stream_guard.core.topology_file import with_overrides
+from stream_guard.adapters import kafka_io
+from stream_guard.core.alerting.digest import DIGEST_SCHEMA
+from stream_guard.core.topology.config import Topology
+from stream_guard.core.topology.file import with_overrides
 from stream_guard.errors import StreamGuardError
-from stream_guard.runtime import kafka_io
-from stream_guard.runtime.console import print_record
+from stream_guard.offline import scenario
 from stream_guard.runtime.local_stack import LocalStack, create_topics, free_port, local_stack
+from stream_guard.views.console import print_record
 
 SLICES_PER_WINDOW = 20
 

@@ -2,7 +2,7 @@
 `/monitors/NAME/features/FEATURE`) and `/metrics` (Prometheus), all on the Faust web port.
 
 Also the observer and publisher wrappers that feed them: they keep what the page needs in memory
-(`stream_guard.live_view`) and record durations and alert counts (`stream_guard.runtime.metrics`).
+(`stream_guard.views.live_view`) and record durations and alert counts (`stream_guard.runtime.metrics`).
 """
 
 from __future__ import annotations
@@ -12,15 +12,15 @@ from typing import Any
 
 import faust
 
-from stream_guard import status_page as status_views
-from stream_guard.core.alerts import iso
+from stream_guard.core.alerting.alerts import iso
+from stream_guard.core.decoding.events import DeadLetter
 from stream_guard.core.engine import MonitorEngine, WindowResult
-from stream_guard.core.evaluation import SEGMENT_ALL
-from stream_guard.core.events import DeadLetter
-from stream_guard.live_view import MonitorView
+from stream_guard.core.judging.evaluation import SEGMENT_ALL
 from stream_guard.runtime.metrics import CONTENT_TYPE, WorkerMetrics
 from stream_guard.runtime.monitor_runtime import MonitorRuntime, Publisher
 from stream_guard.runtime.observer import RuntimeObserver
+from stream_guard.views import status_page as status_views
+from stream_guard.views.live_view import MonitorView
 
 
 class WorkerObserver(RuntimeObserver):

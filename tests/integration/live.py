@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from stream_guard.runtime import kafka_io
+from stream_guard.adapters import kafka_io
 from stream_guard.runtime.local_stack import LocalStack, create_topics, free_port
 
 REPO = Path(__file__).resolve().parents[2]

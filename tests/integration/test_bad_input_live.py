@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from stream_guard.runtime import kafka_io
+from stream_guard.adapters import kafka_io
 from stream_guard.runtime.local_stack import LocalStack
 
 from ..bad_input import MixedStream, mixed_stream, topology_text

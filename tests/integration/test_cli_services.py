@@ -11,7 +11,7 @@ import orjson
 import pytest
 import redis
 
-from stream_guard.runtime.cli import main
+from stream_guard.cli.main import main
 from stream_guard.runtime.local_stack import LocalStack, free_port
 
 from .live import fresh_topology, topic_records
@@ -56,7 +56,7 @@ def test_produce_sends_every_line_and_alerts_tail_prints_alerts_and_digests(
              "window": {"start": "2026-01-01T00:00:00Z", "end": "2026-01-01T00:01:00Z"}, "summary": "x: s."}
     digest = {"schema": "stream_guard.digest/v1", "id": "d1", "monitor": "m", "window": alert["window"],
               "firing": [{"feature": "x", "check": "missing_rate", "severity": "warning", "value": 0.1}]}
-    from stream_guard.runtime.kafka_io import produce
+    from stream_guard.adapters.kafka_io import produce
     produce(local_stack.broker_url, topology.alerts, [orjson.dumps(alert), orjson.dumps(digest)])
     capfd.readouterr()
     assert main(["alerts", "tail", str(topology.path), "--broker", local_stack.broker_url, "--from-beginning",

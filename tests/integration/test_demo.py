@@ -9,8 +9,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from stream_guard import scenario
-from stream_guard.runtime.cli import main
+from stream_guard.cli.main import main
+from stream_guard.offline import scenario
 
 from .live import DEMO
 

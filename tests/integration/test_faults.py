@@ -21,9 +21,9 @@ import pytest
 import redis
 from kafka import KafkaConsumer, TopicPartition
 
-from stream_guard import scenario
-from stream_guard.runtime import kafka_io
-from stream_guard.runtime.cli import main
+from stream_guard.adapters import kafka_io
+from stream_guard.cli.main import main
+from stream_guard.offline import scenario
 from stream_guard.runtime.local_stack import LocalStack, free_port, start_redis
 
 from .live import ALERT, LiveTopology, Worker, fresh_topology, jsonl_lines, topic_records

@@ -13,8 +13,8 @@ from typing import Any
 import orjson
 import pytest
 
-from stream_guard.forwarding import alertmanager_alerts
-from stream_guard.runtime import kafka_io
+from stream_guard.adapters import kafka_io
+from stream_guard.core.alerting.forwarding import alertmanager_alerts
 from stream_guard.runtime.local_stack import LocalStack
 from tests.integration.live import LiveTopology, fresh_topology
 

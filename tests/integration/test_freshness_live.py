@@ -10,8 +10,8 @@ from typing import Any
 import orjson
 import pytest
 
-from stream_guard import scenario
-from stream_guard.runtime import kafka_io
+from stream_guard.adapters import kafka_io
+from stream_guard.offline import scenario
 from stream_guard.runtime.local_stack import LocalStack
 
 from .live import ALERT, LiveTopology, Worker, fresh_topology, wait_for_records

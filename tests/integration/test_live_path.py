@@ -10,9 +10,9 @@ from typing import Any
 import orjson
 import pytest
 
-from stream_guard import scenario
-from stream_guard.runtime import kafka_io
-from stream_guard.runtime.cli import main
+from stream_guard.adapters import kafka_io
+from stream_guard.cli.main import main
+from stream_guard.offline import scenario
 from stream_guard.runtime.local_stack import LocalStack
 
 from .live import ALERT, DIGEST, Worker, fresh_topology, jsonl_lines, topic_records, wait_for_records
@@ -118,7 +118,7 @@ def test_worker_with_unreachable_redis_names_the_url(local_stack: LocalStack, tm
 
 def consumed_and_closed(records: int, window: int) -> Callable[[dict[str, Any]], bool]:
     """A /status predicate: `records` consumed over all partitions and window number `window` evaluated."""
-    from stream_guard.core.alerts import iso
+    from stream_guard.core.alerting.alerts import iso
 
     def met(status: dict[str, Any]) -> bool:
         monitor = status["monitors"]["fraud-model"]

@@ -10,11 +10,11 @@ import pytest
 import redis
 
 from stream_guard.adapters.redis_store import RedisStateStore
+from stream_guard.core.decoding.events import RawRecord
 from stream_guard.core.engine import MonitorEngine
-from stream_guard.core.evaluation import ClosedWindow
-from stream_guard.core.events import RawRecord
-from stream_guard.core.folding import PartitionFolder
-from stream_guard.core.profile import WindowProfile
+from stream_guard.core.judging.evaluation import ClosedWindow
+from stream_guard.core.profiles.folding import PartitionFolder
+from stream_guard.core.profiles.profile import WindowProfile
 from stream_guard.errors import Fenced
 from stream_guard.runtime.local_stack import LocalStack
 
@@ -121,7 +121,7 @@ def test_keys_of_one_partition_share_a_cluster_hash_tag(local_stack: LocalStack,
 
 def test_history_keeps_each_windows_check_values_for_the_retention_and_draws_them(
         local_stack: LocalStack, redis_client: redis.Redis, tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    from stream_guard.runtime.cli import main
+    from stream_guard.cli.main import main
 
     spec = monitor(name="hist", min_samples=0)
     engine = MonitorEngine(spec)

@@ -15,8 +15,8 @@ import orjson
 import pytest
 import redis
 
-from stream_guard import scenario
-from stream_guard.runtime import kafka_io
+from stream_guard.adapters import kafka_io
+from stream_guard.offline import scenario
 from stream_guard.runtime.local_stack import LocalStack, free_port, start_redis
 
 from .live import LiveTopology, Worker, fresh_topology

@@ -9,7 +9,7 @@ import orjson
 import pytest
 import redis
 
-from stream_guard.runtime.cli import main
+from stream_guard.cli.main import main
 from stream_guard.runtime.local_stack import LocalStack
 
 from ..unit.test_references import serving, topology, training, write_training

@@ -19,9 +19,9 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from stream_guard import scenario
-from stream_guard.core.alerts import iso
-from stream_guard.runtime import kafka_io
+from stream_guard.adapters import kafka_io
+from stream_guard.core.alerting.alerts import iso
+from stream_guard.offline import scenario
 from stream_guard.runtime.local_stack import LocalStack
 
 from .live import LiveTopology, Worker, fresh_topology

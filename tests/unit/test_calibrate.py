@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import yaml
 
-from stream_guard import calibrate
-from stream_guard.core.topology_file import load_topology
-from stream_guard.runtime.cli import main
+from stream_guard.cli.main import main
+from stream_guard.core.topology.file import load_topology
+from stream_guard.offline import calibrate
 
 from .test_grading import TOPOLOGY, stream
 

@@ -10,8 +10,8 @@ import pytest
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import chi2_contingency, false_discovery_control, ks_2samp, norm, ttest_ind
 
-from stream_guard.core import checks
-from stream_guard.core.profile import CategoricalProfile, NumericProfile
+from stream_guard.core.judging import checks
+from stream_guard.core.profiles.profile import CategoricalProfile, NumericProfile
 
 
 def numeric(values: np.ndarray) -> NumericProfile:

@@ -9,10 +9,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from stream_guard import scenario
-from stream_guard.core.alerts import iso
-from stream_guard.runtime.cli import main
-from stream_guard.runtime.console import digest_line
+from stream_guard.cli.main import main
+from stream_guard.core.alerting.alerts import iso
+from stream_guard.offline import scenario
+from stream_guard.views.console import digest_line
 
 from .test_topology_file import MINIMAL, REPO
 

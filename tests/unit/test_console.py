@@ -9,7 +9,7 @@ import orjson
 import pytest
 from rich.console import Console
 
-from stream_guard.runtime.console import alert_details, alert_line, print_tail
+from stream_guard.views.console import alert_details, alert_line, print_tail
 
 ALERT: dict[str, Any] = {
     "schema": "stream_guard.alert/v1", "id": "9f0c11", "fingerprint": "3b1e22", "status": "firing",

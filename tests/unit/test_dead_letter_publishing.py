@@ -7,8 +7,8 @@ from typing import Any
 
 import orjson
 
-from stream_guard.core.events import DeadLetter, RawRecord
-from stream_guard.core.topology_file import load_topology
+from stream_guard.core.decoding.events import DeadLetter, RawRecord
+from stream_guard.core.topology.file import load_topology
 from stream_guard.runtime.app import DEAD_LETTER_MAX_BYTES, KafkaPublisher
 
 from .test_topology_file import REPO

@@ -19,9 +19,9 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from stream_guard.core.config import Topology
-from stream_guard.core.topology_file import load_topology
-from stream_guard.runtime.cli import build_parser, main
+from stream_guard.cli.main import build_parser, main
+from stream_guard.core.topology.config import Topology
+from stream_guard.core.topology.file import load_topology
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "docker-compose.yml"

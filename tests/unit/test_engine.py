@@ -8,12 +8,12 @@ from typing import Any
 import orjson
 import pytest
 
-from stream_guard import scenario
-from stream_guard.core.alerts import Evaluation
+from stream_guard.core.alerting.alerts import Evaluation
+from stream_guard.core.alerting.lifecycle import AlertBook
+from stream_guard.core.decoding.events import RawRecord
 from stream_guard.core.engine import MonitorEngine, RemotePartition, remote_activity
-from stream_guard.core.events import RawRecord
-from stream_guard.core.lifecycle import AlertBook
-from stream_guard.core.topology_file import load_topology
+from stream_guard.core.topology.file import load_topology
+from stream_guard.offline import scenario
 
 from .builders import monitor, records
 from .test_topology_file import REPO
@@ -38,7 +38,7 @@ def window_of(alert: dict[str, Any]) -> int:
 
 
 def scenario_minute() -> str:
-    from stream_guard.core.alerts import iso
+    from stream_guard.core.alerting.alerts import iso
     return iso(START)[14:16]
 
 

@@ -13,9 +13,9 @@ import numpy as np
 import orjson
 import pytest
 
-from stream_guard.core import events as events_module
-from stream_guard.core.columns import FieldReader, numeric_column, numeric_columns
-from stream_guard.core.events import BatchDecoder, DecodedBatch, RawRecord
+from stream_guard.core.decoding import events as events_module
+from stream_guard.core.decoding.columns import FieldReader, numeric_column, numeric_columns
+from stream_guard.core.decoding.events import BatchDecoder, DecodedBatch, RawRecord
 
 from .builders import assert_same_batches, monitor
 

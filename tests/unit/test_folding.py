@@ -8,8 +8,8 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stream_guard.core.events import RawRecord
-from stream_guard.core.folding import PartitionFolder
+from stream_guard.core.decoding.events import RawRecord
+from stream_guard.core.profiles.folding import PartitionFolder
 
 from .builders import monitor, records
 

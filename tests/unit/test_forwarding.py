@@ -7,13 +7,13 @@ from typing import Any
 import orjson
 import pytest
 
-from stream_guard.forwarding import (
+from stream_guard.adapters.forwarder import DeliveryFailed, HttpTarget, deliver
+from stream_guard.core.alerting.forwarding import (
     RetryPolicy,
     alertmanager_alerts,
     alertmanager_batch,
     webhook_bodies,
 )
-from stream_guard.runtime.forwarder import DeliveryFailed, HttpTarget, deliver
 
 FIRING: dict[str, Any] = {
     "schema": "stream_guard.alert/v1", "id": "9f0c11", "fingerprint": "3b1e22", "status": "firing",

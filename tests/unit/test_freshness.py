@@ -6,9 +6,9 @@ from typing import Any
 
 import orjson
 
-from stream_guard.core.alerts import iso
-from stream_guard.core.freshness import FreshnessWatch, Heard, freshness_evaluation
-from stream_guard.core.lifecycle import AlertBook
+from stream_guard.core.alerting.alerts import iso
+from stream_guard.core.alerting.lifecycle import AlertBook
+from stream_guard.core.judging.freshness import FreshnessWatch, Heard, freshness_evaluation
 
 from .builders import monitor
 

@@ -14,7 +14,7 @@ import numpy as np
 import orjson
 import pytest
 
-from stream_guard.runtime.cli import main
+from stream_guard.cli.main import main
 
 WINDOWS, PER_WINDOW, MINUTE = 200, 1_000, 60_000
 START = 1_800_000_000_000 - 1_800_000_000_000 % MINUTE

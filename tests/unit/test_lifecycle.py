@@ -11,12 +11,12 @@ from typing import Any
 import orjson
 import pytest
 
-from stream_guard import scenario
-from stream_guard.core.alerts import Evaluation, fingerprint
-from stream_guard.core.config import AlertingSpec
-from stream_guard.core.digest import window_digest
+from stream_guard.core.alerting.alerts import Evaluation, fingerprint
+from stream_guard.core.alerting.digest import window_digest
+from stream_guard.core.alerting.lifecycle import AlertBook, BookFormatError
 from stream_guard.core.engine import MonitorEngine
-from stream_guard.core.lifecycle import AlertBook, BookFormatError
+from stream_guard.core.topology.config import AlertingSpec
+from stream_guard.offline import scenario
 
 from .builders import monitor, records
 from .test_engine import DEMO, START

@@ -14,10 +14,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from stream_guard.adapters.reference_files import ReadReport, read_rows
+from stream_guard.cli.main import main
 from stream_guard.core.engine import MonitorEngine
-from stream_guard.core.snapshot import Snapshot, build_snapshot
-from stream_guard.reference_files import ReadReport, read_rows
-from stream_guard.runtime.cli import main
+from stream_guard.core.profiles.snapshot import Snapshot, build_snapshot
 
 from .builders import monitor, records
 
@@ -177,5 +177,5 @@ def test_lines_that_are_not_objects_are_skipped_and_reported(tmp_path: Path) -> 
 
 
 def iso(ms: int) -> str:
-    from stream_guard.core.alerts import iso as format_iso
+    from stream_guard.core.alerting.alerts import iso as format_iso
     return format_iso(ms)

@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from stream_guard.runtime.cli import main
+from stream_guard.cli.main import main
 
 from ..bad_input import MixedStream, file_bytes, mixed_stream, topology_text
 from .test_topology_file import REPO

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import orjson
 
-from stream_guard import scenario
-from stream_guard.core.alerts import iso
-from stream_guard.runtime.cli import main
+from stream_guard.cli.main import main
+from stream_guard.core.alerting.alerts import iso
+from stream_guard.offline import scenario
 
 from .test_topology_file import REPO
 

@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from stream_guard.core.decoding.schema import build_column, parse_rule
 from stream_guard.core.engine import MonitorEngine
-from stream_guard.core.schema import build_column, parse_rule
 
 from .builders import monitor, records
 from .test_topology_file import MINIMAL, problems_of
@@ -63,7 +63,7 @@ def test_features_without_a_schema_get_no_slo_check() -> None:
 ])
 def test_each_schema_constraint_marks_exactly_the_records_that_break_it(spec: dict[str, Any], values: list[Any],
                                                                         broken: list[bool]) -> None:
-    from stream_guard.core.config import FeatureSpec
+    from stream_guard.core.topology.config import FeatureSpec
 
     column = build_column(FeatureSpec.model_validate(spec), values)
     assert column.violations is not None

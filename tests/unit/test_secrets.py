@@ -23,11 +23,12 @@ from stream_guard.adapters.credentials import (
     redis_options,
 )
 from stream_guard.adapters.redis_store import RedisStateStore
-from stream_guard.core.config import KafkaSpec, RedisSpec, Topology
-from stream_guard.core.redaction import redacted
-from stream_guard.core.topology_file import load_topology
+from stream_guard.cli.main import main
+from stream_guard.core.topology.config import KafkaSpec, RedisSpec, Topology
+from stream_guard.core.topology.file import load_topology
+from stream_guard.core.topology.redaction import redacted
 from stream_guard.errors import ServiceUnreachable, TopologyError
-from stream_guard.runtime.cli import main
+from stream_guard.runtime.app import faust_credentials
 from stream_guard.runtime.local_stack import free_port
 from stream_guard.runtime.preflight import check_broker, check_redis
 
@@ -174,7 +175,7 @@ def test_sasl_scram_over_tls_reaches_faust_and_kafka_python(monkeypatch: pytest.
     security = kafka_security(KafkaSpec.model_validate({
         "broker": "kafka://k1:9093,k2:9093", "tls": {"ca_file": str(CERT)},
         "sasl": {"mechanism": "SCRAM-SHA-256", "username": "sg", "password_env": "SG_KAFKA_PASSWORD"}}))
-    credentials = security.faust_credentials()
+    credentials = faust_credentials(security)
     assert isinstance(credentials, faust.SASLCredentials)
     assert (credentials.username, credentials.password, credentials.mechanism.value, credentials.protocol.value) == (
         "sg", SECRET, "SCRAM-SHA-256", "SASL_SSL")
@@ -191,7 +192,7 @@ def test_sasl_scram_over_tls_reaches_faust_and_kafka_python(monkeypatch: pytest.
 def test_tls_alone_gives_faust_ssl_credentials_with_a_client_certificate() -> None:
     security = kafka_security(KafkaSpec.model_validate({
         "tls": {"ca_file": str(CERT), "cert_file": str(CERT), "key_file": str(KEY)}}))
-    credentials = security.faust_credentials()
+    credentials = faust_credentials(security)
     assert isinstance(credentials, faust.SSLCredentials)
     assert credentials.context.verify_mode == ssl.CERT_REQUIRED and credentials.context.check_hostname
     assert security.kafka_python() == {"security_protocol": "SSL", "ssl_context": credentials.context}
@@ -199,7 +200,7 @@ def test_tls_alone_gives_faust_ssl_credentials_with_a_client_certificate() -> No
 
 def test_plaintext_gives_faust_no_credentials() -> None:
     security = kafka_security(KafkaSpec())
-    assert security.faust_credentials() is None
+    assert faust_credentials(security) is None
     assert security.kafka_python() == {"security_protocol": "PLAINTEXT"}
 
 

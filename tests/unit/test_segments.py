@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from stream_guard.core.engine import MonitorEngine
-from stream_guard.core.profile import OTHER
+from stream_guard.core.profiles.profile import OTHER
 
 from .builders import monitor, records
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import orjson
 
-from stream_guard import scenario
-from stream_guard.runtime.cli import main
+from stream_guard.cli.main import main
+from stream_guard.offline import scenario
 
 from .test_topology_file import problems_of
 

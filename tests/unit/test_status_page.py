@@ -9,16 +9,17 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from stream_guard import scenario, status_page
 from stream_guard.adapters.redis_store import RedisStateStore
-from stream_guard.core.alerts import iso
-from stream_guard.core.config import StateSpec
+from stream_guard.core.alerting.alerts import iso
+from stream_guard.core.decoding.events import DeadLetter, RawRecord
 from stream_guard.core.engine import MonitorEngine
-from stream_guard.core.events import DeadLetter, RawRecord
-from stream_guard.live_view import MonitorView
+from stream_guard.core.topology.config import StateSpec
+from stream_guard.offline import scenario
 from stream_guard.runtime.metrics import WorkerMetrics
 from stream_guard.runtime.monitor_runtime import MonitorRuntime
 from stream_guard.runtime.web import WorkerObserver, monitor_status, worker_status
+from stream_guard.views import status_page
+from stream_guard.views.live_view import MonitorView
 
 from .builders import monitor, records
 from .test_engine import DEMO, START

@@ -13,11 +13,11 @@ import numpy as np
 import orjson
 import pytest
 
-from stream_guard.core import events as events_module
-from stream_guard.core.columns import MISSING, VALID
-from stream_guard.core.config import MonitorSpec
-from stream_guard.core.events import BatchDecoder, DecodedBatch, RawRecord
-from stream_guard.core.typed import TypedEvents
+from stream_guard.core.decoding import events as events_module
+from stream_guard.core.decoding.columns import MISSING, VALID
+from stream_guard.core.decoding.events import BatchDecoder, DecodedBatch, RawRecord
+from stream_guard.core.decoding.typed import TypedEvents
+from stream_guard.core.topology.config import MonitorSpec
 
 from .builders import assert_same_batches, monitor
 

@@ -24,8 +24,8 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from stream_guard.core.durations import format_duration, parse_duration
-from stream_guard.core.redaction import redacted
+from stream_guard.core.topology.durations import format_duration, parse_duration
+from stream_guard.core.topology.redaction import redacted
 
 Duration = Annotated[int, BeforeValidator(parse_duration)]
 SEVERITIES = ("info", "warning", "critical")
@@ -429,7 +429,7 @@ class ReferenceSpec(_Frozen):
 
     def range(self) -> tuple[int, int]:
         """The fixed reference's [start, end) in epoch ms."""
-        from stream_guard.core.events import parse_event_time
+        from stream_guard.core.decoding.events import parse_event_time
         assert self.start is not None and self.end is not None
         return parse_event_time(self.start), parse_event_time(self.end)
 
@@ -441,7 +441,7 @@ class ReferenceSpec(_Frozen):
         if isinstance(value, datetime):   # and an unquoted ISO time as a datetime
             value = (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat().replace("+00:00", "Z")
         if isinstance(value, str):
-            from stream_guard.core.events import parse_event_time
+            from stream_guard.core.decoding.events import parse_event_time
             try:
                 parse_event_time(value)
             except ValueError:
@@ -507,7 +507,7 @@ class MonitorSpec(_Frozen):
     def _rules_parse(self) -> MonitorSpec:
         if not self.features and not self.uses:
             raise ValueError("a monitor needs at least one feature, of its own (features:) or shared (uses:)")
-        from stream_guard.core.schema import parse_rule
+        from stream_guard.core.decoding.schema import parse_rule
         for rule in self.rules:
             if rule.split()[0].strip() not in self.uses:   # rules on shared features are checked by the topology
                 parse_rule(rule, self)
@@ -557,7 +557,7 @@ class MonitorSpec(_Frozen):
 
     def parsed_rules(self) -> dict[str, list[Any]]:
         """The rules by feature name (core.schema.Rule objects)."""
-        from stream_guard.core.schema import parse_rule
+        from stream_guard.core.decoding.schema import parse_rule
         out: dict[str, list[Any]] = {}
         for rule in self.rules:
             parsed = parse_rule(rule, self)
@@ -717,7 +717,7 @@ class Topology(_Frozen):
     @model_validator(mode="after")
     def _shared_features(self) -> Topology:
         """Give each monitor the shared features it uses, and say who alerts on each (once per source)."""
-        from stream_guard.core.schema import parse_rule
+        from stream_guard.core.decoding.schema import parse_rule
         monitors = []
         for monitor in self.monitors:
             unknown = [n for n in monitor.uses if n not in self.features]

@@ -1,7 +1,7 @@
 """`stream-guard forward`: read the alert topic in a consumer group and POST each record to Alertmanager
 and to generic webhooks, committing the offset only after every target accepted it (at-least-once).
 
-What is sent is decided in `stream_guard.forwarding`; this module does the Kafka and HTTP I/O.
+What is sent is decided in `stream_guard.core.alerting.forwarding`; this module does the Kafka and HTTP I/O.
 The partitions of the alert topic are assigned directly (no group membership, so no rebalance wait);
 the group only stores the offsets. Run one forwarder per group.
 """
@@ -24,9 +24,8 @@ from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from stream_guard.adapters.credentials import kafka_security, redacted
-from stream_guard.core.config import Topology
-from stream_guard.errors import ServiceUnreachable, StreamGuardError
-from stream_guard.forwarding import (
+from stream_guard.adapters.kafka_io import _connection, _decoded
+from stream_guard.core.alerting.forwarding import (
     ALERT_SCHEMA,
     DIGEST_SCHEMA,
     RetryPolicy,
@@ -36,7 +35,8 @@ from stream_guard.forwarding import (
     verdict,
     webhook_bodies,
 )
-from stream_guard.runtime.kafka_io import _connection, _decoded
+from stream_guard.core.topology.config import Topology
+from stream_guard.errors import ServiceUnreachable, StreamGuardError
 
 Log = Callable[[str], None]
 

@@ -13,11 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from stream_guard.core.config import MonitorSpec
-from stream_guard.core.evaluation import SEGMENT_ALL, ClosedWindow, resolve_reference
-from stream_guard.core.evaluation import _segment_critical as segment_critical
-from stream_guard.core.profile import CategoricalProfile, FeatureProfile, NumericProfile, WindowProfile
-from stream_guard.core.snapshot import Snapshot
+from stream_guard.core.judging.evaluation import SEGMENT_ALL, ClosedWindow, resolve_reference
+from stream_guard.core.judging.evaluation import _segment_critical as segment_critical
+from stream_guard.core.profiles.profile import CategoricalProfile, FeatureProfile, NumericProfile, WindowProfile
+from stream_guard.core.profiles.snapshot import Snapshot
+from stream_guard.core.topology.config import MonitorSpec
 
 COLOURS = {"ok": "#d9f2d9", "info": "#d6e9f8", "warning": "#ffe08a", "critical": "#f28b82"}
 WIDTH, HEIGHT, PAD = 360, 150, 28

@@ -17,8 +17,15 @@ from typing import Any
 
 import numpy as np
 
-from stream_guard.core.columns import INVALID, MISSING, VALID, FeatureColumn, categorical_column, numeric_column
-from stream_guard.core.config import FeatureSpec, MonitorSpec
+from stream_guard.core.decoding.columns import (
+    INVALID,
+    MISSING,
+    VALID,
+    FeatureColumn,
+    categorical_column,
+    numeric_column,
+)
+from stream_guard.core.topology.config import FeatureSpec, MonitorSpec
 
 NUMERIC_KINDS = ("numeric", "integer", "timestamp")
 EXAMPLES = 3
@@ -143,7 +150,7 @@ def _label_breaks(spec: FeatureSpec, rules: Sequence[Rule], label: str) -> bool:
 
 
 def _timestamp_column(values: list[Any]) -> FeatureColumn:
-    from stream_guard.core.events import parse_event_time
+    from stream_guard.core.decoding.events import parse_event_time
 
     numbers = np.full(len(values), np.nan)
     status = np.full(len(values), VALID, dtype=np.int8)

@@ -1,7 +1,7 @@
 """The worker's status page: plain server-rendered HTML from the `/status` JSON, nothing else.
 
 Pure functions of plain data (the dict `/status` returns, and SVG strings drawn by
-`stream_guard.distributions`), so the page and the API always show the same numbers. The HTML has
+`stream_guard.views.distributions`), so the page and the API always show the same numbers. The HTML has
 inline CSS only: no script, font, stylesheet or image is fetched, and it works offline. Every
 string that comes from a topology, an event or an alert is escaped.
 
@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import quote
 
-from stream_guard.distributions import COLOURS, number
+from stream_guard.views.distributions import COLOURS, number
 
 SEGMENT_ALL = "all"
 MONITOR_WIDE = "*"

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from stream_guard.core.alerts import fingerprint, iso, record_id, worst_first
-from stream_guard.core.config import SEVERITIES
+from stream_guard.core.alerting.alerts import fingerprint, iso, record_id, worst_first
+from stream_guard.core.topology.config import SEVERITIES
 
 DIGEST_SCHEMA = "stream_guard.digest/v1"
 

@@ -13,8 +13,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from stream_guard.core.alerts import iso
-from stream_guard.core.topology_file import load_topology, with_overrides
+from stream_guard.core.alerting.alerts import iso
+from stream_guard.core.topology.file import load_topology, with_overrides
 from stream_guard.errors import StreamGuardError, TopologyError
 
 EPILOG = """\
@@ -137,9 +137,9 @@ def _replay_parser(commands: Any) -> None:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from stream_guard.replay import replay
-    from stream_guard.report import ReportBuilder
-    from stream_guard.runtime.console import print_alert
+    from stream_guard.offline.replay import replay
+    from stream_guard.views.console import print_alert
+    from stream_guard.views.report import ReportBuilder
 
     topology = with_overrides(load_topology(args.topology), redis=args.redis)
     if not args.events.is_file():
@@ -216,8 +216,8 @@ def _calibrate_parser(commands: Any) -> None:
 
 
 def _calibrate(args: argparse.Namespace) -> int:
-    from stream_guard.calibrate import as_yaml, propose
-    from stream_guard.replay import replay
+    from stream_guard.offline.calibrate import as_yaml, propose
+    from stream_guard.offline.replay import replay
 
     if not 0 < args.rate < 0.5:
         raise StreamGuardError(f"--rate {args.rate} must be between 0 and 0.5, e.g. 0.001")
@@ -244,7 +244,7 @@ def _snapshots(topology: Any, path: Path, console: Console) -> dict[str, Any]:
     """Snapshot references for replay and calibrate: built from `file:` now, or read from Redis."""
     import asyncio
 
-    from stream_guard.references import snapshots_for
+    from stream_guard.offline.references import snapshots_for
 
     if not any(m.reference.kind == "snapshot" for m in topology.monitors):
         return {}
@@ -321,7 +321,7 @@ def _on_redis(state: Any, call: Any) -> Any:
 
 def _reference_build(args: argparse.Namespace) -> int:
 
-    from stream_guard.references import build_from_file
+    from stream_guard.offline.references import build_from_file
 
     topology = with_overrides(load_topology(args.topology), redis=args.redis)
     monitor = _one_monitor(topology, args.monitor)
@@ -362,7 +362,7 @@ def _reference_list(args: argparse.Namespace) -> int:
 
 def _reference_show(args: argparse.Namespace) -> int:
 
-    from stream_guard.core.profile import NumericProfile
+    from stream_guard.core.profiles.profile import NumericProfile
 
     topology = with_overrides(load_topology(args.topology), redis=args.redis)
     monitor = _one_monitor(topology, args.monitor)
@@ -578,8 +578,8 @@ def _produce_parser(commands: Any) -> None:
 
 def _produce(args: argparse.Namespace) -> int:
     from stream_guard.adapters.credentials import kafka_security
-    from stream_guard.replay import open_events
-    from stream_guard.runtime.kafka_io import produce
+    from stream_guard.adapters.kafka_io import produce
+    from stream_guard.offline.replay import open_events
 
     topology = with_overrides(load_topology(args.topology), args.broker)
     monitor = topology.monitor(args.monitor) if args.monitor else topology.monitors[0]
@@ -615,9 +615,9 @@ def _alerts_parser(commands: Any) -> None:
 
 def _alerts_tail(args: argparse.Namespace) -> int:
     from stream_guard.adapters.credentials import kafka_security
-    from stream_guard.runtime.console import print_tail
-    from stream_guard.runtime.kafka_io import records
+    from stream_guard.adapters.kafka_io import records
     from stream_guard.runtime.preflight import check_broker
+    from stream_guard.views.console import print_tail
 
     topology = with_overrides(load_topology(args.topology), args.broker)
     check_broker(topology.kafka.broker)
@@ -666,8 +666,8 @@ def _forward_parser(commands: Any) -> None:
 
 
 def _forward(args: argparse.Namespace) -> int:
-    from stream_guard.forwarding import RetryPolicy
-    from stream_guard.runtime.forwarder import ForwardOptions, group_of, run_forwarder
+    from stream_guard.adapters.forwarder import ForwardOptions, group_of, run_forwarder
+    from stream_guard.core.alerting.forwarding import RetryPolicy
     from stream_guard.runtime.preflight import check_broker
 
     if not args.alertmanager and not args.webhook:

@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from stream_guard.core.alerts import Evaluation, fingerprint, finite, iso, worst_first
+from stream_guard.core.alerting.alerts import Evaluation, fingerprint, finite, iso, worst_first
 
 if TYPE_CHECKING:
-    from stream_guard.core.lifecycle import SeriesState, SourceState
+    from stream_guard.core.alerting.lifecycle import SeriesState, SourceState
 
 SOURCE_CHECK = "source"
 

@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 import orjson
 
-from stream_guard.core.columns import FieldReader
-from stream_guard.core.config import MonitorSpec
-from stream_guard.core.profile import ProfileFormatError, WindowProfile
-from stream_guard.core.schema import build_column
+from stream_guard.core.decoding.columns import FieldReader
+from stream_guard.core.decoding.schema import build_column
+from stream_guard.core.profiles.profile import ProfileFormatError, WindowProfile
+from stream_guard.core.topology.config import MonitorSpec
 
 MAGIC = b"SGSN"
 FORMAT_VERSION = 1

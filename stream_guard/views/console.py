@@ -12,7 +12,7 @@ import orjson
 from rich.console import Console
 from rich.text import Text
 
-from stream_guard.core.digest import DIGEST_SCHEMA
+from stream_guard.core.alerting.digest import DIGEST_SCHEMA
 
 ALERT_SCHEMA = "stream_guard.alert/v1"
 STYLES = {"critical": "bold red", "warning": "yellow", "info": "cyan", "ok": "green"}

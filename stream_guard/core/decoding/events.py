@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import orjson
 
-from stream_guard.core.columns import (
+from stream_guard.core.decoding.columns import (
     INVALID,
     MAX_UNKNOWN_FIELDS,
     MISSING,
@@ -38,9 +38,9 @@ from stream_guard.core.columns import (
     number_columns,
     numeric_columns,
 )
-from stream_guard.core.config import MonitorSpec
-from stream_guard.core.schema import build_column, constrained, kind, plain_numeric
-from stream_guard.core.typed import LABEL, NUMBER, VALUE, TypedEvents, indexes
+from stream_guard.core.decoding.schema import build_column, constrained, kind, plain_numeric
+from stream_guard.core.decoding.typed import LABEL, NUMBER, VALUE, TypedEvents, indexes
+from stream_guard.core.topology.config import MonitorSpec
 
 __all__ = ["INVALID", "MAX_UNKNOWN_FIELDS", "MISSING", "PAYLOAD_LIMIT", "PAYLOAD_PREFIX", "VALID", "BatchDecoder",
            "DeadLetter", "DecodedBatch", "FeatureColumn", "RawRecord", "event_times", "parse_event_time"]

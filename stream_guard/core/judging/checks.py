@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import chdtrc, kolmogorov
 
-from stream_guard.core.profile import CategoricalProfile, NumericProfile
+from stream_guard.core.profiles.profile import CategoricalProfile, NumericProfile
 
 SMOOTHING = 1e-4   # keeps log ratios finite when a bin is empty on one side
 GRID = 200         # quantile points read from each sketch for KS and Wasserstein

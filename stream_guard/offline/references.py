@@ -8,10 +8,10 @@ from pathlib import Path
 
 from stream_guard.adapters.credentials import redacted
 from stream_guard.adapters.redis_store import RedisStateStore, SnapshotStore
-from stream_guard.core.config import MonitorSpec, Topology
-from stream_guard.core.snapshot import Snapshot, SnapshotBuilder
+from stream_guard.adapters.reference_files import ReadReport, read_rows
+from stream_guard.core.profiles.snapshot import Snapshot, SnapshotBuilder
+from stream_guard.core.topology.config import MonitorSpec, Topology
 from stream_guard.errors import StreamGuardError
-from stream_guard.reference_files import ReadReport, read_rows
 
 
 def build_from_file(monitor: MonitorSpec, path: Path, name: str,

@@ -20,12 +20,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from stream_guard.core.alerts import finite, iso, significant
-from stream_guard.core.config import MonitorSpec
+from stream_guard.core.alerting.alerts import finite, iso, significant
 from stream_guard.core.engine import MonitorEngine, WindowResult
-from stream_guard.core.evaluation import SEGMENT_ALL, ClosedWindow
-from stream_guard.core.snapshot import Snapshot
-from stream_guard.distributions import distribution_svg, feature_pair
+from stream_guard.core.judging.evaluation import SEGMENT_ALL, ClosedWindow
+from stream_guard.core.profiles.snapshot import Snapshot
+from stream_guard.core.topology.config import MonitorSpec
+from stream_guard.views.distributions import distribution_svg, feature_pair
 
 ALERT_SCHEMA = "stream_guard.alert/v1"
 MAX_RECENT_ALERTS = 50

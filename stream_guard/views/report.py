@@ -10,11 +10,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from stream_guard.core.alerts import SEVERITY_RANK, iso
+from stream_guard.core.alerting.alerts import SEVERITY_RANK, iso
 from stream_guard.core.engine import MonitorEngine, WindowResult
-from stream_guard.core.evaluation import MONITOR_WIDE, SEGMENT_ALL
-from stream_guard.distributions import COLOURS, distribution_svg, feature_pair
-from stream_guard.distributions import number as _num
+from stream_guard.core.judging.evaluation import MONITOR_WIDE, SEGMENT_ALL
+from stream_guard.views.distributions import COLOURS, distribution_svg, feature_pair
+from stream_guard.views.distributions import number as _num
 
 MAX_PLOTS_PER_WINDOW = 12
 
