@@ -21,3 +21,7 @@ class ServiceUnreachable(StreamGuardError):
 
 class Fenced(StreamGuardError):
     """Another worker claimed the partition (or the evaluation) since this worker did: its write is refused."""
+
+
+class StateLost(StreamGuardError):
+    """The state store holds no claim where this worker had one: it restarted without its data."""

@@ -25,12 +25,18 @@ the epoch is still the one claimed. A worker that was paused while its partition
 worker therefore cannot overwrite the new owner's state: its write raises `Fenced`. The monitor-wide
 keys (closed windows, book, progress marker) are fenced the same way by the `evaluator` epoch, taken by
 whichever worker owns the source's partition 0.
+
+Only a changed epoch is a takeover. redis-py reports a connection lost or timed out while a key is
+watched as `WatchError`, the error it uses for a watched key that changed; the store then reads the
+epoch again and raises `ServiceUnreachable` (retry) while it is still this worker's, `Fenced` when it
+is another's, and `StateLost` when there is none (a Redis that restarted without its data).
+
+The store reads and writes the values of `core.state` and nothing else of the engine.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -39,28 +45,55 @@ from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError, WatchError
 
 from stream_guard.adapters.credentials import redacted, redis_options
-from stream_guard.core.alerting.alerts import Evaluation, finite
-from stream_guard.core.alerting.lifecycle import AlertBook
-from stream_guard.core.engine import MonitorEngine, RemotePartition, remote_activity
+from stream_guard.core.alerting.alerts import finite
 from stream_guard.core.judging.evaluation import ClosedWindow
-from stream_guard.core.profiles.folding import PartitionCounts, PartitionFolder
+from stream_guard.core.ports import Before
 from stream_guard.core.profiles.profile import WindowProfile
 from stream_guard.core.profiles.snapshot import Snapshot
+from stream_guard.core.state import (
+    Claim,
+    ClosedRecord,
+    Counts,
+    MonitorState,
+    PartitionChanges,
+    PartitionState,
+    Presence,
+)
 from stream_guard.core.topology.config import Topology
-from stream_guard.errors import Fenced, ServiceUnreachable
+from stream_guard.errors import Fenced, ServiceUnreachable, StateLost
 
 _META_FIELDS = ("next_offset", "watermark", "closed_before", "consumed", "folded", "dead_lettered", "filtered",
                 "heard_at", "epoch")
 _BY_REASON = "dead_lettered:"
-Before = Callable[[], Awaitable[None]]
+Guard = tuple[str, str | None, int, str]   # key, hash field (None: a string key), epoch, what it protects
 
 
-def _counts(values: dict[str, int | None], stored: dict[str, int]) -> PartitionCounts:
+def _counts(values: dict[str, int | None], stored: dict[str, int]) -> Counts:
     """A partition's counts from its meta hash (state written before `consumed` existed balances itself)."""
     folded, dead, filtered = values["folded"] or 0, values["dead_lettered"] or 0, values["filtered"] or 0
     consumed = values["consumed"] if values["consumed"] is not None else folded + dead + filtered
-    by_reason = Counter({key.removeprefix(_BY_REASON): n for key, n in stored.items() if key.startswith(_BY_REASON)})
-    return PartitionCounts(folded, dead, filtered, consumed, by_reason)
+    by_reason = sorted((key.removeprefix(_BY_REASON), n) for key, n in stored.items() if key.startswith(_BY_REASON))
+    return Counts(folded, dead, filtered, consumed, tuple(by_reason))
+
+
+def _partition_state(meta: dict[bytes, bytes], windows: dict[bytes, bytes]) -> PartitionState:
+    stored = {key.decode(): int(value) for key, value in meta.items()}
+    values = {name: stored.get(name) for name in _META_FIELDS}
+    return PartitionState(values["next_offset"] or 0, values["watermark"], values["closed_before"] or 0,
+                          _counts(values, stored), values["heard_at"],
+                          {int(s): WindowProfile.from_bytes(b) for s, b in windows.items()})
+
+
+def _meta(state: PartitionState) -> dict[str, int]:
+    counts = state.counts
+    meta = {"next_offset": state.next_offset, "closed_before": state.closed_before, "consumed": counts.consumed,
+            "folded": counts.folded, "dead_lettered": counts.dead_lettered, "filtered": counts.filtered,
+            **{_BY_REASON + reason: n for reason, n in counts.dead_by_reason}}
+    if state.watermark is not None:
+        meta["watermark"] = state.watermark
+    if state.heard_at is not None:
+        meta["heard_at"] = state.heard_at
+    return meta
 
 
 def _int(value: Any) -> int | None:
@@ -68,14 +101,14 @@ def _int(value: Any) -> int | None:
 
 
 class RedisStateStore:
-    def __init__(self, url: str, app: str, cluster: bool = False, **options: Any) -> None:
+    def __init__(self, url: str, app: str, cluster: bool = False, timeout: float = 10, **options: Any) -> None:
         """`options` go to redis-py beside the URL: `password`, `ssl_ca_certs` (see `for_topology`).
-        With `cluster`, the URL names any node of a Redis Cluster."""
+        With `cluster`, the URL names any node of a Redis Cluster. `timeout` (seconds) bounds each call."""
         self.url = url
         self.app = app
-        self.client: Any = (RedisCluster.from_url(url, socket_connect_timeout=3, socket_timeout=10, **options)
+        self.client: Any = (RedisCluster.from_url(url, socket_connect_timeout=3, socket_timeout=timeout, **options)
                             if cluster else
-                            aioredis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=10, **options))
+                            aioredis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=timeout, **options))
 
     @classmethod
     def for_topology(cls, topology: Topology, url: str | None = None) -> RedisStateStore:
@@ -102,70 +135,45 @@ class RedisStateStore:
     def _monitor_key(self, monitor: str, name: str) -> str:
         return f"sg:{{{self.app}/{monitor}}}:{name}"
 
-    async def claim_partition(self, folder: PartitionFolder, now: int) -> int:
-        """Take ownership of a partition at `now` (epoch ms): bump its epoch and restore its open windows,
-        offset and counts into a fresh folder, in one transaction. Returns the epoch that fences every
-        later write."""
-        name, p = folder.monitor.name, folder.partition
-        meta_key = self._partition_key(name, p, "meta")
+    async def claim_partition(self, monitor: str, partition: int, now: int) -> Claim:
+        """Take ownership of a partition at `now` (epoch ms): bump its epoch and read its state, in one
+        transaction. The epoch fences every later write."""
+        meta_key = self._partition_key(monitor, partition, "meta")
         epoch, _, meta, windows = await self._write(
             lambda pipe: (pipe.hincrby(meta_key, "epoch", 1),
                           pipe.hset(meta_key, mapping={"claimed_at": now, "alive_at": now}),
-                          pipe.hgetall(meta_key), pipe.hgetall(self._partition_key(name, p, "windows"))))
-        self._restore(folder, meta, windows)
-        return int(epoch)
+                          pipe.hgetall(meta_key), pipe.hgetall(self._partition_key(monitor, partition, "windows"))))
+        return Claim(int(epoch), _partition_state(meta, windows))
 
-    async def load_partition(self, folder: PartitionFolder) -> None:
-        """Restore a partition's open windows, offset and counts into a fresh folder (read only)."""
-        name, p = folder.monitor.name, folder.partition
+    async def load_partition(self, monitor: str, partition: int) -> PartitionState:
+        """A partition's state as stored (read only)."""
         meta, windows = await self._read(
-            lambda pipe: (pipe.hgetall(self._partition_key(name, p, "meta")),
-                          pipe.hgetall(self._partition_key(name, p, "windows"))))
-        self._restore(folder, meta, windows)
+            lambda pipe: (pipe.hgetall(self._partition_key(monitor, partition, "meta")),
+                          pipe.hgetall(self._partition_key(monitor, partition, "windows"))))
+        return _partition_state(meta, windows)
 
-    @staticmethod
-    def _restore(folder: PartitionFolder, meta: dict[bytes, bytes], windows: dict[bytes, bytes]) -> None:
-        stored = {key.decode(): int(value) for key, value in meta.items()}
-        values = {name: stored.get(name) for name in _META_FIELDS}
-        folder.next_offset = values["next_offset"] or 0
-        folder.watermark = values["watermark"]
-        folder.closed_before = max(folder.closed_before, values["closed_before"] or 0)
-        folder.counts = _counts(values, stored)
-        folder.windows = {int(s): WindowProfile.from_bytes(b) for s, b in windows.items()
-                          if int(s) >= folder.closed_before}
-
-    async def save_partition(self, folder: PartitionFolder, dropped: Sequence[int] = (),
+    async def save_partition(self, monitor: str, partition: int, changes: PartitionChanges,
                              epoch: int | None = None, before: Before | None = None) -> None:
         """Write changed windows, drop evaluated ones and store offset and counts, atomically.
 
-        With `epoch`, the write happens only while the partition's epoch is still that one (else
-        `Fenced`); `before` runs once that is checked and before the write, while Redis watches the
-        epoch (publishing the partition's dead letters there means a fenced worker publishes none).
-        The folder's changed windows are marked clean only once the write went through, so a failed
-        write can be retried as it is.
+        With `epoch`, the write happens only while the partition's epoch is still that one; `before`
+        runs once that is checked and before the write, while Redis watches the epoch (publishing the
+        partition's dead letters there means a fenced worker publishes none).
         """
-        name, p = folder.monitor.name, folder.partition
-        dirty = {start: folder.windows[start] for start in sorted(folder.dirty) if start in folder.windows}
-        meta: dict[str, int] = {"next_offset": folder.next_offset, "closed_before": folder.closed_before,
-                                **folder.counts.totals(),
-                                **{_BY_REASON + reason: n for reason, n in folder.counts.dead_by_reason.items()}}
-        if folder.watermark is not None:
-            meta["watermark"] = folder.watermark
-        if folder.active_at is not None:
-            meta["heard_at"] = folder.active_at
-        windows_key = self._partition_key(name, p, "windows")
+        windows_key = self._partition_key(monitor, partition, "windows")
+        meta_key = self._partition_key(monitor, partition, "meta")
+        dirty = {str(s): w.to_bytes() for s, w in changes.state.windows.items()}
+        meta = _meta(changes.state)
 
         def write(pipe: Any) -> None:
             if dirty:
-                pipe.hset(windows_key, mapping={str(s): w.to_bytes() for s, w in dirty.items()})
-            if dropped:
-                pipe.hdel(windows_key, *map(str, dropped))
-            pipe.hset(self._partition_key(name, p, "meta"), mapping=meta)
+                pipe.hset(windows_key, mapping=dirty)
+            if changes.dropped:
+                pipe.hdel(windows_key, *map(str, changes.dropped))
+            pipe.hset(meta_key, mapping=meta)
 
-        guard = None if epoch is None else (self._partition_key(name, p, "meta"), "epoch", epoch,
-                                             f"partition {p} of monitor {name}")
+        guard = None if epoch is None else (meta_key, "epoch", epoch, f"partition {partition} of monitor {monitor}")
         await self._write(write, guard, before)
-        folder.dirty.difference_update(dirty)
 
     async def touch(self, monitor: str, partitions: Sequence[int], now: int) -> None:
         """Say this worker is alive and reading these partitions (an idle partition of a live owner
@@ -174,25 +182,23 @@ class RedisStateStore:
             await self._read(lambda pipe: [pipe.hset(self._partition_key(monitor, p, "meta"), "alive_at", now)
                                            for p in partitions])
 
-    async def remote_partitions(self, monitor: str, partitions: Sequence[int],
-                                now: int, idle_timeout: int) -> dict[int, RemotePartition]:
-        """What other workers stored of these partitions: watermark, when the partition last counted as
-        active and when its records were last heard of (`remote_activity` decides both from the owner's
-        `heard_at`, `claimed_at` and `alive_at`) and which windows it holds open. Partitions never
-        claimed are left out."""
+    async def presence(self, monitor: str, partitions: Sequence[int]) -> dict[int, Presence]:
+        """What other workers stored of these partitions: watermark, their owner's `heard_at`,
+        `alive_at` and `claimed_at`, and the windows each holds open."""
         if not partitions:
             return {}
         replies = await self._read(lambda pipe: [
             (pipe.hmget(self._partition_key(monitor, p, "meta"), "watermark", "heard_at", "alive_at", "claimed_at"),
              pipe.hkeys(self._partition_key(monitor, p, "windows"))) for p in partitions])
-        out = {}
-        for p, (watermark, heard, alive, claimed), keys in zip(partitions, replies[0::2], replies[1::2], strict=True):
-            if alive is None and watermark is None and not keys:
-                continue
-            active_at, heard_at = remote_activity(_int(heard), _int(alive), _int(claimed), now, idle_timeout)
-            out[p] = RemotePartition(int(watermark) if watermark is not None else None, active_at,
-                                     frozenset(int(k) for k in keys), heard_at)
-        return out
+        return {p: Presence(_int(watermark), _int(heard), _int(alive), _int(claimed), frozenset(int(k) for k in keys))
+                for p, (watermark, heard, alive, claimed), keys in zip(partitions, replies[0::2], replies[1::2],
+                                                                        strict=True)}
+
+    async def partition_profiles(self, monitor: str, partitions: Sequence[int], start: int) -> list[WindowProfile]:
+        """Window `start` as stored by each of the given partitions (absent ones are skipped)."""
+        blobs = await self._read(lambda pipe: [pipe.hget(self._partition_key(monitor, p, "windows"), str(start))
+                                               for p in partitions])
+        return [WindowProfile.from_bytes(b) for b in blobs if b is not None]
 
     async def claim_evaluator(self, monitor: str) -> int:
         """Become the worker that evaluates `monitor`'s windows; returns the epoch fencing its writes."""
@@ -204,57 +210,61 @@ class RedisStateStore:
         (last,) = await self._read(lambda pipe: [pipe.get(self._monitor_key(monitor, "last"))])
         return int(last) if last is not None else None
 
-    async def partition_profiles(self, monitor: str, partitions: list[int], start: int) -> list[WindowProfile]:
-        """Window `start` as stored by each of the given partitions (absent ones are skipped)."""
-        blobs = await self._read(lambda pipe: [pipe.hget(self._partition_key(monitor, p, "windows"), str(start))
-                                               for p in partitions])
-        return [WindowProfile.from_bytes(b) for b in blobs if b is not None]
-
-    async def load_monitor(self, engine: MonitorEngine) -> None:
-        """Restore closed windows, the alert book and the last evaluated window."""
-        name = engine.monitor.name
+    async def load_monitor(self, monitor: str) -> MonitorState:
+        """Closed windows, the alert book and the last evaluated window, as stored."""
         closed, critical, book, last = await self._read(lambda pipe: (
-            pipe.hgetall(self._monitor_key(name, "closed")), pipe.hgetall(self._monitor_key(name, "critical")),
-            pipe.get(self._monitor_key(name, "book")), pipe.get(self._monitor_key(name, "last"))))
-        for start, blob in sorted(closed.items(), key=lambda kv: int(kv[0])):
-            flagged = frozenset(orjson.loads(critical.get(start, b"[]")))
-            engine.remember(ClosedWindow(WindowProfile.from_bytes(blob), flagged))
-        engine.book = AlertBook.for_monitor(engine.monitor, orjson.loads(book) if book else None)
-        engine.last_evaluated = int(last) if last is not None else None
+            pipe.hgetall(self._monitor_key(monitor, "closed")), pipe.hgetall(self._monitor_key(monitor, "critical")),
+            pipe.get(self._monitor_key(monitor, "book")), pipe.get(self._monitor_key(monitor, "last"))))
+        windows = tuple(ClosedWindow(WindowProfile.from_bytes(blob), frozenset(orjson.loads(critical.get(s, b"[]"))))
+                        for s, blob in sorted(closed.items(), key=lambda kv: int(kv[0])))
+        return MonitorState(windows, orjson.loads(book) if book else None, _int(last))
 
-    async def save_closed(self, engine: MonitorEngine, closed: ClosedWindow, forgotten: list[int],
-                          evaluations: Sequence[Evaluation] = (), retention: int | None = None,
+    async def save_monitor(self, monitor: str, state: MonitorState, epoch: int | None = None) -> None:
+        """Write a monitor's whole evaluated past (after Redis lost it): closed windows, book, progress."""
+        def write(pipe: Any) -> None:
+            for closed in state.closed:
+                self._closed_window(pipe, monitor, closed)
+            if state.book is not None:
+                pipe.set(self._monitor_key(monitor, "book"), orjson.dumps(state.book))
+            if state.last_evaluated is not None:
+                pipe.set(self._monitor_key(monitor, "last"), str(state.last_evaluated))
+
+        await self._write(write, self._evaluator_guard(monitor, epoch))
+
+    def _closed_window(self, pipe: Any, monitor: str, closed: ClosedWindow) -> None:
+        start = str(closed.profile.start)
+        pipe.hset(self._monitor_key(monitor, "closed"), start, closed.profile.to_bytes())
+        pipe.hset(self._monitor_key(monitor, "critical"), start, orjson.dumps(sorted(closed.critical)))
+
+    async def save_closed(self, monitor: str, record: ClosedRecord, retention: int | None = None,
                           epoch: int | None = None, before: Before | None = None) -> None:
         """Record an evaluated window, the alert book, the progress marker and the window's check
         values (kept `retention` ms for `stream-guard history`), atomically."""
-        name, start = engine.monitor.name, closed.profile.start
-        history = self._monitor_key(name, "history")
-        values = orjson.dumps({"start": start, "checks": [
-            [e.feature, e.check, e.severity, finite(e.value)] for e in evaluations]})
+        start, history = record.closed.profile.start, self._monitor_key(monitor, "history")
+        values = orjson.dumps({"start": start, "checks": [[f, c, s, finite(v)] for f, c, s, v in record.checks]})
 
         def write(pipe: Any) -> None:
-            pipe.hset(self._monitor_key(name, "closed"), str(start), closed.profile.to_bytes())
-            pipe.hset(self._monitor_key(name, "critical"), str(start), orjson.dumps(sorted(closed.critical)))
-            if forgotten:
-                pipe.hdel(self._monitor_key(name, "closed"), *map(str, forgotten))
-                pipe.hdel(self._monitor_key(name, "critical"), *map(str, forgotten))
-            pipe.set(self._monitor_key(name, "book"), orjson.dumps(engine.book.to_json()))
-            pipe.set(self._monitor_key(name, "last"), str(start))
-            if evaluations:
+            self._closed_window(pipe, monitor, record.closed)
+            if record.forgotten:
+                pipe.hdel(self._monitor_key(monitor, "closed"), *map(str, record.forgotten))
+                pipe.hdel(self._monitor_key(monitor, "critical"), *map(str, record.forgotten))
+            pipe.set(self._monitor_key(monitor, "book"), orjson.dumps(record.book))
+            pipe.set(self._monitor_key(monitor, "last"), str(start))
+            if record.checks:
                 pipe.zremrangebyscore(history, start, start)
                 pipe.zadd(history, {values: start})
                 if retention:
                     pipe.zremrangebyscore(history, "-inf", f"({start - retention}")
 
-        await self._write(write, self._evaluator_guard(name, epoch), before)
+        await self._write(write, self._evaluator_guard(monitor, epoch), before)
 
-    async def save_book(self, engine: MonitorEngine, epoch: int | None = None, before: Before | None = None) -> None:
+    async def save_book(self, monitor: str, book: Any, epoch: int | None = None, before: Before | None = None) -> None:
         """Store the alert book alone (after freshness, which changes it between window closes)."""
-        book = orjson.dumps(engine.book.to_json())
-        await self._write(lambda pipe: pipe.set(self._monitor_key(engine.monitor.name, "book"), book),
-                          self._evaluator_guard(engine.monitor.name, epoch), before)
+        blob = orjson.dumps(book)
+        await self._write(lambda pipe: pipe.set(self._monitor_key(monitor, "book"), blob),
+                          self._evaluator_guard(monitor, epoch), before)
 
-    def _evaluator_guard(self, monitor: str, epoch: int | None) -> tuple[str, None, int, str] | None:
+    def _evaluator_guard(self, monitor: str, epoch: int | None) -> Guard | None:
         return None if epoch is None else (self._monitor_key(monitor, "evaluator"), None, epoch,
                                            f"the evaluation of monitor {monitor}")
 
@@ -271,20 +281,15 @@ class RedisStateStore:
         except (RedisError, OSError) as exc:
             raise ServiceUnreachable(f"Redis at {redacted(self.url)} failed: {exc}") from None
 
-    async def _write(self, build: Any, guard: tuple[str, str | None, int, str] | None = None,
-                     before: Before | None = None) -> Any:
-        """Run `build`'s commands in one MULTI/EXEC. With a guard (key, hash field or None for a string,
-        epoch, what it protects), only while that key still holds the epoch; else raise `Fenced`.
-        `before` runs after the guard was checked, before the commands are sent."""
+    async def _write(self, build: Any, guard: Guard | None = None, before: Before | None = None) -> Any:
+        """Run `build`'s commands in one MULTI/EXEC. With a guard, only while its key still holds the
+        epoch (else `Fenced`, or `StateLost` when it holds none). `before` runs after the guard was
+        checked, before the commands are sent."""
         try:
             async with self.client.pipeline(transaction=True) as pipe:
                 if guard is not None:
-                    key, field, epoch, what = guard
-                    await pipe.watch(key)
-                    held = await (pipe.hget(key, field) if field else pipe.get(key))
-                    if held is None or int(held) != epoch:
-                        raise Fenced(f"{what} was taken over by another worker (epoch {int(held or 0)}, "
-                                     f"this worker's {epoch})")
+                    await pipe.watch(guard[0])
+                    _check_epoch(guard, await (pipe.hget(guard[0], guard[1]) if guard[1] else pipe.get(guard[0])))
                 if before is not None:
                     await before()
                 if guard is not None:
@@ -292,10 +297,31 @@ class RedisStateStore:
                 build(pipe)
                 return await pipe.execute()
         except WatchError:
-            raise Fenced(f"{guard[3] if guard else 'a write'} was taken over by another worker "
-                         f"while this worker wrote it") from None
+            assert guard is not None   # only a watched write can raise it
+            await self._after_interrupted_write(guard)
+            raise Fenced(f"{guard[3]} was taken over by another worker while this worker wrote it") from None
         except (RedisError, OSError) as exc:
             raise ServiceUnreachable(f"Redis at {redacted(self.url)} failed: {exc}") from None
+
+    async def _after_interrupted_write(self, guard: Guard) -> None:
+        """A watched write did not go through: read the epoch again to tell a takeover from a failure."""
+        key, field, epoch, what = guard
+        try:
+            held = await (self.client.hget(key, field) if field else self.client.get(key))
+        except (RedisError, OSError) as exc:
+            raise ServiceUnreachable(f"Redis at {redacted(self.url)} failed while writing {what}: {exc}") from None
+        _check_epoch(guard, held)
+        raise ServiceUnreachable(f"Redis at {redacted(self.url)} dropped the write of {what} (the connection "
+                                 f"failed or timed out while the epoch was watched); the epoch is still this "
+                                 f"worker's, so the write is retried")
+
+
+def _check_epoch(guard: Guard, held: bytes | None) -> None:
+    key, _, epoch, what = guard
+    if held is None:
+        raise StateLost(f"Redis holds no claim of {what} (this worker's epoch is {epoch}): it lost its data")
+    if int(held) != epoch:
+        raise Fenced(f"{what} was taken over by another worker (epoch {int(held)}, this worker's {epoch})")
 
 
 class SnapshotStore:

@@ -20,50 +20,20 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
-from stream_guard.core.alerting.alerts import Evaluation
+from stream_guard.core.alerting.alerts import Evaluation, iso
 from stream_guard.core.alerting.digest import window_digest
 from stream_guard.core.alerting.lifecycle import AlertBook
 from stream_guard.core.decoding.events import DeadLetter, RawRecord
 from stream_guard.core.judging.evaluation import ClosedWindow, evaluate_window, pinned, reference_horizon
+from stream_guard.core.ownership import RemotePartition
 from stream_guard.core.profiles.folding import PartitionFolder
 from stream_guard.core.profiles.profile import WindowProfile, merge_all
 from stream_guard.core.profiles.snapshot import Snapshot
 from stream_guard.core.profiles.windows import closed_before
+from stream_guard.core.state import ClosedRecord, MonitorState
 from stream_guard.core.topology.config import MonitorSpec
-
-
-class RemotePartition(NamedTuple):
-    """A partition folded by another worker, as that worker last stored it."""
-
-    watermark: int | None
-    active_at: int | None        # when it last counted as active (records came, claimed, or owner unsure)
-    windows: frozenset[int]      # starts of the windows it holds open
-    heard_at: int | None = None  # when its records last arrived, as far as anyone knows (freshness)
-
-
-def remote_activity(heard: int | None, alive: int | None, claimed: int | None, now: int,
-                    idle_timeout: int) -> tuple[int, int]:
-    """When another worker's partition counts as active, and when its records were last heard of.
-
-    `heard` is when its owner last received records of it, `claimed` when the owner claimed it, `alive`
-    when the owner last said it was alive and reading it: all three on the owner's clock.
-
-    The partition may stop holding windows open only when its owner said it was alive after the
-    partition had been silent for `idle_timeout`: the owner saw the silence. An owner that died just
-    after its last records also went silent; its `alive` stops a moment after `heard`, so a test on
-    `alive` alone would take the silence of a dead worker for an idle source during that moment and
-    close windows past the records waiting for a new owner (they would be dead-lettered as `late`).
-    Until the owner confirms, or while it is not heard from for `idle_timeout` (gone: its records wait
-    for the next owner), the partition counts as active now.
-    """
-    last = max(heard or 0, claimed or 0)
-    if alive is None or now - alive >= idle_timeout or not last:
-        return now, now
-    if now - last < idle_timeout or alive - last >= idle_timeout:
-        return last, last
-    return now, last             # silent for long, and the owner has not said since that it is reading
 
 
 @dataclass
@@ -75,6 +45,14 @@ class WindowResult:
     alerts: list[dict[str, Any]]
     closed: ClosedWindow
     digest: dict[str, Any] | None = None
+
+    def describe(self, monitor: str) -> str:
+        """One log line per closed window: its span, volume and what fired."""
+        fired = ", ".join(f"{a['severity']} {a['feature']}/{a['check']} {a['status']}" for a in self.alerts)
+        firing = len(self.digest["firing"]) if self.digest else 0
+        return (f"{monitor}: window {iso(self.start)} closed: {self.events} events, "
+                f"{len(self.evaluations)} checks, {len(self.alerts)} alerts" + (f" ({fired})" if fired else "")
+                + f", {firing} firing")
 
 
 @dataclass
@@ -175,6 +153,25 @@ class MonitorEngine:
             downstream = self.monitor.fan_out.get(alert["feature"])
             out.append({**alert, "monitors": downstream} if downstream else alert)
         return out
+
+    def checkpoint(self) -> MonitorState:
+        """The monitor's evaluated past as it persists: closed windows, alert book, progress."""
+        return MonitorState(tuple(self.history[s] for s in sorted(self.history)), self.book.to_json(),
+                            self.last_evaluated)
+
+    def restore(self, state: MonitorState) -> None:
+        """Take the stored past of the monitor in place of what this engine held of it."""
+        self.history.clear()
+        for closed in sorted(state.closed, key=lambda c: c.profile.start):
+            self.remember(closed)
+        self.book = AlertBook.for_monitor(self.monitor, state.book)
+        self.last_evaluated = state.last_evaluated
+
+    def closing_record(self, result: WindowResult, before: set[int]) -> ClosedRecord:
+        """What storing `result` writes: the window, the closed windows that `before` (the history's
+        starts before the close) held and no reference needs any more, the book, the check values."""
+        return ClosedRecord(result.closed, tuple(sorted(before - set(self.history))), self.book.to_json(),
+                            tuple((e.feature, e.check, e.severity, e.value) for e in result.evaluations))
 
     def remember(self, closed: ClosedWindow) -> None:
         """Keep a closed window as reference material, dropping what no reference can reach."""

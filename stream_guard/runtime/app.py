@@ -24,7 +24,8 @@ from stream_guard.core.decoding.events import PAYLOAD_PREFIX, DeadLetter, RawRec
 from stream_guard.core.topology.config import MonitorSpec, Topology
 from stream_guard.runtime.faust_tuning import set_fetch_max_wait
 from stream_guard.runtime.metrics import WorkerMetrics
-from stream_guard.runtime.monitor_runtime import MonitorRuntime, wall_clock_ms
+from stream_guard.runtime.monitor_runtime import MonitorRuntime
+from stream_guard.runtime.retrying import wall_clock_ms
 from stream_guard.runtime.web import ObservedPublisher, WorkerObserver, add_views
 from stream_guard.views.live_view import MonitorView
 

@@ -5,8 +5,10 @@ comes from Redis), fold, publish dead letters. Per tick (and when a flush is due
 queued, persist dirty partitions, then commit their stored offsets to Kafka — so Kafka's committed
 offset never runs ahead of Redis, and after a crash the partition is re-read from an offset at or
 before the one stored, whose records below it are skipped. Every write of a partition is fenced by
-the epoch taken when it was claimed (see `RedisStateStore`): a worker paused while its partitions
-moved elsewhere finds its writes refused and forgets those partitions.
+the epoch taken when it was claimed (see `core.ports.StateStore`): a worker paused while its partitions
+moved elsewhere finds its writes refused and forgets those partitions; a store that lost its data
+(a Redis restarted without persistence) is claimed again and given what this worker holds. The rules
+(who evaluates, gaps after a claim, idle and gone partitions) are `core.ownership`'s.
 
 One worker evaluates each monitor: the owner of the source's partition 0. It reads what the other
 workers stored of their partitions (watermarks, open windows) to know when a window is due, then
@@ -25,67 +27,35 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
-from stream_guard.adapters.credentials import redacted
-from stream_guard.adapters.redis_store import RedisStateStore
 from stream_guard.core.alerting.alerts import iso
 from stream_guard.core.decoding.events import DeadLetter, RawRecord
-from stream_guard.core.engine import MonitorEngine, WindowResult
+from stream_guard.core.engine import MonitorEngine
 from stream_guard.core.judging.freshness import FreshnessWatch
+from stream_guard.core.ownership import (
+    EVALUATOR_PARTITION,
+    GapWatch,
+    LocalPartition,
+    evaluates,
+    expected_partitions,
+    remote_partition,
+    waiting_for_partitions,
+)
+from stream_guard.core.ports import Publisher, Source, StateStore
 from stream_guard.core.topology.config import MonitorSpec, StateSpec
-from stream_guard.errors import Fenced, ServiceUnreachable
+from stream_guard.core.topology.redaction import redacted
+from stream_guard.errors import Fenced, StateLost
 from stream_guard.runtime.observer import RuntimeObserver
+from stream_guard.runtime.retrying import Retrying, StandaloneSource, wall_clock_ms
 
 log = logging.getLogger("stream_guard.worker")
 COUNTS_LOG_INTERVAL = 60_000
 FRESHNESS_INTERVAL = 1_000
-EVALUATOR_PARTITION = 0
-GAP_PATIENCE = 5_000
-RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)   # seconds between attempts while Redis fails; then every 8 s
-T = TypeVar("T")
-
-
-class Publisher(Protocol):
-    async def alerts(self, records: Sequence[dict[str, Any]]) -> None: ...
-    async def dead_letters(self, letters: Sequence[DeadLetter]) -> None: ...
-    async def flush(self) -> None: ...
-
-
-class Source(Protocol):
-    """The worker's view of the monitor's source topic in its consumer group."""
-
-    def assigned(self) -> set[int]: ...
-    def owns(self, partition: int) -> bool: ...
-    def partitions(self) -> int | None: ...
-    async def commit(self, offsets: dict[int, int]) -> None: ...
-
-
-class StandaloneSource:
-    """A source with no consumer group (tests, tools): owns what it is given, commits nowhere."""
-
-    def __init__(self, partitions: set[int] | None = None) -> None:
-        self.owned = partitions or set()
-
-    def assigned(self) -> set[int]:
-        return self.owned
-
-    def owns(self, partition: int) -> bool:
-        return True
-
-    def partitions(self) -> int | None:
-        return None
-
-    async def commit(self, offsets: dict[int, int]) -> None:
-        return None
-
-
-def wall_clock_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class MonitorRuntime:
-    def __init__(self, monitor: MonitorSpec, state: StateSpec, store: RedisStateStore,
+    def __init__(self, monitor: MonitorSpec, state: StateSpec, store: StateStore,
                  publisher: Publisher, source: Source | None = None,
                  clock: Any = wall_clock_ms) -> None:
         self.monitor = monitor
@@ -103,14 +73,13 @@ class MonitorRuntime:
         self._evaluator_epoch: int | None = None
         self._lost: set[int] = set()               # claimed by another worker since; not ours until reassigned
         self._dead: dict[int, list[DeadLetter]] = {}   # partition -> dead letters not published yet
-        self._gaps: dict[int, int] = {}            # partition -> when records past a gap first arrived
-        self._resuming: set[int] = set()           # claimed, no records folded since
+        self._gaps = GapWatch()                    # just-claimed partitions whose first records may skip some
         self._last_flush = 0
         self._last_touch = 0
         self._ready = asyncio.Event()
         self.freshness = FreshnessWatch(monitor)
         self._last_freshness = 0
-        self.redis_errors = 0
+        self._retrying = Retrying(monitor.name, store.url, self._unpaused)
         self.observer = RuntimeObserver()   # the app installs one that feeds /metrics and the status page
 
     @property
@@ -119,7 +88,7 @@ class MonitorRuntime:
 
     async def start(self) -> None:
         """Restore the monitor's state from Redis; batches wait until this is done."""
-        await self._retrying(lambda: self.store.load_monitor(self.engine))
+        self.engine.restore(await self._retrying(lambda: self.store.load_monitor(self.monitor.name)))
         self._ready.set()
 
     async def on_records(self, records: Sequence[RawRecord]) -> None:
@@ -132,7 +101,7 @@ class MonitorRuntime:
                                      if p not in self._lost and self.source.owns(p)))
             if not partitions <= set(self._epochs):
                 records = [r for r in records if r.partition in self._epochs]
-            if partitions & self._resuming:
+            if partitions & self._gaps.resuming:
                 records = self._without_gaps(records)
             # dead letters wait for their partition's next flush, published only while it is still ours
             for letter in self.engine.fold(records):
@@ -143,38 +112,20 @@ class MonitorRuntime:
             await self.tick()
 
     def _without_gaps(self, records: Sequence[RawRecord]) -> Sequence[RawRecord]:
-        """Leave out records of a just-claimed partition that start past its next offset to fold.
-
-        That happens to a batch fetched before a rebalance and handed over after this worker claimed
-        the partition again: the records before it were folded in memory, then forgotten unstored, and
-        the consumer, sent back to the committed offset, reads them again first. Folding the later batch
-        now would skip them for good. A gap that lasts `GAP_PATIENCE` ms is accepted (the records are
-        gone from the broker, or the offsets were never records: compaction, transaction markers) and
-        logged; the records held back while waiting are then lost, and the log says so. Only the first
-        records after a claim are checked.
-        """
+        """Leave out records of a just-claimed partition that start past its next offset to fold, for a
+        while (`core.ownership.GapWatch`); log a gap accepted after that."""
         first: dict[int, int] = {}
         for record in records:
             first[record.partition] = min(first.get(record.partition, record.offset), record.offset)
-        skip = set()
-        now = self.clock()
-        for partition, offset in first.items():
-            expected = self.engine.folders[partition].next_offset
-            if partition not in self._resuming or offset <= expected or expected == 0:
-                self._resuming.discard(partition)
-                self._gaps.pop(partition, None)
-                continue
-            since = self._gaps.setdefault(partition, now)
-            if now - since < GAP_PATIENCE:
-                skip.add(partition)
-                continue
-            log.warning(f"{self.monitor.name}: partition {partition}: offsets {expected:,} to {offset - 1:,} did "
-                        f"not arrive within {GAP_PATIENCE // 1000} s of the claim (deleted by retention or "
-                        f"compaction, or transaction markers); folding on from {offset:,} (records of the "
-                        f"partition that came while waiting were left out and are not counted)")
-            self._gaps.pop(partition, None)
-            self._resuming.discard(partition)
-        return [r for r in records if r.partition not in skip] if skip else records
+        expected = {p: self.engine.folders[p].next_offset for p in first}
+        held, accepted = self._gaps.hold(first, expected, self.clock())
+        for gap in accepted:
+            log.warning(f"{self.monitor.name}: partition {gap.partition}: offsets {gap.expected:,} to "
+                        f"{gap.first - 1:,} did not arrive within {self._gaps.patience // 1000} s of the claim "
+                        f"(deleted by retention or compaction, or transaction markers); folding on from "
+                        f"{gap.first:,} (records of the partition that came while waiting were left out and are "
+                        f"not counted)")
+        return [r for r in records if r.partition not in held] if held else records
 
     async def assigned(self, partitions: set[int]) -> None:
         """The consumer group gave this worker `partitions` (all it owns now): store and forget what it
@@ -203,31 +154,33 @@ class MonitorRuntime:
         for partition in partitions:
             self.engine.folders.pop(partition, None)
             folder = self.engine.folder(partition)
-            self._epochs[partition] = await self._retrying(lambda f=folder: self.store.claim_partition(f, self.clock()))  # type: ignore[misc]
+            claim = await self._retrying(lambda p=partition: self.store.claim_partition(  # type: ignore[misc]
+                self.monitor.name, p, self.clock()))
+            folder.restore(claim.state)
+            self._epochs[partition] = claim.epoch
             self._stored_offsets[partition] = folder.next_offset
-            self._resuming.add(partition)
+            self._gaps.claimed(partition)
             log.info(f"{self.monitor.name}: partition {partition} claimed (epoch {self._epochs[partition]}), "
                      f"resuming after offset {folder.next_offset - 1:,}" if folder.next_offset else
                      f"{self.monitor.name}: partition {partition} claimed (epoch {self._epochs[partition]}), new")
-            if partition == EVALUATOR_PARTITION:
+            if evaluates([partition]):
                 await self._become_evaluator()
 
     async def _become_evaluator(self) -> None:
         """Take over the monitor's evaluation: its closed windows and alert book as last stored."""
         self._evaluator_epoch = await self._retrying(lambda: self.store.claim_evaluator(self.monitor.name))
-        self.engine.history.clear()   # another worker may have evaluated windows since this one last read them
-        await self._retrying(lambda: self.store.load_monitor(self.engine))
+        # another worker may have evaluated windows since this one last read them
+        self.engine.restore(await self._retrying(lambda: self.store.load_monitor(self.monitor.name)))
         log.info(f"{self.monitor.name}: this worker evaluates the monitor's windows "
                  f"(it owns partition {EVALUATOR_PARTITION}; epoch {self._evaluator_epoch})")
 
     def _forget(self, partition: int) -> None:
         self._epochs.pop(partition, None)
         self._dead.pop(partition, None)   # the next owner reads those records again and dead-letters them
-        self._gaps.pop(partition, None)
-        self._resuming.discard(partition)
+        self._gaps.forget(partition)
         self._stored_offsets.pop(partition, None)
         self.engine.folders.pop(partition, None)
-        if partition == EVALUATOR_PARTITION:
+        if evaluates([partition]):
             self._evaluator_epoch = None
             self.engine.remote.clear()
 
@@ -267,37 +220,22 @@ class MonitorRuntime:
         """What the other workers stored of the partitions this worker does not own."""
         count = self.source.partitions()
         others = [p for p in range(count or 0) if p not in self._epochs]
+        stored = await self._retrying(lambda: self.store.presence(self.monitor.name, others))
         now, idle = self.clock(), self.monitor.source.idle_timeout
-        self.engine.remote = await self._retrying(
-            lambda: self.store.remote_partitions(self.monitor.name, others, now, idle))
+        self.engine.remote = {p: remote for p, presence in stored.items()
+                              if (remote := remote_partition(presence, now, idle)) is not None}
         for partition, remote in self.engine.remote.items():
             heard = self.freshness.heard.get(partition)
             if remote.heard_at is not None and (heard is None or heard.at < remote.heard_at):
                 self.freshness.received([partition], remote.heard_at)
 
     def _expected(self) -> set[int]:
-        """The partitions whose events the evaluated windows must hold: all of the source's. Until the
-        partition count is known (a worker without a consumer group: those it was given)."""
-        count = self.source.partitions()
-        return set(range(count)) if count else set(self.source.assigned()) | set(self._epochs)
+        return expected_partitions(self.source.partitions(), self.source.assigned(), self._epochs)
 
     def _waiting_for_partitions(self) -> bool:
-        """True while a partition of the source has sent nothing yet and is not idle for long.
-
-        Without this, a worker catching up could close a window from the partitions it happened to
-        read first, before a slower partition's events for that window arrive.
-        """
-        now = self.clock()
-        for p in self._expected():
-            folder, remote = self.engine.folders.get(p), self.engine.remote.get(p)
-            if folder is not None:
-                if folder.watermark is None and now - (folder.active_at or now) < self.monitor.source.idle_timeout:
-                    return True     # claimed here, silent since, not for long
-            elif remote is None:
-                return True         # no worker has claimed it yet (or its claim is being made)
-            elif remote.watermark is None and now - (remote.active_at or now) < self.monitor.source.idle_timeout:
-                return True         # silent since another worker claimed it, not for long (or owner gone)
-        return False
+        local = {p: LocalPartition(f.watermark, f.active_at) for p, f in self.engine.folders.items()}
+        return waiting_for_partitions(self._expected(), local, self.engine.remote, self.clock(),
+                                      self.monitor.source.idle_timeout)
 
     async def _read_freshness(self) -> None:
         """Read freshness on the wall clock; publish and persist what it changes in the alert book."""
@@ -307,7 +245,8 @@ class MonitorRuntime:
         if reading is None:
             return
         alerts = self.engine.book.apply([reading])
-        await self._guarded(lambda: self.store.save_book(self.engine, self._evaluator_epoch, self._publishing(alerts)))
+        await self._guarded(lambda: self.store.save_book(self.monitor.name, self.engine.book.to_json(),
+                                                         self._evaluator_epoch, self._publishing(alerts)))
         for alert in alerts:
             log.info(f"{self.monitor.name}: {alert['severity']} freshness {alert['status']}: {alert['summary']}")
 
@@ -365,16 +304,33 @@ class MonitorRuntime:
                 await self.publisher.flush()
                 del self._dead[partition]
 
+        changes = folder.changes(dropped)
         try:
-            await self._retrying(lambda: self.store.save_partition(folder, dropped, epoch, publish_dead_letters))
+            await self._retrying(lambda: self.store.save_partition(self.monitor.name, partition, changes, epoch,
+                                                                   publish_dead_letters))
         except Fenced as exc:
             log.warning(f"{self.monitor.name}: {exc}; forgetting the partition here (its new owner "
                         f"re-reads what this worker had not stored)")
             self._forget(partition)
             self._lost.add(partition)
             return False
+        except StateLost as exc:
+            await self._claim_again(partition, exc)
+            return await self._save(partition, dropped)
+        folder.stored(changes)
         self._stored_offsets[partition] = folder.next_offset
         return True
+
+    async def _claim_again(self, partition: int, lost: StateLost) -> None:
+        """The store lost the partition's state (a Redis restarted without persistence): claim it again
+        and write all this worker holds of it on the next save, so folding goes on where it was."""
+        folder = self.engine.folders[partition]
+        claim = await self._retrying(lambda: self.store.claim_partition(self.monitor.name, partition, self.clock()))
+        self._epochs[partition] = claim.epoch
+        folder.dirty = set(folder.windows)
+        log.warning(f"{self.monitor.name}: {lost}; claimed partition {partition} again (epoch {claim.epoch}) and "
+                    f"writing the {len(folder.windows)} open windows, offset {folder.next_offset:,} and counts "
+                    f"this worker holds; folding goes on")
 
     async def _close(self, start: int) -> None:
         began = time.perf_counter()
@@ -382,15 +338,15 @@ class MonitorRuntime:
         profiles = await self._retrying(lambda: self.store.partition_profiles(self.monitor.name, partitions, start))
         before = set(self.engine.history)
         result = self.engine.close_window(start, profiles, emitted_at=self.clock())
+        record = self.engine.closing_record(result, before)
         published = result.alerts + ([result.digest] if result.digest else [])
         saved = await self._guarded(lambda: self.store.save_closed(
-            self.engine, result.closed, sorted(before - set(self.engine.history)), result.evaluations,
-            self.state.retention, self._evaluator_epoch, self._publishing(published)))
+            self.monitor.name, record, self.state.retention, self._evaluator_epoch, self._publishing(published)))
         if not saved:
             return
         await self._flush(dropped=[start])
         self.observer.window_closed(self.engine, result, time.perf_counter() - began)
-        log.info(describe_window(self.monitor.name, result))
+        log.info(result.describe(self.monitor.name))
 
     def _publishing(self, records: list[dict[str, Any]]) -> Callable[[], Awaitable[None]]:
         """Publish alert records and wait until they are on the broker: run while Redis watches the
@@ -411,34 +367,32 @@ class MonitorRuntime:
             log.warning(f"{self.monitor.name}: {exc}; this worker stops evaluating the monitor")
             self._evaluator_epoch = None
             return False
+        except StateLost as exc:
+            await self._evaluate_again(exc)
+            return await self._guarded(write)
         return True
 
-    async def _retrying(self, call: Callable[[], Awaitable[T]]) -> T:
-        """Run a Redis call until it succeeds, backing off while Redis is unreachable (consuming stops
-        meanwhile, since the agent waits here)."""
-        attempt = 0
-        while True:
-            try:
-                result = await call()
-            except ServiceUnreachable as exc:
-                self.redis_errors += 1
-                delay = RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)]
-                if attempt == 0 or delay == RETRY_DELAYS[-1] and attempt % 4 == 0:
-                    log.warning(f"{self.monitor.name}: {exc}; consuming is paused, retrying every "
-                                f"{delay:g}s or so")
-                attempt += 1
-                await asyncio.sleep(delay)
-                continue
-            if attempt:
-                log.info(f"{self.monitor.name}: Redis at {redacted(self.store.url)} answers again after "
-                         f"{attempt} failed attempts; carrying on")
-                # the partitions were not read meanwhile: their silence says nothing about the source, so
-                # it must not make them idle (that would close windows past a partition still behind)
-                now = self.clock()
-                for folder in self.engine.folders.values():
-                    if folder.active_at is not None:
-                        folder.active_at = max(folder.active_at, now)
-            return result
+    async def _evaluate_again(self, lost: StateLost) -> None:
+        """The store lost the monitor's evaluated past: take the evaluation again and write the closed
+        windows, alert book and progress this worker holds."""
+        name = self.monitor.name
+        self._evaluator_epoch = await self._retrying(lambda: self.store.claim_evaluator(name))
+        state = self.engine.checkpoint()
+        await self._retrying(lambda: self.store.save_monitor(name, state, self._evaluator_epoch))
+        log.warning(f"{name}: {lost}; took the evaluation again (epoch {self._evaluator_epoch}) and wrote the "
+                    f"{len(state.closed)} closed windows and the alert book this worker holds")
+
+    @property
+    def redis_errors(self) -> int:
+        return self._retrying.errors
+
+    def _unpaused(self) -> None:
+        # the partitions were not read while the store failed: their silence says nothing about the
+        # source, so it must not make them idle (that would close windows past a partition still behind)
+        now = self.clock()
+        for folder in self.engine.folders.values():
+            if folder.active_at is not None:
+                folder.active_at = max(folder.active_at, now)
 
     def status(self) -> dict[str, Any]:
         """This monitor's part of `GET /status`."""
@@ -464,10 +418,3 @@ class MonitorRuntime:
         }
 
 
-def describe_window(monitor: str, result: WindowResult) -> str:
-    """One log line per closed window: its span, volume and what fired."""
-    fired = ", ".join(f"{a['severity']} {a['feature']}/{a['check']} {a['status']}" for a in result.alerts)
-    firing = len(result.digest["firing"]) if result.digest else 0
-    return (f"{monitor}: window {iso(result.start)} closed: {result.events} events, "
-            f"{len(result.evaluations)} checks, {len(result.alerts)} alerts" + (f" ({fired})" if fired else "")
-            + f", {firing} firing")

@@ -16,8 +16,9 @@ from stream_guard.core.alerting.alerts import iso
 from stream_guard.core.decoding.events import DeadLetter
 from stream_guard.core.engine import MonitorEngine, WindowResult
 from stream_guard.core.judging.evaluation import SEGMENT_ALL
+from stream_guard.core.ports import Publisher
 from stream_guard.runtime.metrics import CONTENT_TYPE, WorkerMetrics
-from stream_guard.runtime.monitor_runtime import MonitorRuntime, Publisher
+from stream_guard.runtime.monitor_runtime import MonitorRuntime
 from stream_guard.runtime.observer import RuntimeObserver
 from stream_guard.views import status_page as status_views
 from stream_guard.views.live_view import MonitorView

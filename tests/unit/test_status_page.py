@@ -9,7 +9,7 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from stream_guard.adapters.redis_store import RedisStateStore
+from stream_guard.adapters.memory_store import MemoryStateStore
 from stream_guard.core.alerting.alerts import iso
 from stream_guard.core.decoding.events import DeadLetter, RawRecord
 from stream_guard.core.engine import MonitorEngine
@@ -35,10 +35,10 @@ class NoPublisher:
 @pytest.fixture(scope="module")
 def worker() -> tuple[MonitorRuntime, MonitorView, WorkerMetrics]:
     """The demo monitor after its fifth window (amount shifted: critical), two bad records among the events."""
-    runtime = MonitorRuntime(DEMO, StateSpec(), RedisStateStore("redis://127.0.0.1:1/0", "unit"), NoPublisher(),
+    runtime = MonitorRuntime(DEMO, StateSpec(), MemoryStateStore(), NoPublisher(),
                              clock=lambda: NOW)
     view = MonitorView(DEMO)
-    runtime.redis_errors = 2
+    runtime._retrying.errors = 2
     metrics = WorkerMetrics({DEMO.name: runtime}, lambda topic, p: {0: 8000, 1: 5}.get(p))
     observer = WorkerObserver({DEMO.name: view}, metrics, lambda: NOW)
     lines = [orjson.dumps(e) for e in scenario.stream(6, START, 1200)]

@@ -36,6 +36,7 @@ from stream_guard.core.alerting.alerts import iso
 from stream_guard.core.decoding.events import BatchDecoder, DeadLetter, DecodedBatch, RawRecord
 from stream_guard.core.profiles.profile import WindowProfile
 from stream_guard.core.profiles.windows import hop_starts, window_starts
+from stream_guard.core.state import Counts, PartitionChanges, PartitionState
 from stream_guard.core.topology.config import MonitorSpec
 from stream_guard.core.topology.durations import format_duration
 
@@ -67,6 +68,15 @@ class PartitionCounts:
 
     def balanced(self) -> bool:
         return self.folded + self.dead_lettered + self.filtered == self.consumed
+
+    def frozen(self) -> Counts:
+        return Counts(self.folded, self.dead_lettered, self.filtered, self.consumed,
+                      tuple(sorted(self.dead_by_reason.items())))
+
+    @classmethod
+    def of(cls, counts: Counts) -> PartitionCounts:
+        return cls(counts.folded, counts.dead_lettered, counts.filtered, counts.consumed,
+                   Counter(counts.by_reason()))
 
     def describe(self) -> str:
         """`consumed 1,205 = folded 1,200 + dead-lettered 5 (empty 1, invalid_json 4) + filtered 0`."""
@@ -203,6 +213,33 @@ class PartitionFolder:
                     window.count_unknown(name, int(np.count_nonzero(mask[rows])))
                 self.dirty.add(int(start))
         self.counts.folded += int(np.count_nonzero(keep))
+
+    def checkpoint(self) -> PartitionState:
+        """Everything the partition persists, every open window included."""
+        return self._state(dict(self.windows))
+
+    def changes(self, dropped: Sequence[int] = ()) -> PartitionChanges:
+        """What a flush writes: offset, counts and watermark, the windows changed since the last
+        stored flush, and the evaluated windows to drop."""
+        return PartitionChanges(self._state({s: self.windows[s] for s in sorted(self.dirty) if s in self.windows}),
+                                tuple(dropped))
+
+    def stored(self, changes: PartitionChanges) -> None:
+        """The store has `changes`: their windows are clean until folded into again."""
+        self.dirty.difference_update(changes.state.windows)
+
+    def restore(self, state: PartitionState) -> None:
+        """Take the stored state of the partition (a fresh claim); windows already evaluated are left out."""
+        self.next_offset = state.next_offset
+        self.watermark = state.watermark
+        self.closed_before = max(self.closed_before, state.closed_before)
+        self.counts = PartitionCounts.of(state.counts)
+        self.windows = {s: w for s, w in state.windows.items() if s >= self.closed_before}
+        self.dirty = set()
+
+    def _state(self, windows: dict[int, WindowProfile]) -> PartitionState:
+        return PartitionState(self.next_offset, self.watermark, self.closed_before, self.counts.frozen(),
+                              self.active_at, windows)
 
     def close_through(self, before: int) -> list[int]:
         """Forget windows starting before `before` (they were evaluated); returns their starts."""

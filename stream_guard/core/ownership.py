@@ -1,0 +1,176 @@
+"""Who folds and who evaluates what, and when a silent partition stops holding windows open.
+
+The rules a worker follows around its state store, as pure functions of what it knows (its clock,
+its claims, what the store holds of other workers' partitions); the runtime only does the I/O:
+
+- the owner of a source's partition 0 evaluates the monitor (`evaluates`);
+- a partition just claimed waits a while for the records before a gap (`GapWatch`);
+- a window closes only once every partition of the source has passed it or is idle or gone
+  (`remote_partition`, `waiting_for_partitions`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from stream_guard.core.state import Presence
+
+EVALUATOR_PARTITION = 0
+GAP_PATIENCE = 5_000   # ms a just-claimed partition waits for the records before a gap
+
+
+def evaluates(partitions: Iterable[int]) -> bool:
+    """Whether the owner of these partitions evaluates the monitor's windows.
+
+    >>> evaluates([2, 0]), evaluates([1, 2])
+    (True, False)
+    """
+    return EVALUATOR_PARTITION in set(partitions)
+
+
+class RemotePartition(NamedTuple):
+    """A partition folded by another worker, as that worker last stored it."""
+
+    watermark: int | None
+    active_at: int | None        # when it last counted as active (records came, claimed, or owner unsure)
+    windows: frozenset[int]      # starts of the windows it holds open
+    heard_at: int | None = None  # when its records last arrived, as far as anyone knows (freshness)
+
+
+def remote_activity(heard: int | None, alive: int | None, claimed: int | None, now: int,
+                    idle_timeout: int) -> tuple[int, int]:
+    """When another worker's partition counts as active, and when its records were last heard of.
+
+    `heard` is when its owner last received records of it, `claimed` when the owner claimed it, `alive`
+    when the owner last said it was alive and reading it: all three on the owner's clock.
+
+    The partition may stop holding windows open only when its owner said it was alive after the
+    partition had been silent for `idle_timeout`: the owner saw the silence. An owner that died just
+    after its last records also went silent; its `alive` stops a moment after `heard`, so a test on
+    `alive` alone would take the silence of a dead worker for an idle source during that moment and
+    close windows past the records waiting for a new owner (they would be dead-lettered as `late`).
+    Until the owner confirms, or while it is not heard from for `idle_timeout` (gone: its records wait
+    for the next owner), the partition counts as active now.
+
+    >>> remote_activity(heard=1_000, alive=12_000, claimed=0, now=12_500, idle_timeout=10_000)
+    (1000, 1000)
+    >>> remote_activity(heard=1_000, alive=1_200, claimed=0, now=12_500, idle_timeout=10_000)
+    (12500, 12500)
+    """
+    last = max(heard or 0, claimed or 0)
+    if alive is None or now - alive >= idle_timeout or not last:
+        return now, now
+    if now - last < idle_timeout or alive - last >= idle_timeout:
+        return last, last
+    return now, last             # silent for long, and the owner has not said since that it is reading
+
+
+def remote_partition(presence: Presence, now: int, idle_timeout: int) -> RemotePartition | None:
+    """Another worker's partition as the evaluator sees it; None when no worker ever claimed it."""
+    if presence.alive_at is None and presence.watermark is None and not presence.windows:
+        return None
+    active_at, heard_at = remote_activity(presence.heard_at, presence.alive_at, presence.claimed_at, now,
+                                          idle_timeout)
+    return RemotePartition(presence.watermark, active_at, presence.windows, heard_at)
+
+
+class LocalPartition(NamedTuple):
+    """A partition this worker folds: its watermark and when it last counted as active."""
+
+    watermark: int | None
+    active_at: int | None
+
+
+def waiting_for_partitions(expected: Collection[int], local: Mapping[int, LocalPartition],
+                           remote: Mapping[int, RemotePartition], now: int, idle_timeout: int) -> bool:
+    """True while a partition of the source has sent nothing yet and is not idle for long.
+
+    Without this, a worker catching up could close a window from the partitions it happened to
+    read first, before a slower partition's events for that window arrive.
+
+    >>> waiting_for_partitions([0, 1], {0: LocalPartition(5, 0)}, {}, now=1, idle_timeout=10)
+    True
+    >>> waiting_for_partitions([0], {0: LocalPartition(None, 1)}, {}, now=11, idle_timeout=10)
+    False
+    """
+    for p in expected:
+        mine, theirs = local.get(p), remote.get(p)
+        if mine is not None:
+            if mine.watermark is None and now - (mine.active_at or now) < idle_timeout:
+                return True     # claimed here, silent since, not for long
+        elif theirs is None:
+            return True         # no worker has claimed it yet (or its claim is being made)
+        elif theirs.watermark is None and now - (theirs.active_at or now) < idle_timeout:
+            return True         # silent since another worker claimed it, not for long (or owner gone)
+    return False
+
+
+def expected_partitions(count: int | None, assigned: Iterable[int], claimed: Iterable[int]) -> set[int]:
+    """The partitions whose events the evaluated windows must hold: all of the source's; until the
+    partition count is known (a worker without a consumer group), those it was given or claimed.
+
+    >>> sorted(expected_partitions(3, [1], [1])), sorted(expected_partitions(None, [1], [2]))
+    ([0, 1, 2], [1, 2])
+    """
+    return set(range(count)) if count else set(assigned) | set(claimed)
+
+
+@dataclass(frozen=True)
+class AcceptedGap:
+    """A gap after a claim that lasted `GAP_PATIENCE`: offsets `expected` to `first - 1` never came."""
+
+    partition: int
+    expected: int
+    first: int
+
+
+@dataclass
+class GapWatch:
+    """Holds back records of a just-claimed partition that start past its next offset to fold.
+
+    That happens to a batch fetched before a rebalance and handed over after this worker claimed
+    the partition again: the records before it were folded in memory, then forgotten unstored, and
+    the consumer, sent back to the committed offset, reads them again first. Folding the later batch
+    now would skip them for good. A gap that lasts `patience` ms is accepted (the records are gone
+    from the broker, or the offsets were never records: compaction, transaction markers); the records
+    held back while waiting are then lost. Only the first records after a claim are checked.
+
+    >>> watch = GapWatch()
+    >>> watch.claimed(1)
+    >>> watch.hold({1: 50}, {1: 40}, now=0)
+    ({1}, [])
+    >>> watch.hold({1: 50}, {1: 40}, now=5_000)
+    (set(), [AcceptedGap(partition=1, expected=40, first=50)])
+    >>> watch.resuming
+    set()
+    """
+
+    patience: int = GAP_PATIENCE
+    resuming: set[int] = field(default_factory=set)     # claimed, no records folded since
+    since: dict[int, int] = field(default_factory=dict)  # partition -> when records past a gap first came
+
+    def claimed(self, partition: int) -> None:
+        self.resuming.add(partition)
+
+    def forget(self, partition: int) -> None:
+        self.resuming.discard(partition)
+        self.since.pop(partition, None)
+
+    def hold(self, first: Mapping[int, int], expected: Mapping[int, int],
+             now: int) -> tuple[set[int], list[AcceptedGap]]:
+        """Given each partition's first offset in a batch and its next offset to fold: the partitions
+        whose records to hold back now, and the gaps accepted at `now`."""
+        held: set[int] = set()
+        accepted: list[AcceptedGap] = []
+        for partition, offset in first.items():
+            want = expected[partition]
+            if partition not in self.resuming or offset <= want or want == 0:
+                self.forget(partition)
+            elif now - self.since.setdefault(partition, now) < self.patience:
+                held.add(partition)
+            else:
+                accepted.append(AcceptedGap(partition, want, offset))
+                self.forget(partition)
+        return held, accepted
