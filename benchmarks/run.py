@@ -242,7 +242,7 @@ async def _flush_cost(stack: LocalStack, client: Any, folder: Any, count: int) -
     store = RedisStateStore(stack.redis_url, f"bench-cmds-{count}")
     await store.client.ping()  # connect first: the connection handshake is not part of a flush
     before = _total_calls(client)
-    await store.save_partition(folder, [])
+    await store.save_partition(folder.monitor.name, folder.partition, folder.changes())
     calls = _total_calls(client) - before - 1  # the INFO call itself counts once
     await store.close()
     return calls

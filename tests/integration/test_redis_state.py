@@ -15,7 +15,7 @@ from stream_guard.core.engine import MonitorEngine
 from stream_guard.core.judging.evaluation import ClosedWindow
 from stream_guard.core.profiles.folding import PartitionFolder
 from stream_guard.core.profiles.profile import WindowProfile
-from stream_guard.errors import Fenced
+from stream_guard.core.state import ClosedRecord
 from stream_guard.runtime.local_stack import LocalStack
 
 from ..unit.builders import monitor
@@ -43,7 +43,7 @@ def test_a_flush_costs_the_same_redis_commands_for_a_thousand_or_a_hundred_thous
         folder = folder_with(events)
         await store.client.ping()   # connect first: the handshake is not part of a flush
         before = total_calls(redis_client)
-        await store.save_partition(folder, [])
+        await store.save_partition(SPEC.name, 0, folder.changes())
         calls = total_calls(redis_client) - before - 1   # minus the INFO call itself
         await store.close()
         return calls
@@ -58,8 +58,8 @@ def test_a_partition_restores_exactly_what_was_flushed(local_stack: LocalStack, 
 
     async def round_trip() -> None:
         store = RedisStateStore(local_stack.redis_url, "restore")
-        await store.save_partition(folder, [])
-        await store.load_partition(restored)
+        await store.save_partition(SPEC.name, 2, folder.changes())
+        restored.restore(await store.load_partition(SPEC.name, 2))
         await store.close()
 
     asyncio.run(round_trip())
@@ -78,9 +78,10 @@ def test_closed_windows_and_the_alert_book_survive_a_restart(local_stack: LocalS
     async def round_trip() -> None:
         store = RedisStateStore(local_stack.redis_url, "closed")
         for start in engine.due_windows():
+            before = set(engine.history)
             result = engine.close_window(start, engine.local_profiles(start), emitted_at=0)
-            await store.save_closed(engine, result.closed, [])
-        await store.load_monitor(again)
+            await store.save_closed(SPEC.name, engine.closing_record(result, before))
+        again.restore(await store.load_monitor(SPEC.name))
         await store.close()
 
     asyncio.run(round_trip())
@@ -101,8 +102,9 @@ def test_pending_cooling_and_source_level_alert_state_survive_a_restart(local_st
 
     async def round_trip() -> None:
         store = RedisStateStore(local_stack.redis_url, "book")
-        await store.save_closed(engine, ClosedWindow(WindowProfile.empty(spec, 0)), [])
-        await store.load_monitor(again)
+        await store.save_closed(spec.name, ClosedRecord(ClosedWindow(WindowProfile.empty(spec, 0)), (),
+                                                        engine.book.to_json()))
+        again.restore(await store.load_monitor(spec.name))
         await store.close()
 
     asyncio.run(round_trip())
@@ -114,7 +116,7 @@ def test_pending_cooling_and_source_level_alert_state_survive_a_restart(local_st
 
 def test_keys_of_one_partition_share_a_cluster_hash_tag(local_stack: LocalStack, redis_client: redis.Redis) -> None:
     store = RedisStateStore(local_stack.redis_url, "tags")
-    asyncio.run(store.save_partition(folder_with(10, partition=1), []))
+    asyncio.run(store.save_partition(SPEC.name, 1, folder_with(10, partition=1).changes()))
     keys = sorted(k.decode() for k in redis_client.keys("sg:{tags/m/1}:*"))
     assert keys == ["sg:{tags/m/1}:meta", "sg:{tags/m/1}:windows"]
 
@@ -133,8 +135,9 @@ def test_history_keeps_each_windows_check_values_for_the_retention_and_draws_the
     async def close_all() -> None:
         store = RedisStateStore(local_stack.redis_url, "hist-app")
         for start in engine.due_windows():
+            before = set(engine.history)
             result = engine.close_window(start, engine.local_profiles(start), emitted_at=0)
-            await store.save_closed(engine, result.closed, [], result.evaluations, retention=5 * 60_000)
+            await store.save_closed(spec.name, engine.closing_record(result, before), retention=5 * 60_000)
         await store.close()
 
     asyncio.run(close_all())
@@ -170,8 +173,8 @@ def test_counts_per_dead_letter_reason_survive_a_restart(local_stack: LocalStack
 
     async def round_trip() -> None:
         store = RedisStateStore(local_stack.redis_url, "reasons")
-        await store.save_partition(folder, [])
-        await store.load_partition(restored)
+        await store.save_partition(SPEC.name, 0, folder.changes())
+        restored.restore(await store.load_partition(SPEC.name, 0))
         await store.close()
 
     asyncio.run(round_trip())
@@ -187,7 +190,7 @@ def test_state_written_before_consumed_was_counted_restores_balanced(local_stack
 
     async def load() -> None:
         store = RedisStateStore(local_stack.redis_url, "older")
-        await store.load_partition(restored)
+        restored.restore(await store.load_partition(SPEC.name, 0))
         await store.close()
 
     asyncio.run(load())
@@ -205,7 +208,7 @@ def test_a_segment_field_with_ten_thousand_values_adds_no_redis_keys_and_stays_w
 
         async def flush(target: PartitionFolder = folder, app: str = f"seg{distinct}") -> None:
             store = RedisStateStore(local_stack.redis_url, app)
-            await store.save_partition(target, [])
+            await store.save_partition(spec.name, 0, target.changes())
             await store.close()
 
         asyncio.run(flush())
@@ -216,74 +219,3 @@ def test_a_segment_field_with_ten_thousand_values_adds_no_redis_keys_and_stays_w
         sizes[distinct] = redis_client.hstrlen(f"sg:{{seg{distinct}/seg/0}}:windows", "0")
     # 10,000 users cost about what 21 segments of 10 users' data do, not 1,000 times 10
     assert sizes[10_000] < 3 * sizes[10]
-
-
-def _cluster_port() -> int:
-    """A free port whose cluster bus port (port + 10,000: Redis 6 cannot set it otherwise) is free too."""
-    import socket
-
-    from stream_guard.runtime.local_stack import free_port
-
-    for _ in range(200):
-        port = free_port()
-        if port + 10_000 > 65_535:
-            continue
-        with socket.socket() as bus:
-            try:
-                bus.bind(("127.0.0.1", port + 10_000))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no free port pair for a cluster-mode redis-server")
-
-
-@pytest.fixture
-def redis_cluster(tmp_path: Any) -> Any:
-    """A real Redis Cluster of one node owning all 16,384 slots: it enforces the cluster protocol's rule
-    that one transaction (and one multi-key command) stays within one hash slot."""
-    import time
-
-    from stream_guard.runtime.local_stack import start_redis
-
-    port = _cluster_port()
-    server = start_redis(port, tmp_path, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")
-    client = redis.Redis(port=port, socket_connect_timeout=0.5)
-    try:
-        client.execute_command("CLUSTER", "ADDSLOTS", *range(16384))
-        while b"cluster_state:ok" not in client.execute_command("CLUSTER", "INFO"):
-            time.sleep(0.1)
-        yield f"redis://127.0.0.1:{port}/0", client
-    finally:
-        client.close()
-        server.terminate()
-        server.wait(timeout=10)
-
-
-def test_the_state_works_on_a_redis_cluster_whose_transactions_stay_in_one_slot(redis_cluster: Any) -> None:
-    url, plain = redis_cluster
-    with pytest.raises(redis.ResponseError, match="hash to the same slot"):   # the rule the key layout must respect
-        pipe = plain.pipeline(transaction=True)
-        pipe.set("sg:{a/m/0}:meta", 1).set("sg:{a/m/1}:meta", 1).execute()
-
-    async def run() -> None:
-        store, thief = RedisStateStore(url, "app", cluster=True), RedisStateStore(url, "app", cluster=True)
-        folder = folder_with(500)
-        epoch = await store.claim_partition(PartitionFolder(SPEC, 0), now=1)
-        await store.save_partition(folder, [], epoch)
-        restored = PartitionFolder(SPEC, 0)
-        await thief.claim_partition(restored, now=2)
-        assert (restored.next_offset, restored.counts, sorted(restored.windows)) == (
-            500, folder.counts, sorted(folder.windows))
-        with pytest.raises(Fenced):
-            await store.save_partition(folder, [], epoch)
-
-        engine = MonitorEngine(SPEC)
-        evaluator = await store.claim_evaluator(SPEC.name)
-        await store.save_closed(engine, ClosedWindow(WindowProfile.empty(SPEC, 0)), [], epoch=evaluator)
-        assert await store.last_evaluated(SPEC.name) == 0
-        remote = await store.remote_partitions(SPEC.name, [0, 1], now=3, idle_timeout=10_000)
-        assert list(remote) == [0] and remote[0].windows == frozenset(folder.windows)
-        await store.close()
-        await thief.close()
-
-    asyncio.run(run())

@@ -1,0 +1,276 @@
+"""One contract for every state store: the in-memory store, a real Redis and a real Redis Cluster.
+
+Claims and epochs, fencing, atomic flushes, what is read back, other workers' presence, the monitor's
+evaluated past, and the two failures a worker must never take for a takeover: a write that timed
+out (Redis only: the memory store cannot time out) and a store that came back empty.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import socket
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+import pytest
+import redis
+
+from stream_guard.adapters.memory_store import MemoryStateStore
+from stream_guard.adapters.redis_store import RedisStateStore
+from stream_guard.core.decoding.events import RawRecord
+from stream_guard.core.engine import MonitorEngine
+from stream_guard.core.judging.evaluation import ClosedWindow
+from stream_guard.core.ports import StateStore
+from stream_guard.core.profiles.folding import PartitionFolder
+from stream_guard.core.profiles.profile import WindowProfile
+from stream_guard.core.state import ClosedRecord, PartitionChanges
+from stream_guard.errors import Fenced, ServiceUnreachable, StateLost
+from stream_guard.runtime.local_stack import LocalStack, free_port, start_redis
+
+from ..unit.builders import monitor
+
+pytestmark = pytest.mark.integration
+SPEC = monitor()
+NAME = SPEC.name
+_apps = itertools.count()
+
+
+@dataclass
+class Subject:
+    """A store under test, a second client of the same state (another worker), and a way to wipe it."""
+
+    store: StateStore
+    other: StateStore
+    wipe: Callable[[], None]
+    raw: redis.Redis | None = None   # a plain client of the same server, for pausing it
+
+
+def _cluster_port() -> int:
+    """A free port whose cluster bus port (port + 10,000: Redis 6 cannot set it otherwise) is free too."""
+    for _ in range(200):
+        port = free_port()
+        if port + 10_000 > 65_535:
+            continue
+        with socket.socket() as bus:
+            try:
+                bus.bind(("127.0.0.1", port + 10_000))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free port pair for a cluster-mode redis-server")
+
+
+@pytest.fixture(scope="module")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, redis.Redis]]:
+    """A real Redis Cluster of one node owning all 16,384 slots: it enforces the cluster protocol's rule
+    that one transaction (and one multi-key command) stays within one hash slot."""
+    port = _cluster_port()
+    server = start_redis(port, tmp_path_factory.mktemp("cluster"), "--cluster-enabled", "yes",
+                         "--cluster-config-file", "nodes.conf")
+    client = redis.Redis(port=port, socket_connect_timeout=0.5)
+    try:
+        client.execute_command("CLUSTER", "ADDSLOTS", *range(16384))
+        while b"cluster_state:ok" not in client.execute_command("CLUSTER", "INFO"):
+            time.sleep(0.1)
+        yield f"redis://127.0.0.1:{port}/0", client
+    finally:
+        client.close()
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def _redis_subject(url: str, raw: redis.Redis, cluster: bool, timeout: float = 10) -> Subject:
+    app = f"contract-{next(_apps)}"
+    return Subject(RedisStateStore(url, app, cluster=cluster, timeout=timeout),
+                   RedisStateStore(url, app, cluster=cluster), raw.flushall, raw)
+
+
+@pytest.fixture(params=["memory", "redis", "cluster"])
+def subject(request: pytest.FixtureRequest) -> Subject:
+    if request.param == "memory":
+        store = MemoryStateStore()
+        return Subject(store, store, store.clear)
+    if request.param == "redis":
+        stack: LocalStack = request.getfixturevalue("local_stack")
+        return _redis_subject(stack.redis_url, request.getfixturevalue("redis_client"), cluster=False)
+    url, raw = request.getfixturevalue("redis_cluster")
+    return _redis_subject(url, raw, cluster=True)
+
+
+def run(subject: Subject, scenario: Callable[[], Awaitable[None]]) -> None:
+    async def go() -> None:
+        try:
+            await scenario()
+        finally:
+            await subject.store.close()
+            await subject.other.close()
+
+    asyncio.run(go())
+
+
+def folded(events: int, partition: int = 0) -> PartitionFolder:
+    folder = PartitionFolder(SPEC, partition)
+    folder.fold([RawRecord(orjson.dumps({"ts": 1 + i % 100, "f": {"x": i % 7, "c": f"v{i % 3}"}}), partition, i)
+                 for i in range(events)])
+    return folder
+
+
+def test_a_claim_bumps_the_epoch_and_reads_back_exactly_what_was_flushed(subject: Subject) -> None:
+    folder = folded(3_000, partition=2)
+
+    async def scenario() -> None:
+        first = await subject.store.claim_partition(NAME, 2, now=10)
+        assert (first.epoch, first.state.next_offset, dict(first.state.windows)) == (1, 0, {})
+        await subject.store.save_partition(NAME, 2, folder.changes(), first.epoch)
+        second = await subject.other.claim_partition(NAME, 2, now=20)
+        restored = PartitionFolder(SPEC, 2)
+        restored.restore(second.state)
+        assert second.epoch == 2
+        assert (restored.next_offset, restored.watermark, restored.counts) == (3_000, 100_000, folder.counts)
+        assert {s: w.to_bytes() for s, w in restored.windows.items()} == {
+            s: w.to_bytes() for s, w in folder.windows.items()}
+
+    run(subject, scenario)
+
+
+def test_a_worker_whose_partition_was_claimed_since_is_fenced_and_writes_nothing(subject: Subject) -> None:
+    folder, published = folded(100), []
+
+    async def publish() -> None:
+        published.append("dead letters")
+
+    async def scenario() -> None:
+        mine = await subject.store.claim_partition(NAME, 0, now=1)
+        await subject.store.save_partition(NAME, 0, folder.changes(), mine.epoch)
+        await subject.other.claim_partition(NAME, 0, now=2)
+        more = folded(200)
+        with pytest.raises(Fenced, match=r"partition 0 of monitor m was taken over by another worker "
+                                         r"\(epoch 2, this worker's 1\)"):
+            await subject.store.save_partition(NAME, 0, more.changes(), mine.epoch, publish)
+        assert published == []
+        assert (await subject.other.load_partition(NAME, 0)).next_offset == 100
+
+    run(subject, scenario)
+
+
+def test_a_flush_overwrites_changed_windows_and_drops_evaluated_ones(subject: Subject) -> None:
+    folder = folded(500)
+
+    async def scenario() -> None:
+        epoch = (await subject.store.claim_partition(NAME, 0, now=1)).epoch
+        await subject.store.save_partition(NAME, 0, folder.changes(), epoch)
+        assert sorted((await subject.store.load_partition(NAME, 0)).windows) == [0, 60_000]
+        folder.close_through(60_000)
+        await subject.store.save_partition(NAME, 0, folder.changes(dropped=[0]), epoch)
+        state = await subject.store.load_partition(NAME, 0)
+        assert (sorted(state.windows), state.closed_before) == ([60_000], 60_000)
+
+    run(subject, scenario)
+
+
+def test_presence_says_what_other_workers_stored_and_nothing_for_partitions_never_claimed(subject: Subject) -> None:
+    folder = folded(100, partition=1)
+    folder.active_at = 5_000
+
+    async def scenario() -> None:
+        epoch = (await subject.other.claim_partition(NAME, 1, now=4_000)).epoch
+        await subject.other.save_partition(NAME, 1, folder.changes(), epoch)
+        await subject.other.touch(NAME, [1], now=6_000)
+        seen = await subject.store.presence(NAME, [1, 2])
+        assert (seen[1].watermark, seen[1].heard_at, seen[1].alive_at, seen[1].claimed_at, seen[1].windows) == (
+            100_000, 5_000, 6_000, 4_000, frozenset(folder.windows))
+        assert (seen[2].watermark, seen[2].alive_at, seen[2].windows) == (None, None, frozenset())
+        profiles = await subject.store.partition_profiles(NAME, [1, 2], 0)
+        assert [p.to_bytes() for p in profiles] == [folder.windows[0].to_bytes()]
+
+    run(subject, scenario)
+
+
+def _closed(engine: MonitorEngine) -> list[ClosedRecord]:
+    records = []
+    for start in engine.due_windows():
+        before = set(engine.history)
+        result = engine.close_window(start, engine.local_profiles(start), emitted_at=0)
+        records.append(engine.closing_record(result, before))
+    return records
+
+
+def test_the_evaluated_past_reads_back_and_only_the_evaluator_writes_it(subject: Subject) -> None:
+    engine = MonitorEngine(monitor(reference={"kind": "rolling", "windows": 1}))
+    engine.fold([RawRecord(orjson.dumps({"ts": 60 * w + 1, "f": {"x": w}}), 0, w) for w in range(6)])
+    records = _closed(engine)
+
+    async def scenario() -> None:
+        epoch = await subject.store.claim_evaluator(NAME)
+        for record in records:
+            await subject.store.save_closed(NAME, record, retention=2 * 60_000, epoch=epoch)
+        again = MonitorEngine(engine.monitor)
+        again.restore(await subject.other.load_monitor(NAME))
+        # four windows closed; a rolling reference of one window keeps the last three
+        assert (sorted(again.history), again.last_evaluated, again.book) == (
+            [60_000, 120_000, 180_000], 180_000, engine.book)
+        # the check values are kept two minutes back from the newest window
+        assert [h["start"] for h in await subject.other.history(NAME, 10)] == [60_000, 120_000, 180_000]
+        assert await subject.other.last_evaluated(NAME) == 180_000
+        await subject.other.claim_evaluator(NAME)
+        with pytest.raises(Fenced, match="the evaluation of monitor m was taken over"):
+            await subject.store.save_book(NAME, engine.book.to_json(), epoch)
+
+    run(subject, scenario)
+
+
+def test_a_store_that_lost_its_data_is_not_taken_for_a_takeover(subject: Subject) -> None:
+    """A Redis restarted without persistence: the claim is gone, not another worker's."""
+    folder = folded(100)
+
+    async def scenario() -> None:
+        epoch = (await subject.store.claim_partition(NAME, 0, now=1)).epoch
+        evaluator = await subject.store.claim_evaluator(NAME)
+        subject.wipe()
+        with pytest.raises(StateLost, match="holds no claim of partition 0 of monitor m"):
+            await subject.store.save_partition(NAME, 0, folder.changes(), epoch)
+        record = ClosedRecord(ClosedWindow(WindowProfile.empty(SPEC, 0)), (), {})
+        with pytest.raises(StateLost, match="holds no claim of the evaluation of monitor m"):
+            await subject.store.save_closed(NAME, record, epoch=evaluator)
+        again = await subject.store.claim_partition(NAME, 0, now=2)
+        await subject.store.save_partition(NAME, 0, PartitionChanges(folder.checkpoint()), again.epoch)
+        assert (again.epoch, (await subject.store.load_partition(NAME, 0)).next_offset) == (1, 100)
+
+    run(subject, scenario)
+
+
+@pytest.mark.parametrize("where", ["redis", "cluster"])
+def test_a_write_that_times_out_is_retried_not_taken_for_a_takeover(where: str, request: pytest.FixtureRequest,
+                                                                      tmp_path: Path) -> None:
+    """What a failover does: writes stall past the socket timeout (`CLIENT PAUSE ... WRITE`). redis-py
+    reports that as a WatchError; the epoch is still ours, so it is a failure to retry, not `Fenced`."""
+    if where == "redis":
+        stack: LocalStack = request.getfixturevalue("local_stack")
+        subject = _redis_subject(stack.redis_url, request.getfixturevalue("redis_client"), False, timeout=0.3)
+    else:
+        url, raw = request.getfixturevalue("redis_cluster")
+        subject = _redis_subject(url, raw, True, timeout=0.3)
+    assert subject.raw is not None
+    folder = folded(100)
+
+    async def scenario() -> None:
+        epoch = (await subject.store.claim_partition(NAME, 0, now=1)).epoch
+        subject.raw.execute_command("CLIENT", "PAUSE", 1500, "WRITE")
+        with pytest.raises(ServiceUnreachable, match="dropped the write of partition 0 of monitor m .the connection "
+                                                     "failed or timed out while the epoch was watched"):
+            await subject.store.save_partition(NAME, 0, folder.changes(), epoch)
+        await asyncio.sleep(1.5)
+        await subject.store.save_partition(NAME, 0, folder.changes(), epoch)
+        assert (await subject.other.load_partition(NAME, 0)).next_offset == 100
+
+    run(subject, scenario)
+
+
+def test_one_partitions_flush_stays_in_one_cluster_slot(redis_cluster: tuple[str, redis.Redis]) -> None:
+    _, plain = redis_cluster
+    with pytest.raises(redis.ResponseError, match="hash to the same slot"):   # the rule the key layout must respect
+        plain.pipeline(transaction=True).set("sg:{a/m/0}:meta", 1).set("sg:{a/m/1}:meta", 1).execute()

@@ -1,0 +1,210 @@
+"""The worker's rules around its state store, on the in-memory store, in milliseconds: claims and
+takeovers, fencing, gaps after a claim, a store that fails for a while and one that lost its data."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from stream_guard.adapters.memory_store import MemoryStateStore
+from stream_guard.core.decoding.events import DeadLetter, RawRecord
+from stream_guard.core.state import PartitionChanges, PartitionState
+from stream_guard.core.topology.config import StateSpec
+from stream_guard.errors import ServiceUnreachable
+from stream_guard.runtime.monitor_runtime import MonitorRuntime
+
+from .builders import monitor, records
+
+SPEC = monitor()
+T0 = 1_800_000_000_000
+
+
+class Sink:
+    """A publisher that keeps what it was given."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+        self.dead: list[DeadLetter] = []
+
+    async def alerts(self, records: Sequence[dict[str, Any]]) -> None:
+        self.sent.extend(records)
+
+    async def dead_letters(self, letters: Sequence[DeadLetter]) -> None:
+        self.dead.extend(letters)
+
+    async def flush(self) -> None:
+        return None
+
+
+class Group:
+    """A consumer group's view: the partitions this worker was given, of a topic of `count`."""
+
+    def __init__(self, owned: set[int], count: int) -> None:
+        self.owned, self.count = owned, count
+        self.committed: dict[int, int] = {}
+
+    def assigned(self) -> set[int]:
+        return self.owned
+
+    def owns(self, partition: int) -> bool:
+        return partition in self.owned
+
+    def partitions(self) -> int | None:
+        return self.count
+
+    async def commit(self, offsets: dict[int, int]) -> None:
+        self.committed.update(offsets)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> int:
+        return self.now
+
+
+def worker(store: MemoryStateStore, owned: set[int], count: int = 2,
+           clock: Clock | None = None) -> tuple[MonitorRuntime, Group, Sink]:
+    group, sink = Group(owned, count), Sink()
+    runtime = MonitorRuntime(SPEC, StateSpec(), store, sink, group, clock=clock or Clock())
+    runtime._retrying.delays = (0.0,)
+    return runtime, group, sink
+
+
+def events(n: int, partition: int, first: int = 0, start_s: int = T0 // 1000, x: float = 1.0) -> list[RawRecord]:
+    return records([{"ts": start_s + i % 50, "f": {"x": x + i % 5, "c": "a"}} for i in range(n)], partition, first)
+
+
+def test_a_partition_taken_over_fences_its_old_owner_which_forgets_it() -> None:
+    store = MemoryStateStore()
+    a, a_group, _ = worker(store, {0, 1})
+    b, _, _ = worker(store, {1})
+
+    async def scenario() -> None:
+        await a.start()
+        await a.assigned({0, 1})
+        await a.on_records(events(100, partition=1))
+        await a.tick()
+        await b.start()
+        await b.assigned({1})                                   # the group moved partition 1 to b
+        await a.on_records(events(50, partition=1, first=100))  # a, paused meanwhile, still had a batch
+        await a.tick()
+
+    asyncio.run(scenario())
+    stored = asyncio.run(store.load_partition(SPEC.name, 1))
+    assert (stored.next_offset, stored.counts.consumed) == (100, 100)       # a's late flush was refused
+    assert (b.engine.folders[1].next_offset, b._epochs[1]) == (100, 2)
+    assert (sorted(a.engine.folders), a_group.committed) == ([0], {1: 100})  # never committed past what was stored
+    assert 1 in a._lost and "1" not in a.status()["partitions"]
+
+
+def stored_up_to(offset: int) -> MemoryStateStore:
+    """A store in which partition 0 was folded up to `offset` by an earlier owner."""
+    store = MemoryStateStore()
+    claim = asyncio.run(store.claim_partition(SPEC.name, 0, now=T0))
+    asyncio.run(store.save_partition(SPEC.name, 0, PartitionChanges(PartitionState(next_offset=offset)), claim.epoch))
+    return store
+
+
+def test_records_past_a_gap_after_a_claim_wait_for_the_missing_ones() -> None:
+    store, clock = stored_up_to(100), Clock()
+    runtime, _, _ = worker(store, {0}, count=1, clock=clock)
+
+    async def scenario() -> None:
+        await runtime.start()
+        await runtime.assigned({0})
+        await runtime.on_records(events(20, partition=0, first=150))   # fetched before the rebalance
+        assert runtime.engine.folders[0].next_offset == 100             # held back
+        await runtime.on_records(events(70, partition=0, first=100))   # the records before the gap come
+        assert runtime.engine.folders[0].next_offset == 170
+
+    asyncio.run(scenario())
+    assert runtime.engine.folders[0].counts.consumed == 70
+
+
+def test_a_gap_that_lasts_is_accepted_after_five_seconds_and_said(caplog: pytest.LogCaptureFixture) -> None:
+    store, clock = stored_up_to(100), Clock()
+    runtime, _, _ = worker(store, {0}, count=1, clock=clock)
+
+    async def scenario() -> None:
+        await runtime.start()
+        await runtime.assigned({0})
+        await runtime.on_records(events(20, partition=0, first=150))
+        clock.now += 5_000
+        with caplog.at_level(logging.WARNING, "stream_guard.worker"):
+            await runtime.on_records(events(20, partition=0, first=170))
+
+    asyncio.run(scenario())
+    assert (runtime.engine.folders[0].next_offset, runtime.engine.folders[0].counts.consumed) == (190, 20)
+    assert "m: partition 0: offsets 100 to 169 did not arrive within 5 s of the claim" in caplog.text
+
+
+class FailingStore(MemoryStateStore):
+    """Fails the next `failures` partition writes as a timed-out Redis does."""
+
+    failures = 0
+
+    async def save_partition(self, monitor: str, partition: int, changes: PartitionChanges,
+                             epoch: int | None = None, before: Any = None) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise ServiceUnreachable("Redis at memory:// failed: Timeout reading from socket")
+        await super().save_partition(monitor, partition, changes, epoch, before)
+
+
+def test_a_write_that_fails_is_retried_and_the_partition_kept() -> None:
+    store = FailingStore()
+    runtime, group, _ = worker(store, {0}, count=1)
+
+    async def scenario() -> None:
+        await runtime.start()
+        await runtime.assigned({0})
+        await runtime.on_records(events(100, partition=0))
+        store.failures = 3
+        await runtime.tick()
+        await runtime.on_records(events(100, partition=0, first=100))
+        await runtime.tick()
+
+    asyncio.run(scenario())
+    assert (runtime.redis_errors, sorted(runtime.engine.folders), runtime._lost) == (3, [0], set())
+    assert asyncio.run(store.load_partition(SPEC.name, 0)).counts.consumed == 200
+    assert group.committed == {0: 200}
+
+
+def test_a_store_that_lost_its_data_is_claimed_again_and_folding_and_evaluation_go_on(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Redis restarted without persistence while the worker ran: nothing is taken for a takeover."""
+    store, clock = MemoryStateStore(), Clock()
+    runtime, group, sink = worker(store, {0}, count=1, clock=clock)
+    minute = 60
+
+    async def scenario() -> None:
+        await runtime.start()
+        await runtime.assigned({0})
+        for w in range(4):   # four one-minute windows, 100 events each; x jumps in the fourth
+            await runtime.on_records(events(100, 0, 100 * w, T0 // 1000 + w * minute, x=1.0 if w < 3 else 50.0))
+            clock.now += 60_000
+            await runtime.tick()
+        store.clear()
+        with caplog.at_level(logging.WARNING, "stream_guard.worker"):
+            await runtime.on_records(events(100, 0, 400, T0 // 1000 + 4 * minute, x=50.0))
+            clock.now += 60_000
+            await runtime.tick()
+
+    asyncio.run(scenario())
+    state = asyncio.run(store.load_partition(SPEC.name, 0))
+    assert (state.next_offset, state.counts.consumed, state.counts.folded) == (500, 500, 500)
+    assert runtime.evaluating and runtime._epochs == {0: 1} and group.committed == {0: 500}
+    assert runtime.engine.last_evaluated == T0 + 3 * 60_000
+    assert asyncio.run(store.last_evaluated(SPEC.name)) == T0 + 3 * 60_000
+    assert [(a["feature"], a["check"], a["status"]) for a in sink.sent if a.get("schema", "").endswith("alert/v1")
+            ] == [("x", "numeric_drift", "firing"), ("x", "mean_shift", "firing")]
+    assert [c.profile.start for c in asyncio.run(store.load_monitor(SPEC.name)).closed] == [
+        T0 + w * 60_000 for w in range(4)]   # the closed windows the worker held, written back
+    assert "holds no claim of partition 0 of monitor m" in caplog.text
+    assert "claimed partition 0 again (epoch 1) and writing the 2 open windows, offset 500" in caplog.text
