@@ -22,7 +22,8 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/stream-guard demo $(ARGS)
 
-test: $(STAMP) chromium
+# lint first: ruff, mypy --strict and the layer contract (tests/unit/test_layers.py) hold the code's shape
+test: $(STAMP) chromium lint
 	$(BIN)/python -m pytest $(ARGS)
 
 # the status page test renders the worker's page in headless Chromium (Debian's package)
@@ -51,8 +52,9 @@ $(PEERS_STAMP): benchmarks/requirements-peers.txt
 	touch $(PEERS_STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check stream_guard tests
+	$(BIN)/ruff check stream_guard tests benchmarks
 	$(BIN)/mypy stream_guard
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit/test_layers.py
 
 # detection quality of stream_guard and the peers on seeded streams with known change points;
 # writes benchmarks/detection/RESULTS.md (ARGS=--quick: shorter streams, about 2 minutes)

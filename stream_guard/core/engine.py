@@ -89,6 +89,14 @@ class MonitorEngine:
             dead.extend(self.folder(partition).fold(batch, now))
         return dead
 
+    def unpaused(self, now: int) -> None:
+        """The worker could not read for a while (its store failed): the partitions' silence meanwhile says
+        nothing of the source, so they count as active from `now` (else windows would close past a
+        partition still behind)."""
+        for folder in self.folders.values():
+            if folder.active_at is not None:
+                folder.active_at = max(folder.active_at, now)
+
     def watermark(self) -> int | None:
         """The event time every partition seen so far has reached.
 

@@ -11,10 +11,11 @@ its claims, what the store holds of other workers' partitions); the runtime only
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from stream_guard.core.decoding.events import RawRecord
 from stream_guard.core.state import Presence
 
 EVALUATOR_PARTITION = 0
@@ -157,6 +158,15 @@ class GapWatch:
     def forget(self, partition: int) -> None:
         self.resuming.discard(partition)
         self.since.pop(partition, None)
+
+    def filter(self, records: Sequence[RawRecord], next_offset: Callable[[int], int],
+               now: int) -> tuple[Sequence[RawRecord], list[AcceptedGap]]:
+        """The records to fold now (those of partitions held back left out), and the gaps accepted."""
+        first: dict[int, int] = {}
+        for record in records:
+            first[record.partition] = min(first.get(record.partition, record.offset), record.offset)
+        held, accepted = self.hold(first, {p: next_offset(p) for p in first}, now)
+        return ([r for r in records if r.partition not in held] if held else records), accepted
 
     def hold(self, first: Mapping[int, int], expected: Mapping[int, int],
              now: int) -> tuple[set[int], list[AcceptedGap]]:

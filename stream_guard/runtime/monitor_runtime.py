@@ -1,24 +1,15 @@
-"""The async glue between Faust, the engine and Redis for one monitor; no business logic lives here.
+"""The async glue between Faust, the engine and the state store for one monitor.
 
-Per batch: note when each partition was last heard of, claim partitions not seen yet (their state
-comes from Redis), fold, publish dead letters. Per tick (and when a flush is due): publish what is
-queued, persist dirty partitions, then commit their stored offsets to Kafka — so Kafka's committed
-offset never runs ahead of Redis, and after a crash the partition is re-read from an offset at or
-before the one stored, whose records below it are skipped. Every write of a partition is fenced by
-the epoch taken when it was claimed (see `core.ports.StateStore`): a worker paused while its partitions
-moved elsewhere finds its writes refused and forgets those partitions; a store that lost its data
-(a Redis restarted without persistence) is claimed again and given what this worker holds. The rules
-(who evaluates, gaps after a claim, idle and gone partitions) are `core.ownership`'s.
+Per batch: claim partitions not seen yet (their state comes from the store), fold, queue dead
+letters. Per tick: publish what is queued, store each changed partition (fenced by the epoch of its
+claim), then commit the stored offsets to Kafka, so Kafka's committed offset never runs ahead of the
+store; then, on the worker that evaluates the monitor, read freshness and the other workers'
+partitions and close every window whose time has come. The rules (who evaluates, gaps after a claim,
+idle and gone partitions) are `core.ownership`'s; what a store error means is `core.ports`'.
 
-One worker evaluates each monitor: the owner of the source's partition 0. It reads what the other
-workers stored of their partitions (watermarks, open windows) to know when a window is due, then
-reads every partition's profile of the window from Redis, evaluates, publishes alerts and the
-digest, and records the window. Every `FRESHNESS_INTERVAL` ms it also reads freshness. Other workers
-only fold and flush, and forget their windows once Redis says they were evaluated.
-
-While Redis is unreachable the runtime stops (the agent waits, so consuming stops), retrying with
-backoff and logging the URL, and carries on without loss when Redis answers again. Every
-`COUNTS_LOG_INTERVAL` ms, and on the last flush, each partition whose counts moved logs one line.
+While the store is unreachable the runtime stops (the agent waits, so consuming stops), retrying
+with backoff and logging the URL. Every `COUNTS_LOG_INTERVAL` ms, and on the last flush, each
+partition whose counts moved logs one line.
 """
 
 from __future__ import annotations
@@ -79,7 +70,7 @@ class MonitorRuntime:
         self._ready = asyncio.Event()
         self.freshness = FreshnessWatch(monitor)
         self._last_freshness = 0
-        self._retrying = Retrying(monitor.name, store.url, self._unpaused)
+        self._retrying = Retrying(monitor.name, store.url, lambda: self.engine.unpaused(self.clock()))
         self.observer = RuntimeObserver()   # the app installs one that feeds /metrics and the status page
 
     @property
@@ -114,18 +105,14 @@ class MonitorRuntime:
     def _without_gaps(self, records: Sequence[RawRecord]) -> Sequence[RawRecord]:
         """Leave out records of a just-claimed partition that start past its next offset to fold, for a
         while (`core.ownership.GapWatch`); log a gap accepted after that."""
-        first: dict[int, int] = {}
-        for record in records:
-            first[record.partition] = min(first.get(record.partition, record.offset), record.offset)
-        expected = {p: self.engine.folders[p].next_offset for p in first}
-        held, accepted = self._gaps.hold(first, expected, self.clock())
+        kept, accepted = self._gaps.filter(records, lambda p: self.engine.folders[p].next_offset, self.clock())
         for gap in accepted:
             log.warning(f"{self.monitor.name}: partition {gap.partition}: offsets {gap.expected:,} to "
                         f"{gap.first - 1:,} did not arrive within {self._gaps.patience // 1000} s of the claim "
                         f"(deleted by retention or compaction, or transaction markers); folding on from "
                         f"{gap.first:,} (records of the partition that came while waiting were left out and are "
                         f"not counted)")
-        return [r for r in records if r.partition not in held] if held else records
+        return kept
 
     async def assigned(self, partitions: set[int]) -> None:
         """The consumer group gave this worker `partitions` (all it owns now): store and forget what it
@@ -225,9 +212,7 @@ class MonitorRuntime:
         self.engine.remote = {p: remote for p, presence in stored.items()
                               if (remote := remote_partition(presence, now, idle)) is not None}
         for partition, remote in self.engine.remote.items():
-            heard = self.freshness.heard.get(partition)
-            if remote.heard_at is not None and (heard is None or heard.at < remote.heard_at):
-                self.freshness.received([partition], remote.heard_at)
+            self.freshness.heard_elsewhere(partition, remote.heard_at)
 
     def _expected(self) -> set[int]:
         return expected_partitions(self.source.partitions(), self.source.assigned(), self._epochs)
@@ -385,14 +370,6 @@ class MonitorRuntime:
     @property
     def redis_errors(self) -> int:
         return self._retrying.errors
-
-    def _unpaused(self) -> None:
-        # the partitions were not read while the store failed: their silence says nothing about the
-        # source, so it must not make them idle (that would close windows past a partition still behind)
-        now = self.clock()
-        for folder in self.engine.folders.values():
-            if folder.active_at is not None:
-                folder.active_at = max(folder.active_at, now)
 
     def status(self) -> dict[str, Any]:
         """This monitor's part of `GET /status`."""

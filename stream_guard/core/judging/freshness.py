@@ -134,6 +134,12 @@ class FreshnessWatch:
         """The partitions the worker owns now: new ones are watched from `now`, revoked ones forgotten."""
         self.heard = {p: self.heard.get(p) or Heard(now, record=False) for p in partitions}
 
+    def heard_elsewhere(self, partition: int, at: int | None) -> None:
+        """Another worker received records of `partition` at `at` (its own clock), if later than known."""
+        heard = self.heard.get(partition)
+        if at is not None and (heard is None or heard.at < at):
+            self.received([partition], at)
+
     def received(self, partitions: Iterable[int], now: int) -> None:
         """Records of these partitions arrived at `now`."""
         for partition in partitions:
