@@ -39,7 +39,7 @@ def worker() -> tuple[MonitorRuntime, MonitorView, WorkerMetrics]:
                              clock=lambda: NOW)
     view = MonitorView(DEMO)
     runtime.redis_errors = 2
-    metrics = WorkerMetrics({DEMO.name: runtime}, lambda topic, p: {0: 8000, 1: 5}.get(p))
+    metrics = WorkerMetrics({DEMO.name: runtime}, lambda topic, p: {0: 8000, 1: 5}.get(p), "demo-guard", [DEMO.name])
     observer = WorkerObserver({DEMO.name: view}, metrics, lambda: NOW)
     lines = [orjson.dumps(e) for e in scenario.stream(6, START, 1200)]
     lines[10:10] = [b"{broken", b"[1]"]
