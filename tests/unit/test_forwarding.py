@@ -28,8 +28,8 @@ RESOLVED: dict[str, Any] = {
 DIGEST: dict[str, Any] = {"schema": "stream_guard.digest/v1", "id": "5e0f", "monitor": "fraud-model", "firing": [],
                           "emitted_at": "2026-11-23T05:48:05.210Z"}
 
-LABELS = {"alertname": "StreamGuardNumericDrift", "app": "demo-guard", "monitor": "fraud-model", "segment": "all",
-          "feature": "amount", "check": "numeric_drift"}
+LABELS = {"alertname": "StreamGuardNumericDrift", "kind": "data-quality", "app": "demo-guard",
+          "monitor": "fraud-model", "segment": "all", "feature": "amount", "check": "numeric_drift"}
 FIRING_NOTES = {"summary": FIRING["summary"], "window": "2026-11-23T05:47:00Z/2026-11-23T05:48:00Z",
                 "alert_id": "9f0c11", "value": "2.16", "threshold": "0.25", "metric": "psi"}
 MINUTE = 60_000
@@ -57,7 +57,7 @@ def test_a_resolve_ends_the_held_alert_at_the_resolve_time_without_generator_url
     feed = AlertmanagerFeed("demo-guard")
     feed.take(FIRING, T0)
     assert orjson.dumps(feed.take(RESOLVED, emitted_ms(RESOLVED) + 300)).decode() == (
-        '[{"labels":{"alertname":"StreamGuardNumericDrift","app":"demo-guard","monitor":"fraud-model",'
+        '[{"labels":{"alertname":"StreamGuardNumericDrift","kind":"data-quality","app":"demo-guard","monitor":"fraud-model",'
         '"segment":"all","feature":"amount","check":"numeric_drift","severity":"critical"},'
         '"annotations":{"summary":"Resolved. amount: PSI 0.0116 against the previous 4 windows is within bounds '
         '(below 0.1).","window":"2026-11-23T05:49:00Z/2026-11-23T05:50:00Z","alert_id":"77ab33",'
@@ -135,9 +135,9 @@ def test_a_source_level_alert_links_to_its_monitor_and_carries_the_source_label(
     record = {**FIRING, "feature": "source:ledger-etl", "check": "source", "source": "ledger-etl",
               "value": None, "metric": None}
     [first] = AlertmanagerFeed("demo-guard", "http://guard:6066").take(record, T0)
-    assert first["labels"] == {"alertname": "StreamGuardSource", "app": "demo-guard", "monitor": "fraud-model",
-                               "segment": "all", "feature": "source:ledger-etl", "check": "source",
-                               "severity": "critical", "source": "ledger-etl"}
+    assert first["labels"] == {"alertname": "StreamGuardSource", "kind": "data-quality", "app": "demo-guard",
+                               "monitor": "fraud-model", "segment": "all", "feature": "source:ledger-etl",
+                               "check": "source", "severity": "critical", "source": "ledger-etl"}
     assert first["generatorURL"] == "http://guard:6066/monitors/fraud-model"
     assert set(first["annotations"]) == {"summary", "window", "alert_id", "threshold"}
 

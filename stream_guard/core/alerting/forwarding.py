@@ -23,6 +23,7 @@ DIGEST_SCHEMA = "stream_guard.digest/v1"
 SEVERITIES = ("info", "warning", "critical")
 ALERTMANAGER_PATH = "/api/v2/alerts"
 EXCERPT_CHARS = 300
+DATA_QUALITY = "data-quality"   # the `kind` label of every alert forward sends
 
 Verdict = Literal["delivered", "retry", "permanent"]
 
@@ -37,10 +38,13 @@ def alert_name(check: str) -> str:
 
 
 def labels(record: dict[str, Any], app: str, severity: str) -> dict[str, str]:
-    """The labels that identify the series in Alertmanager (and that its routes match on)."""
-    found = {"alertname": alert_name(record["check"]), "app": app, "monitor": record["monitor"],
-             "segment": record["segment"], "feature": record["feature"], "check": record["check"],
-             "severity": severity}
+    """The labels that identify the series in Alertmanager (and that its routes match on).
+
+    `kind: data-quality` tells them from the worker-health rules of deploy/prometheus (`kind: worker-health`).
+    """
+    found = {"alertname": alert_name(record["check"]), "kind": DATA_QUALITY, "app": app,
+             "monitor": record["monitor"], "segment": record["segment"], "feature": record["feature"],
+             "check": record["check"], "severity": severity}
     if record.get("source"):
         found["source"] = str(record["source"])
     return found
