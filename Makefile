@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed-stamp
 PEERS_VENV  ?= .venv-peers
 PEERS_STAMP := $(PEERS_VENV)/.installed-stamp
 
-.PHONY: demo test install clean chromium
+.PHONY: demo test install clean chromium alerting-tools
 
 install: $(STAMP)
 
@@ -23,7 +23,7 @@ demo: $(STAMP)
 	$(BIN)/stream-guard demo $(ARGS)
 
 # lint first: ruff, mypy --strict and the layer contract (tests/unit/test_layers.py) hold the code's shape
-test: $(STAMP) chromium lint
+test: $(STAMP) chromium alerting-tools lint
 	$(BIN)/python -m pytest $(ARGS)
 
 # the status page test renders the worker's page in headless Chromium (Debian's package)
@@ -35,6 +35,15 @@ chromium:
 	  echo "make test: the status page test needs Chromium at /usr/bin/chromium and it could not be installed;" \
 	       "run as root (or with sudo): apt-get install -y --no-install-recommends chromium" >&2; exit 1; }
 	@test -x /usr/bin/chromium || { echo "make test: /usr/bin/chromium is still missing after apt-get" >&2; exit 1; }
+
+# the forward test posts to a real Alertmanager; deploy/ and docs/ are checked with promtool and amtool
+alerting-tools:
+	@test -x /usr/bin/prometheus-alertmanager -a -x /usr/bin/amtool -a -x /usr/bin/promtool || { \
+	  echo "installing prometheus-alertmanager and prometheus (promtool) for the alerting tests (apt-get)"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -qq --no-install-recommends prometheus-alertmanager prometheus; } || { \
+	  echo "make test: the alerting tests need prometheus-alertmanager, amtool and promtool and they could not be" \
+	       "installed; run as root (or with sudo): apt-get install -y prometheus-alertmanager prometheus" >&2; exit 1; }
 
 clean:
 	rm -rf $(VENV) $(PEERS_VENV) build *.egg-info .pytest_cache

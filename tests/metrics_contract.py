@@ -31,6 +31,7 @@ METRICS: dict[str, Metric] = {
     "stream_guard_windows_evaluated_total": _m("counter", "monitor"),
     "stream_guard_redis_errors_total": _m("counter"),
     "stream_guard_firing_alerts": _m("gauge", "monitor", "severity"),
+    "stream_guard_worker_info": _m("gauge", "app"),
 }
 
 # added by Prometheus to every scraped series, and its own per-target series

@@ -662,6 +662,9 @@ def _forward_parser(commands: Any) -> None:
     sub.add_argument("--backoff", type=float, default=0.5, metavar="S",
                      help="first wait between retries, doubled each time up to 10s (default 0.5)")
     sub.add_argument("--idle-exit", type=float, metavar="S", help="exit after S seconds without a new record")
+    sub.add_argument("--resend-interval", type=float, default=60.0, metavar="S",
+                     help="send Alertmanager the alerts still firing again every S seconds, each ending 4×S "
+                          "ahead unless re-sent (default 60, as Prometheus does)")
     _services(sub, redis=False)
 
 
@@ -672,8 +675,8 @@ def _forward(args: argparse.Namespace) -> int:
 
     if not args.alertmanager and not args.webhook:
         raise StreamGuardError("nothing to forward to: give --alertmanager URL and/or --webhook URL")
-    if args.retries < 0 or args.backoff < 0:
-        raise StreamGuardError("--retries and --backoff cannot be negative")
+    if args.retries < 0 or args.backoff < 0 or args.resend_interval <= 0:
+        raise StreamGuardError("--retries and --backoff cannot be negative, --resend-interval must be above 0")
     for url in [args.alertmanager, *args.webhook]:
         if url and not url.startswith(("http://", "https://")):
             raise StreamGuardError(f"{redacted_url(url)} is not an http:// or https:// URL")
@@ -681,12 +684,8 @@ def _forward(args: argparse.Namespace) -> int:
     check_broker(topology.kafka.broker)
     console = Console(stderr=True, soft_wrap=True, highlight=False)
     options = ForwardOptions(args.alertmanager, args.webhook, args.group, args.from_beginning, args.digests,
-                             RetryPolicy(args.retries + 1, args.backoff), args.idle_exit)
-    if args.alertmanager:
-        quiet = [m.name for m in topology.monitors if m.alerting.repeat == 0]
-        if quiet:
-            console.print(f"note: monitors {', '.join(quiet)} have alerting.repeat 0: their firing alerts are sent "
-                          "once, and Alertmanager resolves them itself after its resolve_timeout", style="yellow")
+                             RetryPolicy(args.retries + 1, args.backoff), args.idle_exit,
+                             resend_every=args.resend_interval)
     targets = ", ".join(redacted_url(u) for u in [args.alertmanager, *args.webhook] if u)
     console.print(f"forwarding {topology.alerts.topic} (group {group_of(topology, options)}) to {targets}")
     counts = run_forwarder(topology, options, lambda line: console.print(line, markup=False))

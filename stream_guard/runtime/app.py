@@ -136,7 +136,7 @@ def build_app(topology: Topology, web_port: int | None = None,
     set_fetch_max_wait(app, topology.kafka.fetch_max_wait)
     store = RedisStateStore.for_topology(topology)
     runtimes: dict[str, MonitorRuntime] = {}
-    metrics = WorkerMetrics(runtimes, _highwater(app))
+    metrics = WorkerMetrics(runtimes, _highwater(app), topology.app, [m.name for m in topology.monitors])
     views = {m.name: MonitorView(m) for m in topology.monitors}
     observer = WorkerObserver(views, metrics, wall_clock_ms)
     publisher = ObservedPublisher(KafkaPublisher(app, topology), observer)

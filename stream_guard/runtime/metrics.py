@@ -5,17 +5,22 @@ the watermark; firing alerts) are read from the monitor runtimes at scrape time 
 `RuntimeCollector`, so `/metrics` and `/status` can never disagree. Durations, published alerts and
 evaluated windows are recorded as they happen by `WorkerMetrics`. Every app has its own registry:
 nothing is registered globally.
+
+Every labelled counter exists at 0 for each label set known before its first event: each monitor's
+severities × statuses, each assigned partition's dead-letter reasons (all of `DEAD_LETTER_REASONS`).
+Prometheus' `increase()` and `rate()` need a sample before the first increment, or they miss it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from stream_guard.core.decoding.reasons import DEAD_LETTER_REASONS
 from stream_guard.runtime.monitor_runtime import MonitorRuntime
 
 # no `*_created` series: they double the sample count and nothing in deploy/ reads them
@@ -23,6 +28,7 @@ disable_created_metrics()  # type: ignore[no-untyped-call]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 SEVERITIES = ("info", "warning", "critical")
+STATUSES = ("firing", "resolved")
 FLUSH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 EVALUATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -63,8 +69,9 @@ class RuntimeCollector(Collector):
                 consumed.add_metric(labels, folder.counts.consumed)
                 folded.add_metric(labels, folder.counts.folded)
                 filtered.add_metric(labels, folder.counts.filtered)
-                for reason, count in sorted(folder.counts.dead_by_reason.items()):
-                    dead.add_metric([*labels, reason], count)
+                by_reason = folder.counts.dead_by_reason
+                for reason in sorted({*DEAD_LETTER_REASONS, *by_reason}):
+                    dead.add_metric([*labels, reason], by_reason.get(reason, 0))
                 high = self.highwater(topic, partition)
                 if high is not None:
                     lag.add_metric([name, topic, str(partition)], max(high - folder.next_offset, 0))
@@ -84,7 +91,8 @@ class RuntimeCollector(Collector):
 class WorkerMetrics:
     """One worker's registry: the collector above, plus what is recorded as it happens."""
 
-    def __init__(self, runtimes: Mapping[str, MonitorRuntime], highwater: Highwater) -> None:
+    def __init__(self, runtimes: Mapping[str, MonitorRuntime], highwater: Highwater, app: str,
+                 monitors: Iterable[str]) -> None:
         self.registry = CollectorRegistry()
         self.registry.register(RuntimeCollector(runtimes, highwater))
         self.flush_seconds = Histogram("stream_guard_flush_duration_seconds",
@@ -97,8 +105,20 @@ class WorkerMetrics:
                               ["monitor", "severity", "status"], registry=self.registry)
         self.windows = Counter("stream_guard_windows_evaluated", "Windows this process evaluated",
                                ["monitor"], registry=self.registry)
-        for name in runtimes:   # present from the first scrape, at zero
-            self.windows.labels(monitor=name)
+        info = Gauge("stream_guard_worker_info", "1, labelled with the topology's app (for rules to join on)",
+                     ["app"], registry=self.registry)
+        info.labels(app=app).set(1)
+        for name in monitors:
+            self._zero(name)
+
+    def _zero(self, monitor: str) -> None:
+        """Every series of `monitor` present from the first scrape, at zero."""
+        self.windows.labels(monitor=monitor)
+        self.flush_seconds.labels(monitor=monitor)
+        self.evaluation_seconds.labels(monitor=monitor)
+        for severity in SEVERITIES:
+            for status in STATUSES:
+                self.alerts.labels(monitor=monitor, severity=severity, status=status)
 
     def published(self, records: Any) -> None:
         for record in records:

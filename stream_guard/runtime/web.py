@@ -16,12 +16,14 @@ from stream_guard.core.alerting.alerts import iso
 from stream_guard.core.decoding.events import DeadLetter
 from stream_guard.core.engine import MonitorEngine, WindowResult
 from stream_guard.core.judging.evaluation import SEGMENT_ALL
+from stream_guard.core.judging.freshness import CHECK as FRESHNESS
+from stream_guard.core.judging.freshness import freshness_evaluation
 from stream_guard.core.ports import Publisher
 from stream_guard.runtime.metrics import CONTENT_TYPE, WorkerMetrics
 from stream_guard.runtime.monitor_runtime import MonitorRuntime
 from stream_guard.runtime.observer import RuntimeObserver
 from stream_guard.views import status_page as status_views
-from stream_guard.views.live_view import MonitorView
+from stream_guard.views.live_view import MonitorView, check_json
 
 
 class WorkerObserver(RuntimeObserver):
@@ -68,12 +70,23 @@ class ObservedPublisher:
 
 
 def monitor_status(runtime: MonitorRuntime, view: MonitorView) -> dict[str, Any]:
-    """A monitor's part of `/status`: the runtime's counts, plus the latest window's checks and the alerts."""
+    """A monitor's part of `/status`: the runtime's counts, the latest window's checks, freshness now, the alerts
+    (firing ones with the wall-clock time they fired and their summary) and how far event time is behind."""
     entries = sorted(runtime.engine.book.firing.items(), key=lambda kv: (kv[1]["feature"], kv[1]["check"]))
-    firing = [{"fingerprint": fp, "feature": f["feature"], "check": f["check"], "severity": f["severity"],
-               "since": iso(f["since"]) if f["since"] is not None else None} for fp, f in entries]
+    firing = [_firing_json(fp, f, view) for fp, f in entries]
+    now, mark = runtime.clock(), runtime.engine.watermark()
+    held = next((f["severity"] for f in firing if f["check"] == FRESHNESS), None)
+    fresh = freshness_evaluation(runtime.monitor, now, runtime.freshness.heard, held)
     return {**runtime.status(), "latest_window": view.window_json(), "firing_alerts": firing,
-            "recent_alerts": view.recent_alerts()}
+            "recent_alerts": view.recent_alerts(), "freshness": check_json(fresh) if fresh else None,
+            "behind_seconds": max(now - mark, 0) / 1000 if mark is not None else None}
+
+
+def _firing_json(fingerprint: str, entry: Mapping[str, Any], view: MonitorView) -> dict[str, Any]:
+    fired_at, summary = view.firing_since(fingerprint)
+    return {"fingerprint": fingerprint, "feature": entry["feature"], "check": entry["check"],
+            "severity": entry["severity"], "since": iso(entry["since"]) if entry["since"] is not None else None,
+            "fired_at": fired_at, "summary": summary}
 
 
 def worker_status(app_name: str, runtimes: Mapping[str, MonitorRuntime], views: Mapping[str, MonitorView],
@@ -109,8 +122,10 @@ def add_views(app: faust.App, app_name: str, runtimes: Mapping[str, MonitorRunti
             return web.html(status_views.not_found_page(f"no feature {feature!r} in monitor {name!r}"), status=404)
         segment = request.query.get("segment", SEGMENT_ALL)
         data = monitor_status(runtimes[name], views[name])
-        svg = views[name].plot(feature, segment)
-        return web.html(status_views.feature_page(app_name, name, feature, segment, data, svg))
+        view = views[name]
+        page = status_views.feature_page(app_name, name, feature, segment, data, view.plot(feature, segment),
+                                         view.check_history(feature, segment), view.feature_alerts(feature, segment))
+        return web.html(page)
 
     @app.page("/metrics")
     async def prometheus(web: Any, request: Any) -> Any:

@@ -18,10 +18,28 @@ ALERT_SCHEMA = "stream_guard.alert/v1"
 STYLES = {"critical": "bold red", "warning": "yellow", "info": "cyan", "ok": "green"}
 
 
+def window_bounds(window: dict[str, str]) -> tuple[str, str]:
+    """A window's start and end times of day, as precise as its bounds need: minutes, seconds or ms.
+
+    >>> window_bounds({"start": "2026-11-23T08:04:00Z", "end": "2026-11-23T08:05:00Z"})
+    ('08:04', '08:05')
+    >>> window_bounds({"start": "2026-11-23T00:00:01Z", "end": "2026-11-23T00:00:02Z"})
+    ('00:00:01', '00:00:02')
+    >>> window_bounds({"start": "2026-11-23T00:00:01Z", "end": "2026-11-23T00:00:01.500Z"})
+    ('00:00:01.000', '00:00:01.500')
+    """
+    times = [window[key][11:].removesuffix("Z") for key in ("start", "end")]
+    if any("." in t for t in times):
+        start, end = (t if "." in t else t + ".000" for t in times)
+        return start, end
+    if any(not t.endswith(":00") for t in times):
+        return times[0], times[1]
+    return times[0][:5], times[1][:5]
+
+
 def alert_line(alert: dict[str, Any]) -> Text:
     """`08:04–08:05  CRITICAL  firing    fraud-model/amount  numeric_drift  <summary>`"""
-    start = alert["window"]["start"][11:16]
-    end = alert["window"]["end"][11:16]
+    start, end = window_bounds(alert["window"])
     severity = alert["severity"]
     status = alert["status"]
     line = Text()
@@ -36,8 +54,7 @@ def alert_line(alert: dict[str, Any]) -> Text:
 
 def digest_line(digest: dict[str, Any]) -> Text:
     """`08:04–08:05  digest    2 firing  fraud-model  amount numeric_drift critical 2.16 · age missing_rate ...`"""
-    start = digest["window"]["start"][11:16]
-    end = digest["window"]["end"][11:16]
+    start, end = window_bounds(digest["window"])
     line = Text(style="dim")
     line.append(f"{start}–{end}  {'digest':<8}  {str(len(digest['firing'])) + ' firing':<8}  ")
     line.append(digest["monitor"], style="bold")

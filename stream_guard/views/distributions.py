@@ -21,6 +21,7 @@ from stream_guard.core.topology.config import MonitorSpec
 
 COLOURS = {"ok": "#d9f2d9", "info": "#d6e9f8", "warning": "#ffe08a", "critical": "#f28b82"}
 WIDTH, HEIGHT, PAD = 360, 150, 28
+BAR_SPAN = WIDTH - 190    # the bars' full length; the shares are written to their right
 
 
 def feature_pair(monitor: MonitorSpec, current: WindowProfile, history: Sequence[ClosedWindow],
@@ -97,8 +98,19 @@ def _bars_svg(reference: CategoricalProfile, current: CategoricalProfile) -> str
         y = 10 + i * row
         before, now = shares[value]
         bars.append(f'<text x="4" y="{y + row * 0.6:.1f}" font-size="10">{html.escape(value[:14])}</text>'
-                    f'<rect x="90" y="{y:.1f}" width="{before * (WIDTH - 100):.1f}" height="{row * 0.4:.1f}" '
-                    f'fill="#888"/><rect x="90" y="{y + row * 0.45:.1f}" width="{now * (WIDTH - 100):.1f}" '
-                    f'height="{row * 0.4:.1f}" fill="#d93025"/>')
+                    f'<rect x="90" y="{y:.1f}" width="{before * BAR_SPAN:.1f}" height="{row * 0.4:.1f}" '
+                    f'fill="#888"/><rect x="90" y="{y + row * 0.45:.1f}" width="{now * BAR_SPAN:.1f}" '
+                    f'height="{row * 0.4:.1f}" fill="#d93025"/>'
+                    f'<text x="{WIDTH - 4}" y="{y + row * 0.6:.1f}" font-size="10" text-anchor="end">'
+                    f'{_share(before)} → {_share(now)}</text>')
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" role="img">'
             f'<rect width="{WIDTH}" height="{HEIGHT}" fill="white"/>' + "".join(bars) + "</svg>")
+
+
+def _share(share: float) -> str:
+    """A share for a bar's label: `34%`, `0.4%`, `0%`.
+
+    >>> _share(0.3412), _share(0.004), _share(0.0)
+    ('34%', '0.4%', '0%')
+    """
+    return f"{share:.0%}" if share >= 0.01 or share == 0 else f"{share * 100:.1f}%"

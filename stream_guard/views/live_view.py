@@ -29,6 +29,19 @@ from stream_guard.views.distributions import distribution_svg, feature_pair
 
 ALERT_SCHEMA = "stream_guard.alert/v1"
 MAX_RECENT_ALERTS = 50
+MAX_HISTORY_WINDOWS = 30
+
+CheckKey = tuple[str, str, str]   # segment, feature, check
+
+
+@dataclass(frozen=True)
+class CheckPoint:
+    """One check's outcome in one past window, for the feature page's sparklines."""
+
+    start: str
+    value: float | None
+    threshold: float | None
+    severity: str
 
 
 @dataclass(frozen=True)
@@ -47,6 +60,8 @@ class MonitorView:
     max_alerts: int = MAX_RECENT_ALERTS
     latest: LatestWindow | None = None
     alerts: deque[dict[str, Any]] = field(init=False)
+    checks: deque[tuple[str, dict[CheckKey, dict[str, Any]]]] = field(
+        default_factory=lambda: deque(maxlen=MAX_HISTORY_WINDOWS))   # (window start, its checks), oldest first
     _plots: dict[tuple[str, str], str | None] = field(default_factory=dict)
     _history: dict[int, ClosedWindow] = field(default_factory=dict)   # the engine's, after the last close
 
@@ -65,6 +80,8 @@ class MonitorView:
         self._history = history
         self.latest = LatestWindow(result, tuple(material[s] for s in sorted(material)), engine.snapshot, now)
         self._plots = {}
+        self.checks.append((iso(result.start), {(e.segment, e.feature, e.check): check_json(e)
+                                                for e in result.evaluations}))
 
     def published(self, records: Sequence[dict[str, Any]]) -> None:
         """Keep the alert records among published ones (window digests are left out)."""
@@ -73,6 +90,34 @@ class MonitorView:
     def recent_alerts(self) -> list[dict[str, Any]]:
         """The last `max_alerts` alert records, newest first."""
         return list(reversed(self.alerts))
+
+    def check_history(self, feature: str, segment: str = SEGMENT_ALL) -> dict[str, list[CheckPoint]]:
+        """Each check of a feature over the last windows this process evaluated, oldest first."""
+        history: dict[str, list[CheckPoint]] = {}
+        for start, checks in self.checks:
+            for (seg, feat, check), c in sorted(checks.items()):
+                if (seg, feat) == (segment, feature):
+                    history.setdefault(check, []).append(CheckPoint(start, c["value"], c["threshold"], c["severity"]))
+        return history
+
+    def firing_since(self, fingerprint: str) -> tuple[str | None, str | None]:
+        """(wall-clock time of the record that made a series fire, summary of its latest record), when kept."""
+        records = [r for r in self.alerts if r.get("fingerprint") == fingerprint]
+        if not records:
+            return None, None
+        first = records[-1]
+        for record in reversed(records):
+            if record.get("status") != "firing":
+                break
+            first = record
+        return first.get("emitted_at"), records[-1].get("summary")
+
+    def feature_alerts(self, feature: str, segment: str = SEGMENT_ALL) -> list[dict[str, Any]]:
+        """The kept alert records about a feature (alone or as a member of a source alert), newest first."""
+        def about(record: dict[str, Any]) -> bool:
+            members = {m.get("feature") for m in record.get("features", [])}
+            return record.get("segment") == segment and (record.get("feature") == feature or feature in members)
+        return [r for r in self.recent_alerts() if about(r)]
 
     def window_json(self) -> dict[str, Any] | None:
         """The latest window and every check result in it, for `/status` and the page."""

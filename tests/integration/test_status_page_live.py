@@ -21,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from stream_guard.adapters import kafka_io
 from stream_guard.core.alerting.alerts import iso
+from stream_guard.core.decoding.reasons import DEAD_LETTER_REASONS
 from stream_guard.offline import scenario
 from stream_guard.runtime.local_stack import LocalStack
 
@@ -88,13 +89,17 @@ def test_metrics_counters_equal_the_status_counts_exactly(worker: Worker, topolo
         assert samples[("stream_guard_events_filtered_total", labels)] == counts["filtered"] == 0
         dead = {dict(key)["reason"]: value for (name, key), value in samples.items()
                 if name == "stream_guard_dead_letters_total" and dict(key)["partition"] == partition}
-        assert dead == counts["dead_lettered_by_reason"]
+        assert {reason: n for reason, n in dead.items() if n} == counts["dead_lettered_by_reason"]
+        assert set(dead) == set(DEAD_LETTER_REASONS)   # every reason at 0 until it occurs
         lag = (("monitor", MONITOR), ("partition", partition), ("topic", topology.source))
         assert samples[("stream_guard_consumer_lag", lag)] == 0   # everything is folded
     assert sum(p["consumed"] for p in partitions.values()) == EVENTS + len(BAD_LINES)
     assert sum(samples[k] for k in samples if k[0] == "stream_guard_dead_letters_total") == len(BAD_LINES)
     monitor = (("monitor", MONITOR),)
-    assert samples[("stream_guard_alerts_total", (*monitor, ("severity", "critical"), ("status", "firing")))] == 2
+    alerts = {(dict(k)["severity"], dict(k)["status"]): v for (name, k), v in samples.items()
+              if name == "stream_guard_alerts_total"}
+    assert alerts == {(severity, status): 2 if (severity, status) == ("critical", "firing") else 0
+                      for severity in ("info", "warning", "critical") for status in ("firing", "resolved")}
     assert samples[("stream_guard_windows_evaluated_total", monitor)] == 5
     assert samples[("stream_guard_evaluation_duration_seconds_count", monitor)] == 5
     assert samples[("stream_guard_flush_duration_seconds_count", monitor)] >= 5
@@ -128,13 +133,29 @@ def test_chromium_renders_the_fired_alerts_and_the_feature_rows_with_their_sever
     assert graded[("amount", "numeric_drift")] == graded[("amount", "mean_shift")] == "critical"
     assert graded[("country", "categorical_drift")] == "ok"
     assert graded[("(whole monitor)", "volume")] == "ok"
+    assert graded[("(whole monitor)", "freshness")] == "ok"
     assert {f for f, _ in graded} >= {"amount", "age", "country", "score"}
+
+
+def test_chromium_shows_the_summary_and_what_fires_before_the_checks(worker: Worker) -> None:
+    dom = chromium("--dump-dom", f"http://127.0.0.1:{worker.web_port}/").stdout
+    summary = re.search(r'<p class="summary sev-critical" id="summary">(.*?)</p>', dom)
+    assert summary is not None and summary.group(1).startswith(
+        "2 alerts firing (2 critical); worst: fraud-model amount mean_shift, critical since 08:04:00 event time.")
+    firing = re.findall(r'<tr class="firing sev-critical" data-severity="critical">.*?<a [^>]+>amount</a></td>'
+                        r"<td>(\w+)</td><td>amount: ", dom)
+    assert firing == ["mean_shift", "numeric_drift"]
+    assert dom.index('id="summary"') < dom.index('<table class="firing">') < dom.index('<table class="checks">')
 
 
 def test_chromium_screenshots_a_feature_page_with_both_distributions(worker: Worker, tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{worker.web_port}/monitors/{MONITOR}/features/amount"
     _, _, page = get(worker, url.split(str(worker.web_port), 1)[1])
-    assert page.count(b"<polyline") == 2
+    figure = page.split(b"<figure>")[1].split(b"</figure>")[0]
+    assert figure.count(b"<polyline") == 2
+    assert page.count(b"<tr class='history'") >= 3 and b"stroke-dasharray" in page
+    timeline = page.split(b"<h2>Alert timeline</h2>")[1]
+    assert timeline.count(b"data-status='firing'") == 2
     png = tmp_path / "amount.png"
     chromium(f"--screenshot={png}", "--window-size=1280,1600", "--hide-scrollbars", url)
     data = png.read_bytes()

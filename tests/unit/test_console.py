@@ -82,3 +82,8 @@ def test_tail_leaves_digests_out_when_asked_in_both_modes(capsys: pytest.Capture
     assert rendered(DIGEST, as_json=True, digests=False) == ""
     assert capsys.readouterr().out == ""
     assert rendered(DIGEST).startswith("05:47–05:48  digest    1 firing  fraud-model  amount numeric_drift critical")
+
+
+def test_a_one_second_window_is_printed_with_its_seconds() -> None:
+    second = {**ALERT, "window": {"start": "2026-11-23T00:00:01Z", "end": "2026-11-23T00:00:02Z"}}
+    assert alert_line(second).plain.startswith("00:00:01–00:00:02  CRITICAL")

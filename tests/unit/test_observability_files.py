@@ -128,7 +128,7 @@ def test_the_rules_cover_the_failures_the_deployment_must_page_on() -> None:
     assert [rule["alert"] for rule in rules()] == [
         "StreamGuardWorkerDown", "StreamGuardNoEventsFolded", "StreamGuardDeadLetterRateHigh",
         "StreamGuardConsumerLagGrowing", "StreamGuardEventsStale", "StreamGuardRedisErrors",
-        "StreamGuardCriticalAlertFiring", "StreamGuardNoWindowEvaluated"]
+        "StreamGuardNoWindowEvaluated"]
 
 
 @pytest.mark.parametrize("rule", rules(), ids=lambda rule: rule["alert"])
@@ -145,9 +145,15 @@ def test_annotations_template_only_labels_their_expression_keeps() -> None:
                 assert label in kept, f"{rule['alert']}: {{{{ $labels.{label} }}}} is dropped by the aggregation"
 
 
-def test_the_critical_relay_watches_the_firing_alerts_gauge() -> None:
-    (rule,) = [r for r in rules() if r["alert"] == "StreamGuardCriticalAlertFiring"]
-    assert 'stream_guard_firing_alerts{severity="critical"}' in rule["expr"]
+def test_every_rule_is_a_worker_health_alert_that_carries_its_app() -> None:
+    for rule in rules():
+        assert rule["labels"]["kind"] == "worker-health", rule["alert"]
+        assert "group_left (app) " in rule["expr"] and "stream_guard_worker_info" in rule["expr"], rule["alert"]
+        assert all("app" in by for by in re.findall(r"by \(([^)]*)\)", rule["expr"])), rule["alert"]
+
+
+def test_no_rule_relays_data_alerts_which_forward_sends_to_alertmanager_where_silences_apply() -> None:
+    assert not [rule["alert"] for rule in rules() if "stream_guard_firing_alerts" in rule["expr"]]
 
 
 # grafana dashboard ------------------------------------------------------------------------------

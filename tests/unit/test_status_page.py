@@ -39,7 +39,7 @@ def worker() -> tuple[MonitorRuntime, MonitorView, WorkerMetrics]:
                              clock=lambda: NOW)
     view = MonitorView(DEMO)
     runtime._retrying.errors = 2
-    metrics = WorkerMetrics({DEMO.name: runtime}, lambda topic, p: {0: 8000, 1: 5}.get(p))
+    metrics = WorkerMetrics({DEMO.name: runtime}, lambda topic, p: {0: 8000, 1: 5}.get(p), "demo-guard", [DEMO.name])
     observer = WorkerObserver({DEMO.name: view}, metrics, lambda: NOW)
     lines = [orjson.dumps(e) for e in scenario.stream(6, START, 1200)]
     lines[10:10] = [b"{broken", b"[1]"]
@@ -95,7 +95,9 @@ def test_a_feature_page_draws_reference_and_current_together(worker: Any) -> Non
     numeric = status_page.feature_page("demo-guard", DEMO.name, "amount", "all", data, view.plot("amount"))
     assert numeric.count("<polyline") == 2 and "cumulative share" in numeric
     shown = re.findall(r"<tr class='check sev-(\w+)'.*?><td>amount</td><td>all</td><td>(\w+)</td>", numeric)
-    expected = [(c["severity"], c["check"]) for c in data["latest_window"]["checks"] if c["feature"] == "amount"]
+    rank = {"critical": 0, "warning": 1, "info": 2, "ok": 3}   # worst first
+    expected = sorted([(c["severity"], c["check"]) for c in data["latest_window"]["checks"]
+                       if c["feature"] == "amount"], key=lambda sc: rank[sc[0]])
     assert shown == expected and ("critical", "numeric_drift") in shown and len(shown) >= 3
     categorical = view.plot("country")
     assert categorical is not None and "<rect" in categorical and "<polyline" not in categorical
@@ -168,3 +170,69 @@ def test_metrics_served_are_exactly_the_ones_the_rules_and_dashboard_query(worke
         assert family.type == METRICS[name].kind, name
         labels = {k for s in family.samples for k in s.labels} - {"le"}
         assert labels == METRICS[name].labels, name
+
+
+# the page at the moment of an incident ----------------------------------------------------------
+
+def index(worker: Any) -> str:
+    runtime, view, _ = worker
+    return status_page.index_page(worker_status("demo-guard", {DEMO.name: runtime}, {DEMO.name: view}))
+
+
+def test_the_page_opens_with_a_summary_sentence_then_what_fires_then_the_checks(worker: Any) -> None:
+    page = index(worker)
+    summary = re.search(r"<p class='summary sev-critical' id='summary'>(.*?)</p>", page)
+    assert summary is not None
+    behind = (NOW - worker[0].engine.watermark()) / 60_000
+    assert summary.group(1) == (f"2 alerts firing (2 critical); worst: fraud-model amount mean_shift, critical since "
+                                f"{iso(START + 4 * 60_000)[11:19]} event time. Event time is {behind:.2g} min "
+                                "behind the clock.")
+    order = [page.index(marker) for marker in ("id='summary'", "<table class='firing'>", "<table class='checks'>",
+                                               "<table class='partitions'>", "<table class='alerts'>")]
+    assert order == sorted(order)
+
+
+def test_each_firing_row_says_what_why_and_since_when_in_event_and_wall_time(worker: Any) -> None:
+    page = index(worker)
+    rows = re.findall(r"<tr class='firing sev-(\w+)' data-severity='\w+'><td class='severity'>\w+</td>"
+                      r"<td>([^<]*)</td><td><a href='([^']*)'>(\w+)</a></td><td>(\w+)</td><td>([^<]*)</td>"
+                      r"<td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td></tr>", page)
+    assert [(r[0], r[1], r[2], r[3], r[4], r[6], r[7]) for r in rows] == [
+        ("critical", "fraud-model", "/monitors/fraud-model/features/amount", "amount", check,
+         iso(START + 4 * 60_000), iso(NOW)) for check in ("mean_shift", "numeric_drift")]
+    assert all(r[5].startswith("amount: ") for r in rows) and all(r[8].endswith(" min") for r in rows)
+
+
+def test_the_checks_table_shows_freshness_and_volume_worst_first(worker: Any) -> None:
+    rows = re.findall(r"<tr class='check sev-(\w+)' data-severity='\w+'.*?><td>(?:<a [^>]*>)?([^<]+)(?:</a>)?</td>"
+                      r"<td>all</td><td>(\w+)</td>", index(worker))
+    checks = [check for _, _, check in rows]
+    assert checks[0] in ("mean_shift", "numeric_drift") and {"freshness", "volume"} <= set(checks)
+    assert ("ok", "(whole monitor)", "freshness") in rows
+    assert [severity for severity, _, _ in rows][:2] == ["critical", "critical"]
+
+
+def test_resolved_alerts_are_not_coloured_as_firing_ones() -> None:
+    alert = {"status": "resolved", "severity": "critical", "segment": "all", "feature": "amount", "check": "slo",
+             "window": {"start": "2026-01-01T00:00:00Z"}, "value": 1.0, "summary": "Resolved.", "emitted_at": "x"}
+    assert "<tr class='alert resolved' data-status='resolved'>" in status_page.alerts_table([alert])
+
+
+def test_a_feature_page_has_each_checks_history_with_thresholds_and_the_features_alert_timeline(worker: Any) -> None:
+    runtime, view, _ = worker
+    data = monitor_status(runtime, view)
+    history = view.check_history("amount")
+    page = status_page.feature_page("demo-guard", DEMO.name, "amount", "all", data, view.plot("amount"), history,
+                                    view.feature_alerts("amount"))
+    assert [len(points) for points in history.values()] == [5] * len(history)
+    assert [p.severity for p in history["numeric_drift"]][-1] == "critical"
+    assert page.count("<tr class='history'") == len(history) and page.count("stroke-dasharray") >= len(history)
+    timeline = page[page.index("<h2>Alert timeline</h2>"):]
+    assert len(re.findall(r"<tr class='alert sev-critical' data-status='firing'>", timeline)) == 2
+    assert page.index("<table class='firing'>") < page.index("<table class='history'>") < page.index("<figure>")
+
+
+def test_category_bars_carry_their_shares(worker: Any) -> None:
+    _, view, _ = worker
+    bars = view.plot("country")
+    assert bars is not None and re.search(r">\d+(\.\d)?% → \d+(\.\d)?%</text>", bars)

@@ -1,19 +1,14 @@
-"""What `stream-guard forward` sends where: alert records as Alertmanager alerts, records as webhook bodies,
-and how a delivery outcome is judged. Pure: no network, no clock (the I/O is `runtime/forwarder.py`).
+"""What `stream-guard forward` sends where: the labels, annotations and link of an Alertmanager alert,
+records as webhook bodies, and how a delivery outcome is judged. Pure: no network, no clock (the I/O is
+`adapters/forwarder.py`; which alerts Alertmanager is sent when is `alertmanager_feed`).
 
 Alertmanager identifies an alert by its labels. A stream_guard series (its `fingerprint`) keeps its
 labels from window to window except `severity`, which changes when the series escalates or
-de-escalates. So a firing record is sent as the alert at its severity *and* as resolved alerts at the
-other severities of the same series: Alertmanager then holds exactly one live alert per series, and
-the previous severity's alert ends when the new one starts, instead of lingering until
-`resolve_timeout`. Resolving an alert Alertmanager never saw notifies nobody.
+de-escalates.
 
->>> record = {"schema": ALERT_SCHEMA, "status": "resolved", "monitor": "m", "segment": "all",
-...           "feature": "amount", "check": "numeric_drift", "severity": "warning", "value": 0.01,
-...           "threshold": 0.1, "summary": "Resolved.", "id": "abc", "emitted_at": "2026-11-23T05:50:05Z",
-...           "window": {"start": "2026-11-23T05:49:00Z", "end": "2026-11-23T05:50:00Z"}}
->>> [(a["labels"]["alertname"], a["labels"]["severity"], a["endsAt"]) for a in alertmanager_alerts(record, "app")]
-[('StreamGuardNumericDrift', 'warning', '2026-11-23T05:50:05Z')]
+>>> record = {"monitor": "m", "segment": "all", "feature": "amount", "check": "numeric_drift"}
+>>> labels(record, "app", "warning")["alertname"]
+'StreamGuardNumericDrift'
 """
 
 from __future__ import annotations
@@ -28,6 +23,7 @@ DIGEST_SCHEMA = "stream_guard.digest/v1"
 SEVERITIES = ("info", "warning", "critical")
 ALERTMANAGER_PATH = "/api/v2/alerts"
 EXCERPT_CHARS = 300
+DATA_QUALITY = "data-quality"   # the `kind` label of every alert forward sends
 
 Verdict = Literal["delivered", "retry", "permanent"]
 
@@ -42,10 +38,13 @@ def alert_name(check: str) -> str:
 
 
 def labels(record: dict[str, Any], app: str, severity: str) -> dict[str, str]:
-    """The labels that identify the series in Alertmanager (and that its routes match on)."""
-    found = {"alertname": alert_name(record["check"]), "app": app, "monitor": record["monitor"],
-             "segment": record["segment"], "feature": record["feature"], "check": record["check"],
-             "severity": severity}
+    """The labels that identify the series in Alertmanager (and that its routes match on).
+
+    `kind: data-quality` tells them from the worker-health rules of deploy/prometheus (`kind: worker-health`).
+    """
+    found = {"alertname": alert_name(record["check"]), "kind": DATA_QUALITY, "app": app,
+             "monitor": record["monitor"], "segment": record["segment"], "feature": record["feature"],
+             "check": record["check"], "severity": severity}
     if record.get("source"):
         found["source"] = str(record["source"])
     return found
@@ -73,36 +72,6 @@ def generator_url(record: dict[str, Any], status_url: str | None) -> str | None:
     if feature != "*" and not feature.startswith("source:"):
         page += f"/features/{quote(feature, safe='')}"
     return page
-
-
-def alertmanager_alerts(record: dict[str, Any], app: str, status_url: str | None = None) -> list[dict[str, Any]]:
-    """One alert record as Alertmanager v2 alerts (`POST /api/v2/alerts` takes a list of them).
-
-    Times are the record's `emitted_at` (wall clock): Alertmanager compares `endsAt` with its own clock,
-    and a window's event time may run ahead of it or far behind it. The window is in the annotations.
-    """
-    at = record["emitted_at"]
-    link = generator_url(record, status_url)
-
-    def alert(severity: str, ends: bool) -> dict[str, Any]:
-        body: dict[str, Any] = {"labels": labels(record, app, severity), "annotations": alert_annotations(record),
-                                "startsAt": at}
-        if ends:
-            body["endsAt"] = at
-        if link:
-            body["generatorURL"] = link
-        return body
-
-    if record["status"] == "resolved":
-        return [alert(record["severity"], ends=True)]
-    return [alert(record["severity"], ends=False),
-            *(alert(other, ends=True) for other in SEVERITIES if other != record["severity"])]
-
-
-def alertmanager_batch(records: Iterable[dict[str, Any]], app: str, status_url: str | None = None
-                       ) -> list[dict[str, Any]]:
-    """The body of one `POST /api/v2/alerts` for several records, in order; non-alert records are left out."""
-    return [a for r in records if r.get("schema") == ALERT_SCHEMA for a in alertmanager_alerts(r, app, status_url)]
 
 
 def webhook_bodies(records: Iterable[dict[str, Any]], digests: bool = False) -> list[dict[str, Any]]:

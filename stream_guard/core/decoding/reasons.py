@@ -1,0 +1,14 @@
+"""Every reason code a dead letter can carry, so counters and dashboards can name them before the first one.
+
+Record-level codes come from decoding (`events`): a record too large, empty, not UTF-8, not JSON, too
+deeply nested, not an object (or, batched, not an array), or without a usable timestamp. Event-time
+codes come from folding (`folding`), which knows the partition's watermark: too late for its window,
+older than the retention, or too far in the future.
+"""
+
+from __future__ import annotations
+
+DECODING_REASONS = ("oversized", "empty", "not_utf8", "invalid_json", "too_deep", "not_an_object", "not_an_array",
+                    "missing_timestamp", "invalid_timestamp")
+FOLDING_REASONS = ("late", "too_old", "future")
+DEAD_LETTER_REASONS = DECODING_REASONS + FOLDING_REASONS
