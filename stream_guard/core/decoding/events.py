@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import base64
 import gc
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from itertools import repeat
 from operator import attrgetter
 from typing import Any, NamedTuple
@@ -41,13 +39,12 @@ from stream_guard.core.decoding.columns import (
 from stream_guard.core.decoding.schema import build_column, constrained, kind, plain_numeric
 from stream_guard.core.decoding.typed import LABEL, NUMBER, VALUE, TypedEvents, indexes
 from stream_guard.core.topology.config import MonitorSpec
+from stream_guard.core.topology.timestamps import LATEST_MS, SECONDS_LIMIT, parse_event_time
 
 __all__ = ["INVALID", "MAX_UNKNOWN_FIELDS", "MISSING", "PAYLOAD_LIMIT", "PAYLOAD_PREFIX", "VALID", "BatchDecoder",
-           "DeadLetter", "DecodedBatch", "FeatureColumn", "RawRecord", "event_times", "parse_event_time"]
+           "DeadLetter", "DecodedBatch", "FeatureColumn", "RawRecord", "event_times"]
 CHUNK_EVENTS = 1000      # events parsed before their fields are read (see ChunkedFields)
 TYPED_CHUNK = 500        # events decoded by the typed path before their fields are read (see core.typed)
-_SECONDS_LIMIT = 100_000_000_000  # below this an epoch number is seconds (year 5138), above it ms
-_LATEST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z: later ones are no time (epoch µs or ns?)
 PAYLOAD_LIMIT = 256 * 1024        # a dead letter carries at most this much payload whole...
 PAYLOAD_PREFIX = 4096             # ...and only this much of a longer one
 _value_of = attrgetter("value")
@@ -115,44 +112,6 @@ class DecodedBatch:
 
     def __len__(self) -> int:
         return len(self.times)
-
-
-def parse_event_time(value: Any) -> int:
-    """Epoch seconds, epoch milliseconds or ISO-8601 to epoch ms; ValueError when it is none of them.
-
-    >>> parse_event_time(1700000000), parse_event_time(1700000000123)
-    (1700000000000, 1700000000123)
-    >>> parse_event_time("2023-11-14T22:13:20Z")
-    1700000000000
-    """
-    if isinstance(value, bool) or value is None:
-        raise ValueError(f"{value!r} is not a time")
-    if isinstance(value, str):
-        try:
-            return parse_event_time(float(value))
-        except ValueError:
-            pass
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            raise ValueError(f"{value!r} is neither epoch seconds, epoch ms nor ISO-8601") from None
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        return _in_range(int(parsed.timestamp() * 1000), value)
-    if isinstance(value, (int, float)):
-        if not math.isfinite(value) or value < 0:
-            raise ValueError(f"{value!r} is not a valid epoch time")
-        return _in_range(int(value * 1000) if value < _SECONDS_LIMIT else int(value), value)
-    raise ValueError(f"a {type(value).__name__} is not a time")
-
-
-def _in_range(ms: int, given: Any) -> int:
-    if ms < 0:
-        raise ValueError(f"{given!r} is before 1970, which epoch times cannot express")
-    if ms > _LATEST_MS:
-        raise ValueError(f"{given!r} is after the year 9999 (epoch microseconds or nanoseconds are not read; "
-                         "send seconds or milliseconds)")
-    return ms
 
 
 class BatchDecoder:
@@ -469,8 +428,8 @@ def event_times(values: list[Any]) -> tuple[np.ndarray, dict[int, tuple[str, str
     """Event times in ms for each value, and (reason, message) for the values that are no time."""
     if values and set(map(type, values)) <= {int, float}:
         raw = np.array(values, dtype=np.float64)
-        if np.isfinite(raw).all() and (raw >= 0).all() and (raw <= _LATEST_MS).all():
-            return np.where(raw < _SECONDS_LIMIT, raw * 1000, raw).astype(np.int64), {}
+        if np.isfinite(raw).all() and (raw >= 0).all() and (raw <= LATEST_MS).all():
+            return np.where(raw < SECONDS_LIMIT, raw * 1000, raw).astype(np.int64), {}
     times = np.zeros(len(values), dtype=np.int64)
     problems: dict[int, tuple[str, str]] = {}
     for i, value in enumerate(values):

@@ -26,6 +26,7 @@ from stream_guard.core.decoding.columns import (
     numeric_column,
 )
 from stream_guard.core.topology.config import FeatureSpec, MonitorSpec
+from stream_guard.core.topology.timestamps import parse_event_time
 
 NUMERIC_KINDS = ("numeric", "integer", "timestamp")
 EXAMPLES = 3
@@ -150,8 +151,6 @@ def _label_breaks(spec: FeatureSpec, rules: Sequence[Rule], label: str) -> bool:
 
 
 def _timestamp_column(values: list[Any]) -> FeatureColumn:
-    from stream_guard.core.decoding.events import parse_event_time
-
     numbers = np.full(len(values), np.nan)
     status = np.full(len(values), VALID, dtype=np.int8)
     for i, value in enumerate(values):

@@ -26,6 +26,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from stream_guard.core.topology.durations import format_duration, parse_duration
 from stream_guard.core.topology.redaction import redacted
+from stream_guard.core.topology.timestamps import parse_event_time
 
 Duration = Annotated[int, BeforeValidator(parse_duration)]
 SEVERITIES = ("info", "warning", "critical")
@@ -429,7 +430,6 @@ class ReferenceSpec(_Frozen):
 
     def range(self) -> tuple[int, int]:
         """The fixed reference's [start, end) in epoch ms."""
-        from stream_guard.core.decoding.events import parse_event_time
         assert self.start is not None and self.end is not None
         return parse_event_time(self.start), parse_event_time(self.end)
 
@@ -441,7 +441,6 @@ class ReferenceSpec(_Frozen):
         if isinstance(value, datetime):   # and an unquoted ISO time as a datetime
             value = (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat().replace("+00:00", "Z")
         if isinstance(value, str):
-            from stream_guard.core.decoding.events import parse_event_time
             try:
                 parse_event_time(value)
             except ValueError:
