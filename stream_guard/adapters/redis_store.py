@@ -46,7 +46,7 @@ from stream_guard.core.judging.evaluation import ClosedWindow
 from stream_guard.core.profiles.folding import PartitionCounts, PartitionFolder
 from stream_guard.core.profiles.profile import WindowProfile
 from stream_guard.core.profiles.snapshot import Snapshot
-from stream_guard.core.topology.config import Topology
+from stream_guard.core.topology.topology import Topology
 from stream_guard.errors import Fenced, ServiceUnreachable
 
 _META_FIELDS = ("next_offset", "watermark", "closed_before", "consumed", "folded", "dead_lettered", "filtered",

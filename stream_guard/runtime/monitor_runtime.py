@@ -33,7 +33,8 @@ from stream_guard.core.alerting.alerts import iso
 from stream_guard.core.decoding.events import DeadLetter, RawRecord
 from stream_guard.core.engine import MonitorEngine, WindowResult
 from stream_guard.core.judging.freshness import FreshnessWatch
-from stream_guard.core.topology.config import MonitorSpec, StateSpec
+from stream_guard.core.topology.monitor import MonitorSpec
+from stream_guard.core.topology.services import StateSpec
 from stream_guard.errors import Fenced, ServiceUnreachable
 from stream_guard.runtime.observer import RuntimeObserver
 

@@ -63,7 +63,7 @@ def test_features_without_a_schema_get_no_slo_check() -> None:
 ])
 def test_each_schema_constraint_marks_exactly_the_records_that_break_it(spec: dict[str, Any], values: list[Any],
                                                                         broken: list[bool]) -> None:
-    from stream_guard.core.topology.config import FeatureSpec
+    from stream_guard.core.topology.features import FeatureSpec
 
     column = build_column(FeatureSpec.model_validate(spec), values)
     assert column.violations is not None

@@ -13,7 +13,7 @@ from stream_guard.adapters.redis_store import RedisStateStore
 from stream_guard.core.alerting.alerts import iso
 from stream_guard.core.decoding.events import DeadLetter, RawRecord
 from stream_guard.core.engine import MonitorEngine
-from stream_guard.core.topology.config import StateSpec
+from stream_guard.core.topology.services import StateSpec
 from stream_guard.offline import scenario
 from stream_guard.runtime.metrics import WorkerMetrics
 from stream_guard.runtime.monitor_runtime import MonitorRuntime

@@ -17,7 +17,7 @@ from stream_guard.core.decoding import events as events_module
 from stream_guard.core.decoding.columns import MISSING, VALID
 from stream_guard.core.decoding.events import BatchDecoder, DecodedBatch, RawRecord
 from stream_guard.core.decoding.typed import TypedEvents
-from stream_guard.core.topology.config import MonitorSpec
+from stream_guard.core.topology.monitor import MonitorSpec
 
 from .builders import assert_same_batches, monitor
 

@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 
 from stream_guard.core.alerting.alerts import SEVERITY_RANK, Evaluation, finite, iso, record_id
 from stream_guard.core.alerting.inhibition import member_entries, source_fingerprint, source_record
-from stream_guard.core.topology.config import AlertingSpec, MonitorSpec
+from stream_guard.core.topology.monitor import AlertingSpec, MonitorSpec
 
 LEVELS = ("info", "warning", "critical")
 BOOK_VERSION = 2

@@ -38,7 +38,7 @@ from stream_guard.core.decoding.columns import (
 )
 from stream_guard.core.decoding.schema import build_column, constrained, kind, plain_numeric
 from stream_guard.core.decoding.typed import LABEL, NUMBER, VALUE, TypedEvents, indexes
-from stream_guard.core.topology.config import MonitorSpec
+from stream_guard.core.topology.monitor import MonitorSpec
 from stream_guard.core.topology.timestamps import LATEST_MS, SECONDS_LIMIT, parse_event_time
 
 __all__ = ["INVALID", "MAX_UNKNOWN_FIELDS", "MISSING", "PAYLOAD_LIMIT", "PAYLOAD_PREFIX", "VALID", "BatchDecoder",

@@ -25,7 +25,8 @@ from stream_guard.core.decoding.columns import (
     categorical_column,
     numeric_column,
 )
-from stream_guard.core.topology.config import FeatureSpec, MonitorSpec
+from stream_guard.core.topology.features import FeatureSpec
+from stream_guard.core.topology.monitor import MonitorSpec
 from stream_guard.core.topology.timestamps import parse_event_time
 
 NUMERIC_KINDS = ("numeric", "integer", "timestamp")

@@ -19,7 +19,8 @@ from datasketches import frequent_items_error_type, frequent_strings_sketch, hll
 
 from stream_guard.core.decoding.events import INVALID, MAX_UNKNOWN_FIELDS, MISSING, VALID, FeatureColumn
 from stream_guard.core.decoding.schema import EXAMPLES, examples, kind
-from stream_guard.core.topology.config import FeatureSpec, MonitorSpec
+from stream_guard.core.topology.features import FeatureSpec
+from stream_guard.core.topology.monitor import MonitorSpec
 
 MAGIC = b"SGWP"
 FORMAT_VERSION = 2      # 2 added the HLL sketch of categorical features; version 1 is still read
