@@ -36,8 +36,9 @@ from stream_guard.core.decoding.columns import (
     number_columns,
     numeric_columns,
 )
-from stream_guard.core.decoding.schema import build_column, constrained, kind, plain_numeric
+from stream_guard.core.decoding.schema import build_column, constrained, plain_numeric
 from stream_guard.core.decoding.typed import LABEL, NUMBER, VALUE, TypedEvents, indexes
+from stream_guard.core.topology.features import kind
 from stream_guard.core.topology.monitor import MonitorSpec
 from stream_guard.core.topology.timestamps import LATEST_MS, SECONDS_LIMIT, parse_event_time
 

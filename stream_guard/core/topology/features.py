@@ -10,6 +10,8 @@ from pydantic import Field, field_validator, model_validator
 from stream_guard.core.topology.check_specs import FeatureChecks
 from stream_guard.core.topology.frozen import Frozen
 
+NUMERIC_KINDS = ("numeric", "integer", "timestamp")
+
 
 class FeatureSpec(Frozen):
     """One monitored field of the event, and what its values must be (its schema)."""
@@ -54,3 +56,8 @@ class FeatureSpec(Frozen):
             except re.error as exc:
                 raise ValueError(f"pattern {pattern!r} is not a regular expression: {exc}") from None
         return pattern
+
+
+def kind(spec: FeatureSpec) -> str:
+    """How the feature is profiled: `numeric` (KLL + counters) or `categorical` (frequent items)."""
+    return "numeric" if spec.type in NUMERIC_KINDS else "categorical"

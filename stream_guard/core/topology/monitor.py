@@ -11,6 +11,7 @@ from stream_guard.core.topology.check_specs import ChecksSpec, MultipleTestingSp
 from stream_guard.core.topology.durations import Duration, format_duration
 from stream_guard.core.topology.features import FeatureSpec
 from stream_guard.core.topology.frozen import Frozen
+from stream_guard.core.topology.rules import Rule, parse_rule
 from stream_guard.core.topology.timestamps import parse_event_time
 
 
@@ -223,10 +224,9 @@ class MonitorSpec(Frozen):
     def _rules_parse(self) -> MonitorSpec:
         if not self.features and not self.uses:
             raise ValueError("a monitor needs at least one feature, of its own (features:) or shared (uses:)")
-        from stream_guard.core.decoding.schema import parse_rule
         for rule in self.rules:
             if rule.split()[0].strip() not in self.uses:   # rules on shared features are checked by the topology
-                parse_rule(rule, self)
+                parse_rule(rule, self.all_features())
         return self
 
     @property
@@ -271,12 +271,11 @@ class MonitorSpec(Frozen):
             return self.source.max_age
         return max(DEFAULT_MAX_AGE, self.window.size + self.window.grace)
 
-    def parsed_rules(self) -> dict[str, list[Any]]:
-        """The rules by feature name (core.schema.Rule objects)."""
-        from stream_guard.core.decoding.schema import parse_rule
-        out: dict[str, list[Any]] = {}
+    def parsed_rules(self) -> dict[str, list[Rule]]:
+        """The rules by feature name."""
+        out: dict[str, list[Rule]] = {}
         for rule in self.rules:
-            parsed = parse_rule(rule, self)
+            parsed = parse_rule(rule, self.all_features())
             out.setdefault(parsed.feature, []).append(parsed)
         return out
 

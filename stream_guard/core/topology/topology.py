@@ -16,6 +16,7 @@ from stream_guard.core.topology.durations import format_duration
 from stream_guard.core.topology.features import FeatureSpec
 from stream_guard.core.topology.frozen import Frozen
 from stream_guard.core.topology.monitor import MonitorSpec
+from stream_guard.core.topology.rules import parse_rule
 from stream_guard.core.topology.services import AlertsSpec, KafkaSpec, RedisSpec, StateSpec, WebSpec
 
 
@@ -34,7 +35,6 @@ class Topology(Frozen):
     @model_validator(mode="after")
     def _shared_features(self) -> Topology:
         """Give each monitor the shared features it uses, and say who alerts on each (once per source)."""
-        from stream_guard.core.decoding.schema import parse_rule
         monitors = []
         for monitor in self.monitors:
             unknown = [n for n in monitor.uses if n not in self.features]
@@ -47,7 +47,7 @@ class Topology(Frozen):
             joined = monitor.model_copy(update={"features": {**{n: self.features[n] for n in monitor.uses},
                                                              **monitor.features}})
             for rule in joined.rules:
-                parse_rule(rule, joined)
+                parse_rule(rule, joined.all_features())
             monitors.append(joined)
         publisher: dict[tuple[str, str], str] = {}
         for monitor in monitors:
