@@ -19,7 +19,7 @@ from collections.abc import Callable
 import orjson
 
 from benchmarks import workload
-from stream_guard.core.decoding.events import RawRecord
+from stream_guard.core.decoding.records import RawRecord
 from stream_guard.core.profiles.folding import PartitionFolder
 from stream_guard.core.topology.monitor import MonitorSpec
 

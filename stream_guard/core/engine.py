@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 from stream_guard.core.alerting.alerts import Evaluation
 from stream_guard.core.alerting.digest import window_digest
 from stream_guard.core.alerting.lifecycle import AlertBook
-from stream_guard.core.decoding.events import DeadLetter, RawRecord
+from stream_guard.core.decoding.records import DeadLetter, RawRecord
 from stream_guard.core.judging.evaluation import ClosedWindow, evaluate_window, pinned, reference_horizon
 from stream_guard.core.profiles.folding import PartitionFolder
 from stream_guard.core.profiles.profile import WindowProfile, merge_all

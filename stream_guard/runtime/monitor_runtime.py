@@ -30,7 +30,7 @@ from typing import Any, Protocol, TypeVar
 from stream_guard.adapters.credentials import redacted
 from stream_guard.adapters.redis_store import RedisStateStore
 from stream_guard.core.alerting.alerts import iso
-from stream_guard.core.decoding.events import DeadLetter, RawRecord
+from stream_guard.core.decoding.records import DeadLetter, RawRecord
 from stream_guard.core.engine import MonitorEngine, WindowResult
 from stream_guard.core.judging.freshness import FreshnessWatch
 from stream_guard.core.topology.monitor import MonitorSpec

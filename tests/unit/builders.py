@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from stream_guard.core.decoding.events import DecodedBatch, RawRecord
+from stream_guard.core.decoding.records import DecodedBatch, RawRecord
 from stream_guard.core.topology.monitor import MonitorSpec
 
 

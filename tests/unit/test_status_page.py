@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from stream_guard.adapters.redis_store import RedisStateStore
 from stream_guard.core.alerting.alerts import iso
-from stream_guard.core.decoding.events import DeadLetter, RawRecord
+from stream_guard.core.decoding.records import DeadLetter, RawRecord
 from stream_guard.core.engine import MonitorEngine
 from stream_guard.core.topology.services import StateSpec
 from stream_guard.offline import scenario
