@@ -19,9 +19,9 @@ from collections.abc import Callable
 import orjson
 
 from benchmarks import workload
-from stream_guard.core.decoding.events import RawRecord
+from stream_guard.core.decoding.records import RawRecord
 from stream_guard.core.profiles.folding import PartitionFolder
-from stream_guard.core.topology.config import MonitorSpec
+from stream_guard.core.topology.monitor import MonitorSpec
 
 PER_BATCHED_MESSAGE = 500     # events per JSON array, as in benchmarks/run.py
 BATCHED_WINDOW = 50_000       # events per window in the batched run, as in benchmarks/run.py

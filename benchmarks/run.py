@@ -37,9 +37,9 @@ sys.path.insert(0, str(ROOT))
 from benchmarks import workload  # noqa: E402
 from benchmarks.peers import peak_rss_bytes  # noqa: E402
 from stream_guard.adapters import kafka_io  # noqa: E402
-from stream_guard.core.decoding.events import RawRecord  # noqa: E402
+from stream_guard.core.decoding.records import RawRecord  # noqa: E402
 from stream_guard.core.engine import MonitorEngine  # noqa: E402
-from stream_guard.core.topology.config import MonitorSpec  # noqa: E402
+from stream_guard.core.topology.monitor import MonitorSpec  # noqa: E402
 from stream_guard.runtime.local_stack import LocalStack, create_topics, free_port, local_stack  # noqa: E402
 
 START = workload.START

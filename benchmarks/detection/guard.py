@@ -24,7 +24,7 @@ import yaml
 
 from benchmarks.detection.scenarios import START, Scenario
 from benchmarks.detection.scoring import Alarm, Timeline, window_alarms
-from stream_guard.core.topology.config import Topology
+from stream_guard.core.topology.topology import Topology
 from stream_guard.offline.replay import replay
 
 LEVELS = {"warning": ("warning", "critical"), "critical": ("critical",)}

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from stream_guard.core.topology.config import KafkaSpec, PasswordSource, RedisSpec
 from stream_guard.core.topology.redaction import redacted
+from stream_guard.core.topology.services import KafkaSpec, PasswordSource, RedisSpec
 from stream_guard.errors import StreamGuardError
 
 __all__ = ["CredentialsError", "KafkaSecurity", "kafka_security", "read_password", "redacted", "redis_options"]

@@ -39,7 +39,7 @@ from stream_guard.core.alerting.forwarding import (
     verdict,
     webhook_bodies,
 )
-from stream_guard.core.topology.config import Topology
+from stream_guard.core.topology.topology import Topology
 from stream_guard.errors import ServiceUnreachable, StreamGuardError
 
 Log = Callable[[str], None]

@@ -59,7 +59,7 @@ from stream_guard.core.state import (
     PartitionState,
     Presence,
 )
-from stream_guard.core.topology.config import Topology
+from stream_guard.core.topology.topology import Topology
 from stream_guard.errors import Fenced, ServiceUnreachable, StateLost
 
 _META_FIELDS = ("next_offset", "watermark", "closed_before", "consumed", "folded", "dead_lettered", "filtered",

@@ -17,8 +17,8 @@ from typing import Any
 
 import orjson
 
-from stream_guard.core.decoding.schema import kind
-from stream_guard.core.topology.config import MonitorSpec
+from stream_guard.core.topology.features import kind
+from stream_guard.core.topology.monitor import MonitorSpec
 from stream_guard.errors import StreamGuardError
 
 CHUNK = 5000

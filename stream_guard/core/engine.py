@@ -25,7 +25,7 @@ from typing import Any
 from stream_guard.core.alerting.alerts import Evaluation, iso
 from stream_guard.core.alerting.digest import window_digest
 from stream_guard.core.alerting.lifecycle import AlertBook
-from stream_guard.core.decoding.events import DeadLetter, RawRecord
+from stream_guard.core.decoding.records import DeadLetter, RawRecord
 from stream_guard.core.judging.evaluation import ClosedWindow, evaluate_window, pinned, reference_horizon
 from stream_guard.core.ownership import RemotePartition
 from stream_guard.core.profiles.folding import PartitionFolder
@@ -33,7 +33,7 @@ from stream_guard.core.profiles.profile import WindowProfile, merge_all
 from stream_guard.core.profiles.snapshot import Snapshot
 from stream_guard.core.profiles.windows import closed_before
 from stream_guard.core.state import ClosedRecord, MonitorState
-from stream_guard.core.topology.config import MonitorSpec
+from stream_guard.core.topology.monitor import MonitorSpec
 
 
 @dataclass

@@ -15,7 +15,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from stream_guard.core.decoding.events import RawRecord
+from stream_guard.core.decoding.records import RawRecord
 from stream_guard.core.state import Presence
 
 EVALUATOR_PARTITION = 0

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
-from stream_guard.core.decoding.events import DeadLetter
+from stream_guard.core.decoding.records import DeadLetter
 from stream_guard.core.profiles.profile import WindowProfile
 from stream_guard.core.state import Claim, ClosedRecord, MonitorState, PartitionChanges, PartitionState, Presence
 

@@ -10,7 +10,8 @@ from stream_guard.adapters.credentials import redacted
 from stream_guard.adapters.redis_store import RedisStateStore, SnapshotStore
 from stream_guard.adapters.reference_files import ReadReport, read_rows
 from stream_guard.core.profiles.snapshot import Snapshot, SnapshotBuilder
-from stream_guard.core.topology.config import MonitorSpec, Topology
+from stream_guard.core.topology.monitor import MonitorSpec
+from stream_guard.core.topology.topology import Topology
 from stream_guard.errors import StreamGuardError
 
 

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from stream_guard.core.decoding.events import DeadLetter, RawRecord
+from stream_guard.core.decoding.records import DeadLetter, RawRecord
 from stream_guard.core.engine import MonitorEngine, WindowResult
 from stream_guard.core.profiles.snapshot import Snapshot
-from stream_guard.core.topology.config import Topology
+from stream_guard.core.topology.topology import Topology
 
 CHUNK = 5000
 Sink = Callable[[dict[str, Any]], None]

@@ -20,8 +20,9 @@ from yarl import URL
 from stream_guard.adapters.credentials import KafkaSecurity, kafka_security
 from stream_guard.adapters.redis_store import RedisStateStore
 from stream_guard.core.alerting.alerts import dumps
-from stream_guard.core.decoding.events import PAYLOAD_PREFIX, DeadLetter, RawRecord
-from stream_guard.core.topology.config import MonitorSpec, Topology
+from stream_guard.core.decoding.records import PAYLOAD_PREFIX, DeadLetter, RawRecord
+from stream_guard.core.topology.monitor import MonitorSpec
+from stream_guard.core.topology.topology import Topology
 from stream_guard.runtime.faust_tuning import set_fetch_max_wait
 from stream_guard.runtime.metrics import WorkerMetrics
 from stream_guard.runtime.monitor_runtime import MonitorRuntime

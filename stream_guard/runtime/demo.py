@@ -23,8 +23,8 @@ from rich.table import Table
 
 from stream_guard.adapters import kafka_io
 from stream_guard.core.alerting.digest import DIGEST_SCHEMA
-from stream_guard.core.topology.config import Topology
 from stream_guard.core.topology.file import with_overrides
+from stream_guard.core.topology.topology import Topology
 from stream_guard.errors import StreamGuardError
 from stream_guard.offline import scenario
 from stream_guard.runtime.local_stack import LocalStack, create_topics, free_port, local_stack

@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from stream_guard.core.alerting.alerts import iso
-from stream_guard.core.decoding.events import DeadLetter, RawRecord
+from stream_guard.core.decoding.records import DeadLetter, RawRecord
 from stream_guard.core.engine import MonitorEngine
 from stream_guard.core.judging.freshness import FreshnessWatch
 from stream_guard.core.ownership import (
@@ -34,8 +34,9 @@ from stream_guard.core.ownership import (
     waiting_for_partitions,
 )
 from stream_guard.core.ports import Publisher, Source, StateStore
-from stream_guard.core.topology.config import MonitorSpec, StateSpec
+from stream_guard.core.topology.monitor import MonitorSpec
 from stream_guard.core.topology.redaction import redacted
+from stream_guard.core.topology.services import StateSpec
 from stream_guard.errors import Fenced, StateLost
 from stream_guard.runtime.observer import RuntimeObserver
 from stream_guard.runtime.retrying import Retrying, StandaloneSource, wall_clock_ms

@@ -13,7 +13,7 @@ from typing import Any
 import faust
 
 from stream_guard.core.alerting.alerts import iso
-from stream_guard.core.decoding.events import DeadLetter
+from stream_guard.core.decoding.records import DeadLetter
 from stream_guard.core.engine import MonitorEngine, WindowResult
 from stream_guard.core.judging.evaluation import SEGMENT_ALL
 from stream_guard.core.judging.freshness import CHECK as FRESHNESS

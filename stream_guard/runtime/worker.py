@@ -9,7 +9,7 @@ from pathlib import Path
 import faust
 
 from stream_guard.adapters.credentials import redis_options
-from stream_guard.core.topology.config import Topology
+from stream_guard.core.topology.topology import Topology
 from stream_guard.offline.references import snapshots_for
 from stream_guard.runtime.app import build_app
 from stream_guard.runtime.preflight import check_broker, check_redis

@@ -17,7 +17,7 @@ from stream_guard.core.judging.evaluation import SEGMENT_ALL, ClosedWindow, reso
 from stream_guard.core.judging.evaluation import _segment_critical as segment_critical
 from stream_guard.core.profiles.profile import CategoricalProfile, FeatureProfile, NumericProfile, WindowProfile
 from stream_guard.core.profiles.snapshot import Snapshot
-from stream_guard.core.topology.config import MonitorSpec
+from stream_guard.core.topology.monitor import MonitorSpec
 
 COLOURS = {"ok": "#d9f2d9", "info": "#d6e9f8", "warning": "#ffe08a", "critical": "#f28b82"}
 WIDTH, HEIGHT, PAD = 360, 150, 28

@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from stream_guard.adapters.redis_store import RedisStateStore
-from stream_guard.core.decoding.events import RawRecord
+from stream_guard.core.decoding.records import RawRecord
 from stream_guard.core.engine import MonitorEngine
 from stream_guard.core.judging.evaluation import ClosedWindow
 from stream_guard.core.profiles.folding import PartitionFolder

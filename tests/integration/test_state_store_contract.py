@@ -21,7 +21,7 @@ import redis
 
 from stream_guard.adapters.memory_store import MemoryStateStore
 from stream_guard.adapters.redis_store import RedisStateStore
-from stream_guard.core.decoding.events import RawRecord
+from stream_guard.core.decoding.records import RawRecord
 from stream_guard.core.engine import MonitorEngine
 from stream_guard.core.judging.evaluation import ClosedWindow
 from stream_guard.core.ports import StateStore

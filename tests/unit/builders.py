@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 import orjson
 
-from stream_guard.core.decoding.events import DecodedBatch, RawRecord
-from stream_guard.core.topology.config import MonitorSpec
+from stream_guard.core.decoding.records import DecodedBatch, RawRecord
+from stream_guard.core.topology.monitor import MonitorSpec
 
 
 def monitor(**overrides: Any) -> MonitorSpec:

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from stream_guard.core.decoding.events import DeadLetter, RawRecord
+from stream_guard.core.decoding.records import DeadLetter, RawRecord
 from stream_guard.core.topology.file import load_topology
 from stream_guard.runtime.app import DEAD_LETTER_MAX_BYTES, KafkaPublisher
 

@@ -10,7 +10,7 @@ import pytest
 
 from stream_guard.core.alerting.alerts import Evaluation
 from stream_guard.core.alerting.lifecycle import AlertBook
-from stream_guard.core.decoding.events import RawRecord
+from stream_guard.core.decoding.records import RawRecord
 from stream_guard.core.engine import MonitorEngine
 from stream_guard.core.ownership import RemotePartition, remote_activity
 from stream_guard.core.topology.file import load_topology

@@ -5,7 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stream_guard.core.decoding.events import INVALID, MISSING, VALID, BatchDecoder, RawRecord, parse_event_time
+from stream_guard.core.decoding.columns import INVALID, MISSING, VALID
+from stream_guard.core.decoding.decoder import BatchDecoder
+from stream_guard.core.decoding.records import RawRecord
+from stream_guard.core.topology.timestamps import parse_event_time
 
 from .builders import monitor, record, records
 

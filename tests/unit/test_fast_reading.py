@@ -13,9 +13,10 @@ import numpy as np
 import orjson
 import pytest
 
-from stream_guard.core.decoding import events as events_module
+from stream_guard.core.decoding import decoder as decoder_module
 from stream_guard.core.decoding.columns import FieldReader, numeric_column, numeric_columns
-from stream_guard.core.decoding.events import BatchDecoder, DecodedBatch, RawRecord
+from stream_guard.core.decoding.decoder import BatchDecoder
+from stream_guard.core.decoding.records import DecodedBatch, RawRecord
 
 from .builders import assert_same_batches, monitor
 
@@ -98,7 +99,7 @@ def _mixed_messages() -> list[RawRecord]:
 
 
 def _decode(chunk: int, monkeypatch: pytest.MonkeyPatch) -> DecodedBatch:
-    monkeypatch.setattr(events_module, "CHUNK_EVENTS", chunk)
+    monkeypatch.setattr(decoder_module, "CHUNK_EVENTS", chunk)
     return BatchDecoder(_spec()).decode(_mixed_messages())
 
 
@@ -123,6 +124,6 @@ def test_per_message_events_read_in_chunks_decode_as_they_do_read_whole(monkeypa
     raw = [RawRecord(orjson.dumps(e), 0, i, "t") for i, e in enumerate(items)] + [RawRecord(b"{", 0, 99, "t")]
     decoded = []
     for chunk in (3, 10**9):
-        monkeypatch.setattr(events_module, "CHUNK_EVENTS", chunk)
+        monkeypatch.setattr(decoder_module, "CHUNK_EVENTS", chunk)
         decoded.append(BatchDecoder(spec).decode(raw))
     assert_same_batches(*decoded)

@@ -21,8 +21,8 @@ import pytest
 import yaml
 
 from stream_guard.cli.main import build_parser
-from stream_guard.core.topology.config import Topology
 from stream_guard.core.topology.file import load_topology
+from stream_guard.core.topology.topology import Topology
 
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "deploy" / "k8s"

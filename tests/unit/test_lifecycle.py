@@ -15,7 +15,7 @@ from stream_guard.core.alerting.alerts import Evaluation, fingerprint
 from stream_guard.core.alerting.digest import window_digest
 from stream_guard.core.alerting.lifecycle import AlertBook, BookFormatError
 from stream_guard.core.engine import MonitorEngine
-from stream_guard.core.topology.config import AlertingSpec
+from stream_guard.core.topology.monitor import AlertingSpec
 from stream_guard.offline import scenario
 
 from .builders import monitor, records

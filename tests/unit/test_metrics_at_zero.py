@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from stream_guard.adapters.redis_store import RedisStateStore
 from stream_guard.core.decoding.reasons import DEAD_LETTER_REASONS
-from stream_guard.core.topology.config import StateSpec
+from stream_guard.core.topology.services import StateSpec
 from stream_guard.runtime.metrics import WorkerMetrics
 from stream_guard.runtime.monitor_runtime import MonitorRuntime
 

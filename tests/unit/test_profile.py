@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stream_guard.core.decoding.events import BatchDecoder
+from stream_guard.core.decoding.decoder import BatchDecoder
 from stream_guard.core.profiles.profile import ProfileFormatError, WindowProfile, merge_all
 
 from .builders import monitor, records

@@ -9,8 +9,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from stream_guard.core.decoding.schema import build_column, parse_rule
+from stream_guard.core.decoding.schema import build_column
 from stream_guard.core.engine import MonitorEngine
+from stream_guard.core.topology.rules import parse_rule
 
 from .builders import monitor, records
 from .test_topology_file import MINIMAL, problems_of
@@ -63,7 +64,7 @@ def test_features_without_a_schema_get_no_slo_check() -> None:
 ])
 def test_each_schema_constraint_marks_exactly_the_records_that_break_it(spec: dict[str, Any], values: list[Any],
                                                                         broken: list[bool]) -> None:
-    from stream_guard.core.topology.config import FeatureSpec
+    from stream_guard.core.topology.features import FeatureSpec
 
     column = build_column(FeatureSpec.model_validate(spec), values)
     assert column.violations is not None
@@ -100,7 +101,7 @@ def test_schema_keys_that_do_not_fit_the_type_are_refused(tmp_path: Path) -> Non
 
 
 def test_parse_rule_reads_numbers_for_numeric_features() -> None:
-    rule = parse_rule("x < 1e3", monitor())
+    rule = parse_rule("x < 1e3", monitor().all_features())
     assert (rule.feature, rule.op, rule.value) == ("x", "<", 1000.0)
 
 

@@ -24,9 +24,10 @@ from stream_guard.adapters.credentials import (
 )
 from stream_guard.adapters.redis_store import RedisStateStore
 from stream_guard.cli.main import main
-from stream_guard.core.topology.config import KafkaSpec, RedisSpec, Topology
 from stream_guard.core.topology.file import load_topology
 from stream_guard.core.topology.redaction import redacted
+from stream_guard.core.topology.services import KafkaSpec, RedisSpec
+from stream_guard.core.topology.topology import Topology
 from stream_guard.errors import ServiceUnreachable, TopologyError
 from stream_guard.runtime.app import faust_credentials
 from stream_guard.runtime.local_stack import free_port

@@ -11,9 +11,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from stream_guard.adapters.memory_store import MemoryStateStore
 from stream_guard.core.alerting.alerts import iso
-from stream_guard.core.decoding.events import DeadLetter, RawRecord
+from stream_guard.core.decoding.records import DeadLetter, RawRecord
 from stream_guard.core.engine import MonitorEngine
-from stream_guard.core.topology.config import StateSpec
+from stream_guard.core.topology.services import StateSpec
 from stream_guard.offline import scenario
 from stream_guard.runtime.metrics import WorkerMetrics
 from stream_guard.runtime.monitor_runtime import MonitorRuntime

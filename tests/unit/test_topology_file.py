@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from stream_guard.core.topology.config import AlertingSpec
 from stream_guard.core.topology.file import load_topology, with_overrides
+from stream_guard.core.topology.monitor import AlertingSpec
 from stream_guard.errors import TopologyError
 
 REPO = Path(__file__).resolve().parents[2]

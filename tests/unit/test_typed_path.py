@@ -13,11 +13,12 @@ import numpy as np
 import orjson
 import pytest
 
-from stream_guard.core.decoding import events as events_module
+from stream_guard.core.decoding import decoder as decoder_module
 from stream_guard.core.decoding.columns import MISSING, VALID
-from stream_guard.core.decoding.events import BatchDecoder, DecodedBatch, RawRecord
+from stream_guard.core.decoding.decoder import BatchDecoder
+from stream_guard.core.decoding.records import DecodedBatch, RawRecord
 from stream_guard.core.decoding.typed import TypedEvents
-from stream_guard.core.topology.config import MonitorSpec
+from stream_guard.core.topology.monitor import MonitorSpec
 
 from .builders import assert_same_batches, monitor
 
@@ -202,7 +203,7 @@ def test_features_at_the_top_level_leave_undeclared_top_level_fields_alone() -> 
 
 @pytest.mark.parametrize("chunk", [1, 2, 3, 500])
 def test_chunk_boundaries_do_not_change_a_mixed_batch(chunk: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(events_module, "TYPED_CHUNK", chunk)
+    monkeypatch.setattr(decoder_module, "TYPED_CHUNK", chunk)
     items = [GOOD, GOOD, ODD[0][1], GOOD, ODD[3][1], ODD[4][1], GOOD, TYPED[1][1], TYPED[3][1], GOOD]
     per_message = [RawRecord(orjson.dumps(e), 0, i, "t") for i, e in enumerate(items)]
     batch, took = both(with_format(plain(), "json"), per_message)

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from stream_guard.adapters.memory_store import MemoryStateStore
-from stream_guard.core.decoding.events import DeadLetter, RawRecord
+from stream_guard.core.decoding.records import DeadLetter, RawRecord
 from stream_guard.core.state import PartitionChanges, PartitionState
-from stream_guard.core.topology.config import StateSpec
+from stream_guard.core.topology.services import StateSpec
 from stream_guard.errors import ServiceUnreachable
 from stream_guard.runtime.monitor_runtime import MonitorRuntime
 

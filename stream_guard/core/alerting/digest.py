@@ -10,7 +10,7 @@ from collections import Counter
 from typing import Any
 
 from stream_guard.core.alerting.alerts import fingerprint, iso, record_id, worst_first
-from stream_guard.core.topology.config import SEVERITIES
+from stream_guard.core.topology.check_specs import SEVERITIES
 
 DIGEST_SCHEMA = "stream_guard.digest/v1"
 

@@ -10,12 +10,10 @@ members firing when it was emitted, and the window digest lists the current ones
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from stream_guard.core.alerting.alerts import Evaluation, fingerprint, finite, iso, worst_first
-
-if TYPE_CHECKING:
-    from stream_guard.core.alerting.lifecycle import SeriesState, SourceState
+from stream_guard.core.alerting.series import SeriesState, SourceState
 
 SOURCE_CHECK = "source"
 

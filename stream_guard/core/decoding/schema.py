@@ -9,10 +9,8 @@ for the extra pass.
 
 from __future__ import annotations
 
-import operator
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -25,55 +23,11 @@ from stream_guard.core.decoding.columns import (
     categorical_column,
     numeric_column,
 )
-from stream_guard.core.topology.config import FeatureSpec, MonitorSpec
+from stream_guard.core.topology.features import FeatureSpec, kind
+from stream_guard.core.topology.rules import OPERATORS, Rule
+from stream_guard.core.topology.timestamps import parse_event_time
 
-NUMERIC_KINDS = ("numeric", "integer", "timestamp")
 EXAMPLES = 3
-_OPS: dict[str, Callable[[Any, Any], Any]] = {
-    ">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt, "==": operator.eq, "!=": operator.ne}
-_RULE = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*(>=|<=|==|!=|>|<)\s*(.+?)\s*$")
-
-
-@dataclass(frozen=True)
-class Rule:
-    """`feature OP value`: every record's value must satisfy it (missing values are not judged)."""
-
-    feature: str
-    op: str
-    value: float | str
-    text: str
-
-    def holds(self, values: np.ndarray) -> np.ndarray:
-        result: np.ndarray = _OPS[self.op](values, self.value)
-        return result
-
-
-def parse_rule(text: str, monitor: MonitorSpec) -> Rule:
-    """A rule from its text, checked against the monitor's features; ValueError says what is wrong."""
-    match = _RULE.match(text)
-    if not match:
-        raise ValueError(f"rule {text!r} is not `FEATURE OP VALUE` (OP one of >= <= > < == !=), e.g. `age >= 0`")
-    name, op, literal = match.groups()
-    features = monitor.all_features()
-    if name not in features:
-        raise ValueError(f"rule {text!r} names {name!r}, which is not a feature of this monitor "
-                         f"({', '.join(sorted(features))})")
-    if kind(features[name]) == "numeric":
-        try:
-            value: float | str = float(literal)
-        except ValueError:
-            raise ValueError(f"rule {text!r} compares numeric feature {name!r} with {literal!r}, "
-                             "not a number") from None
-    else:
-        if op not in ("==", "!="):
-            raise ValueError(f"rule {text!r}: a categorical feature can only be compared with == or !=")
-        value = literal.strip("'\"")
-    return Rule(name, op, value, text.strip())
-
-
-def kind(spec: FeatureSpec) -> str:
-    """How the feature is profiled: `numeric` (KLL + counters) or `categorical` (frequent items)."""
-    return "numeric" if spec.type in NUMERIC_KINDS else "categorical"
 
 
 def plain_numeric(spec: FeatureSpec) -> bool:
@@ -146,12 +100,10 @@ def _label_breaks(spec: FeatureSpec, rules: Sequence[Rule], label: str) -> bool:
         return True
     if spec.max_length is not None and len(label) > spec.max_length:
         return True
-    return any(not _OPS[rule.op](label, rule.value) for rule in rules)
+    return any(not OPERATORS[rule.op](label, rule.value) for rule in rules)
 
 
 def _timestamp_column(values: list[Any]) -> FeatureColumn:
-    from stream_guard.core.decoding.events import parse_event_time
-
     numbers = np.full(len(values), np.nan)
     status = np.full(len(values), VALID, dtype=np.int8)
     for i, value in enumerate(values):

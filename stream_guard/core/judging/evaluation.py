@@ -15,12 +15,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from stream_guard.core.alerting.alerts import Evaluation
-from stream_guard.core.decoding.schema import constrained, kind
+from stream_guard.core.decoding.schema import constrained
 from stream_guard.core.judging import checks
 from stream_guard.core.profiles.profile import CategoricalProfile, FeatureProfile, NumericProfile, WindowProfile
 from stream_guard.core.profiles.snapshot import Snapshot
-from stream_guard.core.topology.config import CATEGORICAL_CHECKS, NUMERIC_CHECKS, MonitorSpec, SeverityLadder
+from stream_guard.core.topology.check_specs import CATEGORICAL_CHECKS, NUMERIC_CHECKS, SeverityLadder
 from stream_guard.core.topology.durations import format_duration
+from stream_guard.core.topology.features import kind
+from stream_guard.core.topology.monitor import MonitorSpec
 
 SEGMENT_ALL = "all"
 SEGMENT_MARK = "\x1f"   # joins a segment and a feature in ClosedWindow.critical

@@ -14,7 +14,7 @@ A partition that has sent nothing since it was assigned only shows that the sour
 *at least* that long, so such a reading can confirm or raise the firing severity but never lower it:
 a restarted worker does not resolve an alert just because its own clock started again.
 
->>> from stream_guard.core.topology.config import MonitorSpec
+>>> from stream_guard.core.topology.monitor import MonitorSpec
 >>> spec = MonitorSpec.model_validate({"name": "m", "source": {"topic": "t", "timestamp": "ts"},
 ...     "window": {"size": "1m"}, "features": {"x": {"type": "numeric"}},
 ...     "checks": {"freshness": {"warning": "2m", "critical": "10m"}}})
@@ -35,8 +35,8 @@ from stream_guard.core.alerting.alerts import SEVERITY_RANK, Evaluation, fingerp
 from stream_guard.core.alerting.lifecycle import AlertBook
 from stream_guard.core.judging.evaluation import MONITOR_WIDE, SEGMENT_ALL
 from stream_guard.core.profiles.windows import window_start
-from stream_guard.core.topology.config import MonitorSpec
 from stream_guard.core.topology.durations import format_duration
+from stream_guard.core.topology.monitor import MonitorSpec
 
 CHECK = "freshness"
 METRIC = "seconds_since_last_event"

@@ -33,12 +33,13 @@ from operator import attrgetter
 import numpy as np
 
 from stream_guard.core.alerting.alerts import iso
-from stream_guard.core.decoding.events import BatchDecoder, DeadLetter, DecodedBatch, RawRecord
+from stream_guard.core.decoding.decoder import BatchDecoder
+from stream_guard.core.decoding.records import DeadLetter, DecodedBatch, RawRecord
 from stream_guard.core.profiles.profile import WindowProfile
 from stream_guard.core.profiles.windows import hop_starts, window_starts
 from stream_guard.core.state import Counts, PartitionChanges, PartitionState
-from stream_guard.core.topology.config import MonitorSpec
 from stream_guard.core.topology.durations import format_duration
+from stream_guard.core.topology.monitor import MonitorSpec
 
 LATE_MESSAGE = "its window had closed (event later than the grace period)"
 _offset_of = attrgetter("offset")

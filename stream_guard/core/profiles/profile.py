@@ -17,9 +17,10 @@ import numpy as np
 import orjson
 from datasketches import frequent_items_error_type, frequent_strings_sketch, hll_sketch, hll_union, kll_doubles_sketch
 
-from stream_guard.core.decoding.events import INVALID, MAX_UNKNOWN_FIELDS, MISSING, VALID, FeatureColumn
-from stream_guard.core.decoding.schema import EXAMPLES, examples, kind
-from stream_guard.core.topology.config import FeatureSpec, MonitorSpec
+from stream_guard.core.decoding.columns import INVALID, MAX_UNKNOWN_FIELDS, MISSING, VALID, FeatureColumn
+from stream_guard.core.decoding.schema import EXAMPLES, examples
+from stream_guard.core.topology.features import FeatureSpec, kind
+from stream_guard.core.topology.monitor import MonitorSpec
 
 MAGIC = b"SGWP"
 FORMAT_VERSION = 2      # 2 added the HLL sketch of categorical features; version 1 is still read

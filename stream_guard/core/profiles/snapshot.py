@@ -18,7 +18,7 @@ import orjson
 from stream_guard.core.decoding.columns import FieldReader
 from stream_guard.core.decoding.schema import build_column
 from stream_guard.core.profiles.profile import ProfileFormatError, WindowProfile
-from stream_guard.core.topology.config import MonitorSpec
+from stream_guard.core.topology.monitor import MonitorSpec
 
 MAGIC = b"SGSN"
 FORMAT_VERSION = 1

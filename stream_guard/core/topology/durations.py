@@ -11,6 +11,9 @@
 from __future__ import annotations
 
 import re
+from typing import Annotated
+
+from pydantic import BeforeValidator
 
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 _PART = re.compile(r"(\d+)(ms|s|m|h|d|w)")
@@ -42,3 +45,6 @@ def format_duration(ms: int) -> str:
             out.append(f"{ms // size}{unit}")
             ms %= size
     return "".join(out)
+
+
+Duration = Annotated[int, BeforeValidator(parse_duration)]

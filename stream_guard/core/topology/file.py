@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from stream_guard.core.topology.config import Topology
+from stream_guard.core.topology.topology import Topology
 from stream_guard.errors import TopologyError
 
 Loc = tuple[str | int, ...]

@@ -14,145 +14,33 @@ is looked at again only then, to say why.
 
 from __future__ import annotations
 
-import base64
 import gc
-import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from itertools import repeat
 from operator import attrgetter
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import orjson
 
 from stream_guard.core.decoding.columns import (
-    INVALID,
-    MAX_UNKNOWN_FIELDS,
-    MISSING,
-    VALID,
     ChunkedFields,
     FeatureColumn,
     categorical_column,
     number_columns,
     numeric_columns,
 )
-from stream_guard.core.decoding.schema import build_column, constrained, kind, plain_numeric
+from stream_guard.core.decoding.event_times import event_times
+from stream_guard.core.decoding.json_problems import EMPTY_MESSAGE, JsonError, json_kind, json_problem, loads_or_error
+from stream_guard.core.decoding.records import DeadLetter, DecodedBatch, RawRecord
+from stream_guard.core.decoding.schema import build_column, constrained, plain_numeric
 from stream_guard.core.decoding.typed import LABEL, NUMBER, VALUE, TypedEvents, indexes
-from stream_guard.core.topology.config import MonitorSpec
+from stream_guard.core.topology.features import kind
+from stream_guard.core.topology.monitor import MonitorSpec
 
-__all__ = ["INVALID", "MAX_UNKNOWN_FIELDS", "MISSING", "PAYLOAD_LIMIT", "PAYLOAD_PREFIX", "VALID", "BatchDecoder",
-           "DeadLetter", "DecodedBatch", "FeatureColumn", "RawRecord", "event_times", "parse_event_time"]
 CHUNK_EVENTS = 1000      # events parsed before their fields are read (see ChunkedFields)
 TYPED_CHUNK = 500        # events decoded by the typed path before their fields are read (see core.typed)
-_SECONDS_LIMIT = 100_000_000_000  # below this an epoch number is seconds (year 5138), above it ms
-_LATEST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z: later ones are no time (epoch µs or ns?)
-PAYLOAD_LIMIT = 256 * 1024        # a dead letter carries at most this much payload whole...
-PAYLOAD_PREFIX = 4096             # ...and only this much of a longer one
 _value_of = attrgetter("value")
-
-
-class RawRecord(NamedTuple):
-    """One Kafka record as the core sees it (a tuple: a third of a frozen dataclass's cost to make,
-    and the per-message path makes one per message)."""
-
-    value: bytes | None
-    partition: int = 0
-    offset: int = 0
-    topic: str = ""
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    """A record that could not be used, with a machine reason code and a human message."""
-
-    record: RawRecord
-    reason: str
-    message: str
-    monitor: str
-    index: int | None = None   # position of the event inside a batched message
-
-    def to_json(self, payload_limit: int = PAYLOAD_LIMIT) -> dict[str, Any]:
-        """The `stream_guard.dead_letter/v1` record; a payload longer than `payload_limit` is cut short.
-
-        A cut payload keeps its first `PAYLOAD_PREFIX` bytes and says so (`truncated`, `payload_size`),
-        so a dead letter always fits in a Kafka message even when its record did not.
-        """
-        payload = self.record.value or b""
-        cut: dict[str, Any] = {}
-        if len(payload) > payload_limit:
-            cut = {"truncated": True, "payload_size": len(payload)}
-            payload = payload[:min(PAYLOAD_PREFIX, payload_limit)]
-        try:
-            text: dict[str, Any] = {"payload": payload.decode("utf-8")}
-        except UnicodeDecodeError:
-            text = {"payload_base64": base64.b64encode(payload).decode("ascii")}
-        return {
-            "schema": "stream_guard.dead_letter/v1",
-            "monitor": self.monitor,
-            "topic": self.record.topic,
-            "partition": self.record.partition,
-            "offset": self.record.offset,
-            **({"index": self.index} if self.index is not None else {}),
-            "reason": self.reason,
-            "message": self.message,
-            **text,
-            **cut,
-        }
-
-
-@dataclass
-class DecodedBatch:
-    times: np.ndarray                       # int64 event times in ms, one per good event
-    columns: dict[str, FeatureColumn]
-    records: list[RawRecord] = field(default_factory=list)   # the good events' records, aligned with times
-    dead_letters: list[DeadLetter] = field(default_factory=list)
-    indexes: list[int | None] = field(default_factory=list)  # each good event's place in a batched message
-    consumed: int = 0   # events read: one per message, or per element or line of a batched message
-    unknown: dict[str, np.ndarray] = field(default_factory=dict)  # undeclared field -> events carrying it
-    segments: list[str] | None = None   # each event's segment (`country=DE`), when the monitor has segment_by
-
-    def __len__(self) -> int:
-        return len(self.times)
-
-
-def parse_event_time(value: Any) -> int:
-    """Epoch seconds, epoch milliseconds or ISO-8601 to epoch ms; ValueError when it is none of them.
-
-    >>> parse_event_time(1700000000), parse_event_time(1700000000123)
-    (1700000000000, 1700000000123)
-    >>> parse_event_time("2023-11-14T22:13:20Z")
-    1700000000000
-    """
-    if isinstance(value, bool) or value is None:
-        raise ValueError(f"{value!r} is not a time")
-    if isinstance(value, str):
-        try:
-            return parse_event_time(float(value))
-        except ValueError:
-            pass
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            raise ValueError(f"{value!r} is neither epoch seconds, epoch ms nor ISO-8601") from None
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        return _in_range(int(parsed.timestamp() * 1000), value)
-    if isinstance(value, (int, float)):
-        if not math.isfinite(value) or value < 0:
-            raise ValueError(f"{value!r} is not a valid epoch time")
-        return _in_range(int(value * 1000) if value < _SECONDS_LIMIT else int(value), value)
-    raise ValueError(f"a {type(value).__name__} is not a time")
-
-
-def _in_range(ms: int, given: Any) -> int:
-    if ms < 0:
-        raise ValueError(f"{given!r} is before 1970, which epoch times cannot express")
-    if ms > _LATEST_MS:
-        raise ValueError(f"{given!r} is after the year 9999 (epoch microseconds or nanoseconds are not read; "
-                         "send seconds or milliseconds)")
-    return ms
 
 
 class BatchDecoder:
@@ -359,32 +247,33 @@ class BatchDecoder:
             try:
                 payload = loads(record.value)  # type: ignore[arg-type]
             except (orjson.JSONDecodeError, TypeError) as exc:  # TypeError: a tombstone, on older orjson
-                dead.append(self._dead(record, None, *_json_problem(record.value, exc)))
+                dead.append(self._dead(record, None, *json_problem(record.value, exc)))
                 continue
             if type(payload) is dict:
                 add_event(payload)
                 add_origin((record, None))
             else:
-                dead.append(self._dead(record, None, "not_an_object", f"expected a JSON object, got {_kind(payload)}"))
+                dead.append(self._dead(record, None, "not_an_object",
+                                       f"expected a JSON object, got {json_kind(payload)}"))
 
     def _parse(self, record: RawRecord, events: list[dict[str, Any]],
                origins: list[tuple[RawRecord, int | None]], dead: list[DeadLetter]) -> int:
         """Parse one batched message; returns how many events it counts for (at least 1)."""
         if not record.value:
-            dead.append(self._dead(record, None, "empty", _EMPTY_MESSAGE))
+            dead.append(self._dead(record, None, "empty", EMPTY_MESSAGE))
             return 1
         if self._format == "ndjson":
             items: list[Any] = []
             for line in record.value.split(b"\n"):
                 if line.strip():
-                    items.append(_loads_or_error(line))
+                    items.append(loads_or_error(line))
             return self._collect(record, items, events, origins, dead, indexed=True)
-        payload = _loads_or_error(record.value)
+        payload = loads_or_error(record.value)
         if self._format == "json_array" and isinstance(payload, list):
             return self._collect(record, payload, events, origins, dead, indexed=True)
-        if self._format == "json_array" and not isinstance(payload, _JsonError):
+        if self._format == "json_array" and not isinstance(payload, JsonError):
             dead.append(self._dead(record, None, "not_an_array",
-                                   f"a batched source expects a JSON array, got {_kind(payload)}"))
+                                   f"a batched source expects a JSON array, got {json_kind(payload)}"))
             return 1
         return self._collect(record, [payload], events, origins, dead, indexed=False)
 
@@ -402,83 +291,16 @@ class BatchDecoder:
             if isinstance(item, dict):
                 events.append(item)
                 origins.append((record, index))
-            elif isinstance(item, _JsonError):
+            elif isinstance(item, JsonError):
                 dead.append(self._dead(record, index, item.reason, item.message))
             else:
-                dead.append(self._dead(record, index, "not_an_object", f"expected a JSON object, got {_kind(item)}"))
+                dead.append(self._dead(record, index, "not_an_object",
+                                       f"expected a JSON object, got {json_kind(item)}"))
         return len(items)
 
     def _dead(self, record: RawRecord, index: int | None, reason: str, message: str) -> DeadLetter:
         return DeadLetter(record, reason, message, self.monitor.name, index)
 
 
-_EMPTY_MESSAGE = "the message has no payload (tombstone or empty)"
-_NOT_NUMBERS = ("NaN", "Infinity")
-
-
 def _input_order(letter: DeadLetter) -> tuple[int, int, int]:
     return letter.record.partition, letter.record.offset, letter.index or 0
-
-
-def _json_problem(data: bytes | None, exc: Exception) -> tuple[str, str]:
-    """Why `data` did not parse, as (reason, message); only called once parsing has failed.
-
-    >>> _json_problem(b"\\xff{}", ValueError())[0], _json_problem(b"  ", ValueError())[0]
-    ('not_utf8', 'empty')
-    """
-    if not data or not data.strip():
-        return "empty", _EMPTY_MESSAGE
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as bad:
-        return "not_utf8", f"byte {data[bad.start]:#04x} at position {bad.start} is not UTF-8 ({bad.reason})"
-    detail = str(exc)
-    if "surrogate" in detail:
-        return "not_utf8", f"a lone UTF-16 surrogate escape cannot be decoded to text: {detail}"
-    if "depth limit" in detail:
-        return "too_deep", f"nested deeper than JSON parsing allows (1024 levels): {detail}"
-    if "infinity" in detail:
-        return "invalid_json", f"not valid JSON: a number is beyond a 64-bit float's range (about 1.8e308): {detail}"
-    position = getattr(exc, "pos", -1)   # where the parser stopped, in characters
-    word = next((w for w in _NOT_NUMBERS if position >= 0 and text.startswith(w, position)), None)
-    if word:
-        sign = "-" if text[position - 1:position] == "-" else ""
-        return "invalid_json", f"not valid JSON: {sign}{word} is not a JSON number (send null instead): {detail}"
-    return "invalid_json", f"not valid JSON: {detail}"
-
-
-@dataclass(frozen=True)
-class _JsonError:
-    reason: str
-    message: str
-
-
-def _loads_or_error(data: bytes) -> Any:
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        return _JsonError(*_json_problem(data, exc))
-
-
-def _kind(value: Any) -> str:
-    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
-            type(None): "null"}.get(type(value), "a number")
-
-
-def event_times(values: list[Any]) -> tuple[np.ndarray, dict[int, tuple[str, str]]]:
-    """Event times in ms for each value, and (reason, message) for the values that are no time."""
-    if values and set(map(type, values)) <= {int, float}:
-        raw = np.array(values, dtype=np.float64)
-        if np.isfinite(raw).all() and (raw >= 0).all() and (raw <= _LATEST_MS).all():
-            return np.where(raw < _SECONDS_LIMIT, raw * 1000, raw).astype(np.int64), {}
-    times = np.zeros(len(values), dtype=np.int64)
-    problems: dict[int, tuple[str, str]] = {}
-    for i, value in enumerate(values):
-        if value is None:
-            problems[i] = ("missing_timestamp", "the event has no timestamp (absent or null)")
-            continue
-        try:
-            times[i] = parse_event_time(value)
-        except ValueError as exc:
-            problems[i] = ("invalid_timestamp", str(exc))
-    return times, problems

@@ -1,0 +1,173 @@
+"""`stream-guard validate`, `replay` and `calibrate`: topologies and event files, without Kafka."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+from rich.console import Console
+
+from stream_guard.cli.common import command
+from stream_guard.core.topology.file import load_topology, with_overrides
+from stream_guard.errors import StreamGuardError, TopologyError
+
+# validate ---------------------------------------------------------------------------------------
+
+def validate_parser(commands: Any) -> None:
+    sub = command(commands, "validate", "check topology files; prints FILE:LINE: message per error, exit 2 if any",
+                  _validate)
+    sub.add_argument("topologies", nargs="+", metavar="TOPOLOGY", type=Path)
+
+
+def _validate(args: argparse.Namespace) -> int:
+    problems: list[str] = []
+    for path in args.topologies:
+        try:
+            topology = load_topology(path)
+        except TopologyError as exc:
+            problems.extend(exc.problems)
+            continue
+        features = sum(len(m.all_features()) for m in topology.monitors)
+        print(f"{path}: ok ({len(topology.monitors)} monitors, {features} features)")
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    return 2 if problems else 0
+
+
+# replay -----------------------------------------------------------------------------------------
+
+def replay_parser(commands: Any) -> None:
+    sub = command(commands, "replay", "run the engine over a .jsonl / .jsonl.gz file, without Kafka or Redis",
+                  _replay)
+    sub.add_argument("topology", metavar="TOPOLOGY", type=Path, help="a topology YAML file, e.g. topologies/demo.yaml")
+    sub.add_argument("events", metavar="EVENTS", type=Path, help="one JSON event per line")
+    sub.add_argument("--alerts-out", metavar="F", type=Path, help="write alerts as JSON Lines")
+    sub.add_argument("--evaluations-out", metavar="F", type=Path, help="write every evaluation as JSON Lines")
+    sub.add_argument("--dead-letters-out", metavar="F", type=Path, help="write unusable events as JSON Lines")
+    sub.add_argument("--digests-out", metavar="F", type=Path,
+                     help="write the window digests (one per window with anything firing) as JSON Lines")
+    sub.add_argument("--report", metavar="F", type=Path,
+                     help="write a self-contained HTML report: every window's grades, alerts, distribution plots")
+    sub.add_argument("--quiet", action="store_true", help="print the summary only, not each alert")
+    sub.add_argument("--redis", metavar="URL",
+                     help="where stored snapshot references are read from (env SG_REDIS; else the topology's)")
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from stream_guard.offline.replay import replay
+    from stream_guard.views.console import print_alert
+    from stream_guard.views.report import ReportBuilder
+
+    topology = with_overrides(load_topology(args.topology), redis=args.redis)
+    if not args.events.is_file():
+        raise StreamGuardError(f"{args.events}: no such events file")
+    console = Console(stderr=True, soft_wrap=True)
+    snapshots = _snapshots(topology, args.topology, console)
+    report = ReportBuilder(f"stream_guard replay of {args.events.name} through {args.topology.name}") \
+        if args.report else None
+    outs = [_jsonl(path) for path in (args.alerts_out, args.evaluations_out, args.dead_letters_out, args.digests_out)]
+
+    def on_alert(record: dict[str, Any]) -> None:
+        outs[0](record)
+        if not args.quiet:
+            print_alert(console, record)
+
+    try:
+        with console.status("replaying…") as status:
+            summary = replay(topology, args.events, on_alert, outs[1], outs[2],
+                             progress=lambda n: status.update(f"replaying… {n:,} lines"), on_digest=outs[3],
+                             snapshots=snapshots, on_window=report.on_window if report else None)
+    finally:
+        for out in outs:
+            out(None)
+    _print_replay_summary(console, summary)
+    if report is not None:
+        args.report.write_text(report.render(), encoding="utf-8")
+        console.print(f"report written to {args.report}")
+    return 0
+
+
+def _jsonl(path: Path | None) -> Callable[[dict[str, Any] | None], None]:
+    """A sink writing one JSON record per line; calling it with None closes the file."""
+    if path is None:
+        return lambda record: None
+    handle = open(path, "wb")
+
+    def write(record: dict[str, Any] | None) -> None:
+        if record is None:
+            handle.close()
+        else:
+            handle.write(orjson.dumps(record) + b"\n")
+
+    return write
+
+
+def _print_replay_summary(console: Console, summary: Any) -> None:
+    dead = ", ".join(f"{reason} {n:,}" for reason, n in sorted(summary.dead_letters.items()))
+    total_dead = sum(summary.dead_letters.values())
+    alerts = ", ".join(f"{n} {sev} {status}" for (status, sev), n in sorted(summary.alerts.items())) or "none"
+    console.print(f"{summary.lines:,} lines: {summary.consumed:,} events read, {summary.folded:,} folded, "
+                  f"{total_dead:,} dead letters" + (f" ({dead})" if dead else ""))
+    console.print(f"{summary.windows} windows evaluated ({summary.evaluations:,} checks, "
+                  f"{summary.evaluated_events:,} events); alerts: {alerts}; {summary.digests} window digests")
+    if summary.open_windows:
+        console.print(f"{summary.open_windows} window(s) still open at the end of the file, not evaluated "
+                      f"({summary.open_events:,} events; their end plus grace was not reached)", style="dim")
+
+
+# calibrate --------------------------------------------------------------------------------------
+
+def calibrate_parser(commands: Any) -> None:
+    sub = command(commands, "calibrate",
+                  "propose check thresholds from clean history for a target false-alarm rate", _calibrate)
+    sub.description = (
+        "Replay EVENTS (history believed clean) through TOPOLOGY, collect every check's values and print\n"
+        "thresholds as topology YAML to paste under the monitor: warning where clean windows would cross\n"
+        "it at --rate per window and feature, critical at a hundredth of that. Progress goes to stderr.")
+    sub.formatter_class = argparse.RawDescriptionHelpFormatter
+    sub.add_argument("topology", metavar="TOPOLOGY", type=Path, help="a topology YAML file, e.g. topologies/demo.yaml")
+    sub.add_argument("events", metavar="EVENTS", type=Path, help="clean history: one JSON event per line")
+    sub.add_argument("--rate", type=float, default=0.001, metavar="R",
+                     help="warnings per window per feature on clean data (default 0.001: one in 1,000)")
+    sub.add_argument("--out", type=Path, metavar="F", help="write the YAML to F instead of standard output")
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from stream_guard.offline.calibrate import as_yaml, propose
+    from stream_guard.offline.replay import replay
+
+    if not 0 < args.rate < 0.5:
+        raise StreamGuardError(f"--rate {args.rate} must be between 0 and 0.5, e.g. 0.001")
+    topology = with_overrides(load_topology(args.topology))
+    if not args.events.is_file():
+        raise StreamGuardError(f"{args.events}: no such events file")
+    console = Console(stderr=True, soft_wrap=True)
+    evaluations: list[dict[str, Any]] = []
+    with console.status("replaying…") as status:
+        summary = replay(topology, args.events, lambda record: None, evaluations.append, lambda record: None,
+                         progress=lambda n: status.update(f"replaying… {n:,} lines"),
+                         snapshots=_snapshots(topology, args.topology, console))
+    _print_replay_summary(console, summary)
+    text = as_yaml(propose(evaluations, args.rate), args.events.name, summary.windows, args.rate)
+    if args.out:
+        args.out.write_text(text)
+        console.print(f"thresholds written to {args.out}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _snapshots(topology: Any, path: Path, console: Console) -> dict[str, Any]:
+    """Snapshot references for replay and calibrate: built from `file:` now, or read from Redis."""
+    import asyncio
+
+    from stream_guard.offline.references import snapshots_for
+
+    if not any(m.reference.kind == "snapshot" for m in topology.monitors):
+        return {}
+    with console.status("loading snapshot references…"):
+        return asyncio.run(snapshots_for(topology, path))

@@ -1,0 +1,128 @@
+"""`stream-guard reference build | list | show | delete`: snapshot references stored in Redis."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from stream_guard.cli.common import command, on_redis, one_monitor, usage
+from stream_guard.core.alerting.alerts import iso
+from stream_guard.core.topology.file import load_topology, with_overrides
+from stream_guard.errors import StreamGuardError
+
+
+def reference_parser(commands: Any) -> None:
+    group = commands.add_parser(
+        "reference", help="snapshot references: build one from a file, list, show, delete",
+        description="Snapshot references are named, immutable profiles of a data set (a training set, say), "
+                    "stored in Redis per monitor. A monitor compares with one through "
+                    "`reference: {kind: snapshot, name: NAME}`.")
+    actions = group.add_subparsers(title="actions", metavar="ACTION")
+    build = command(actions, "build", "profile a file (.jsonl, .jsonl.gz, .csv, .parquet) and store it",
+                    _reference_build)
+    build.add_argument("topology", metavar="TOPOLOGY", type=Path, help="a topology YAML file")
+    build.add_argument("file", metavar="FILE", type=Path,
+                       help="rows with the monitor's fields, by field path (features.amount) or feature name")
+    build.add_argument("--name", required=True, help="the snapshot's name, e.g. train-2026-11")
+    build.add_argument("--monitor", metavar="M", help="whose features (default: the only monitor)")
+    build.add_argument("--redis", metavar="URL", help="Redis URL (env SG_REDIS; else the topology's)")
+    for action, help_, run in (("list", "list the stored snapshots", _reference_list),
+                               ("show", "one snapshot: source, rows, and each feature's profile", _reference_show),
+                               ("delete", "delete a stored snapshot", _reference_delete)):
+        sub = command(actions, action, help_, run)
+        sub.add_argument("topology", metavar="TOPOLOGY", type=Path, help="a topology YAML file")
+        if action != "list":
+            sub.add_argument("name", metavar="NAME")
+        sub.add_argument("--monitor", metavar="M", help="whose snapshots (default: every monitor's)"
+                         if action == "list" else "whose snapshot (default: the only monitor)")
+        sub.add_argument("--redis", metavar="URL", help="Redis URL (env SG_REDIS; else the topology's)")
+    group.set_defaults(run=lambda args: usage(group))
+
+
+def _snapshot_store(topology: Any) -> Any:
+    from stream_guard.adapters.redis_store import RedisStateStore, SnapshotStore
+    return SnapshotStore(RedisStateStore.for_topology(topology))
+
+
+def _reference_build(args: argparse.Namespace) -> int:
+
+    from stream_guard.offline.references import build_from_file
+
+    topology = with_overrides(load_topology(args.topology), redis=args.redis)
+    monitor = one_monitor(topology, args.monitor)
+    console = Console(stderr=True, soft_wrap=True)
+    with console.status("profiling…") as status:
+        snapshot, report = build_from_file(monitor, args.file, args.name,
+                                           progress=lambda n: status.update(f"profiling… {n:,} rows"))
+    store = _snapshot_store(topology)
+
+    if not on_redis(store.state, lambda: store.save(monitor.name, snapshot)):
+        raise StreamGuardError(f"monitor {monitor.name} already has a snapshot named {args.name!r}; snapshots never "
+                               f"change: delete it first (stream-guard reference delete) or choose another name")
+    skipped = f"; {report.skipped:,} rows skipped ({'; '.join(report.examples)})" if report.skipped else ""
+    console.print(f"snapshot {args.name!r} of monitor {monitor.name}: {snapshot.rows:,} rows of {args.file.name}, "
+                  f"{len(snapshot.profile.features)} features{skipped}")
+    return 0
+
+
+def _reference_list(args: argparse.Namespace) -> int:
+
+    topology = with_overrides(load_topology(args.topology), redis=args.redis)
+    monitors = [one_monitor(topology, args.monitor)] if args.monitor else topology.monitors
+    store = _snapshot_store(topology)
+
+    async def read() -> list[tuple[str, Any]]:
+        return [(m.name, s) for m in monitors for s in await store.all(m.name)]
+
+    found = on_redis(store.state, read)
+    if not found:
+        print("no snapshots stored")
+        return 0
+    table = Table("monitor", "name", "rows", "source", "created")
+    for monitor, snapshot in found:
+        table.add_row(monitor, snapshot.name, f"{snapshot.rows:,}", snapshot.source, iso(snapshot.created_at))
+    Console(soft_wrap=True).print(table)
+    return 0
+
+
+def _reference_show(args: argparse.Namespace) -> int:
+
+    from stream_guard.core.profiles.profile import NumericProfile
+
+    topology = with_overrides(load_topology(args.topology), redis=args.redis)
+    monitor = one_monitor(topology, args.monitor)
+    store = _snapshot_store(topology)
+
+    snapshot = on_redis(store.state, lambda: store.load(monitor.name, args.name))
+    if snapshot is None:
+        raise StreamGuardError(f"monitor {monitor.name} has no snapshot named {args.name!r}")
+    console = Console(soft_wrap=True)
+    console.print(f"snapshot {snapshot.name!r} of monitor {monitor.name}: {snapshot.rows:,} rows of "
+                  f"{snapshot.source}, built {iso(snapshot.created_at)}")
+    table = Table("feature", "values", "missing", "invalid", "profile")
+    for name, feature in sorted(snapshot.profile.features.items()):
+        if isinstance(feature, NumericProfile):
+            q = feature.sketch.get_quantiles([0.05, 0.5, 0.95]) if feature.n else [float("nan")] * 3
+            shape = f"mean {feature.mean():.4g}, p5 {q[0]:.4g}, median {q[1]:.4g}, p95 {q[2]:.4g}"
+        else:
+            top = sorted(feature.frequencies().items(), key=lambda kv: -kv[1])[:4]
+            shape = ", ".join(f"{v} {n / max(feature.n, 1):.0%}" for v, n in top)
+        table.add_row(name, f"{feature.n:,}", f"{feature.missing:,}", f"{feature.invalid:,}", shape)
+    console.print(table)
+    return 0
+
+
+def _reference_delete(args: argparse.Namespace) -> int:
+
+    topology = with_overrides(load_topology(args.topology), redis=args.redis)
+    monitor = one_monitor(topology, args.monitor)
+    store = _snapshot_store(topology)
+
+    if not on_redis(store.state, lambda: store.delete(monitor.name, args.name)):
+        raise StreamGuardError(f"monitor {monitor.name} has no snapshot named {args.name!r}")
+    print(f"deleted snapshot {args.name!r} of monitor {monitor.name}")
+    return 0
