@@ -123,3 +123,10 @@ def test_the_layer_test_sees_every_layer_and_the_graph_it_checks() -> None:
     """Guards the guard: the walk finds modules of every layer and reads function-level imports."""
     assert {layer(m) for m in MODULES} >= set(ALLOWED)
     assert "stream_guard.core.engine" in graph()["stream_guard.offline.replay"]
+
+
+def test_the_architecture_doc_names_every_module() -> None:
+    doc = (PACKAGE.parent / "docs" / "architecture.md").read_text()
+    missing = [name for name, path in MODULES.items()
+               if path.name != "__init__.py" and path.stem != "__main__" and path.name not in doc]
+    assert not missing, f"docs/architecture.md does not name {missing}"
