@@ -109,7 +109,7 @@ class MemoryStateStore:
         for p in partitions:
             held = self._partitions.get((monitor, p)) or _Partition()
             out[p] = Presence(held.state.watermark, held.state.heard_at, held.alive_at, held.claimed_at,
-                              frozenset(held.windows))
+                              frozenset(held.windows), held.state.log_resets)
         return out
 
     async def partition_profiles(self, monitor: str, partitions: Sequence[int], start: int) -> list[WindowProfile]:

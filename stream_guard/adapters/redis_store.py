@@ -7,7 +7,7 @@ Key layout (the `{...}` hash tag keeps one partition's keys, or one monitor's, i
                                        filtered, dead_lettered:REASON per dead-letter reason, heard_at (the
                                        owner's clock when records last came), alive_at (the owner's clock,
                                        refreshed every flush interval), claimed_at and epoch (the
-                                       owner's claim)
+                                       owner's claim), log_resets (times its log restarted)
     sg:{APP/MONITOR}:closed      hash  window start -> merged WindowProfile bytes (reference material)
     sg:{APP/MONITOR}:critical    hash  window start -> JSON list of features critical in that window
     sg:{APP/MONITOR}:book        string  alert book JSON (firing, pending and cooling series; version 2)
@@ -63,7 +63,7 @@ from stream_guard.core.topology.topology import Topology
 from stream_guard.errors import Fenced, ServiceUnreachable, StateLost
 
 _META_FIELDS = ("next_offset", "watermark", "closed_before", "consumed", "folded", "dead_lettered", "filtered",
-                "heard_at", "epoch")
+                "heard_at", "epoch", "log_resets")
 _BY_REASON = "dead_lettered:"
 Guard = tuple[str, str | None, int, str]   # key, hash field (None: a string key), epoch, what it protects
 
@@ -81,7 +81,7 @@ def _partition_state(meta: dict[bytes, bytes], windows: dict[bytes, bytes]) -> P
     values = {name: stored.get(name) for name in _META_FIELDS}
     return PartitionState(values["next_offset"] or 0, values["watermark"], values["closed_before"] or 0,
                           _counts(values, stored), values["heard_at"],
-                          {int(s): WindowProfile.from_bytes(b) for s, b in windows.items()})
+                          {int(s): WindowProfile.from_bytes(b) for s, b in windows.items()}, values["log_resets"] or 0)
 
 
 def _meta(state: PartitionState) -> dict[str, int]:
@@ -93,6 +93,8 @@ def _meta(state: PartitionState) -> dict[str, int]:
         meta["watermark"] = state.watermark
     if state.heard_at is not None:
         meta["heard_at"] = state.heard_at
+    if state.log_resets:
+        meta["log_resets"] = state.log_resets
     return meta
 
 
@@ -188,11 +190,13 @@ class RedisStateStore:
         if not partitions:
             return {}
         replies = await self._read(lambda pipe: [
-            (pipe.hmget(self._partition_key(monitor, p, "meta"), "watermark", "heard_at", "alive_at", "claimed_at"),
+            (pipe.hmget(self._partition_key(monitor, p, "meta"), "watermark", "heard_at", "alive_at", "claimed_at",
+                        "log_resets"),
              pipe.hkeys(self._partition_key(monitor, p, "windows"))) for p in partitions])
-        return {p: Presence(_int(watermark), _int(heard), _int(alive), _int(claimed), frozenset(int(k) for k in keys))
-                for p, (watermark, heard, alive, claimed), keys in zip(partitions, replies[0::2], replies[1::2],
-                                                                        strict=True)}
+        return {p: Presence(_int(watermark), _int(heard), _int(alive), _int(claimed), frozenset(int(k) for k in keys),
+                            _int(resets) or 0)
+                for p, (watermark, heard, alive, claimed, resets), keys in zip(partitions, replies[0::2],
+                                                                               replies[1::2], strict=True)}
 
     async def partition_profiles(self, monitor: str, partitions: Sequence[int], start: int) -> list[WindowProfile]:
         """Window `start` as stored by each of the given partitions (absent ones are skipped)."""

@@ -27,6 +27,8 @@ from stream_guard.core.alerting.digest import window_digest
 from stream_guard.core.alerting.lifecycle import AlertBook
 from stream_guard.core.decoding.records import DeadLetter, RawRecord
 from stream_guard.core.judging.evaluation import ClosedWindow, evaluate_window, pinned, reference_horizon
+from stream_guard.core.judging.log_resets import CHECK as RESET_CHECK
+from stream_guard.core.judging.log_resets import ResetWatch
 from stream_guard.core.ownership import RemotePartition
 from stream_guard.core.profiles.folding import PartitionFolder
 from stream_guard.core.profiles.profile import WindowProfile, merge_all
@@ -66,6 +68,7 @@ class MonitorEngine:
     snapshot: Snapshot | None = None      # the profile a `snapshot` reference compares with
     preferred_segments: frozenset[str] = frozenset()   # the largest segments of the last closed window
     remote: dict[int, RemotePartition] = field(default_factory=dict)   # partitions other workers fold
+    resets: ResetWatch = field(default_factory=ResetWatch)
 
     def __post_init__(self) -> None:
         self.book = AlertBook.for_monitor(self.monitor)
@@ -96,6 +99,11 @@ class MonitorEngine:
         for folder in self.folders.values():
             if folder.active_at is not None:
                 folder.active_at = max(folder.active_at, now)
+
+    def log_resets(self) -> dict[int, int]:
+        """How often each partition's log was found restarted, wherever it is folded."""
+        resets = {p: r.log_resets for p, r in self.remote.items()}
+        return resets | {p: f.log_resets for p, f in self.folders.items()}
 
     def watermark(self) -> int | None:
         """The event time every partition seen so far has reached.
@@ -136,6 +144,10 @@ class MonitorEngine:
         current = current.capped(self.monitor.max_segments)
         evaluations, closed = evaluate_window(self.monitor, current, list(self.history.values()), emitted_at,
                                               self.snapshot)
+        reset = self.resets.evaluation(self.monitor, self.log_resets(), start, emitted_at,
+                                       any(s.check == RESET_CHECK and (s.severity or s.pending)
+                                           for s in self.book.series.values()))
+        evaluations += [reset] if reset is not None else []
         alerts = self._fan_out(self.book.apply(evaluations))
         digest = None
         if self.monitor.alerting.digest:

@@ -38,6 +38,7 @@ class RemotePartition(NamedTuple):
     active_at: int | None        # when it last counted as active (records came, claimed, or owner unsure)
     windows: frozenset[int]      # starts of the windows it holds open
     heard_at: int | None = None  # when its records last arrived, as far as anyone knows (freshness)
+    log_resets: int = 0          # times its log was found restarted
 
 
 def remote_activity(heard: int | None, alive: int | None, claimed: int | None, now: int,
@@ -74,7 +75,7 @@ def remote_partition(presence: Presence, now: int, idle_timeout: int) -> RemoteP
         return None
     active_at, heard_at = remote_activity(presence.heard_at, presence.alive_at, presence.claimed_at, now,
                                           idle_timeout)
-    return RemotePartition(presence.watermark, active_at, presence.windows, heard_at)
+    return RemotePartition(presence.watermark, active_at, presence.windows, heard_at, presence.log_resets)
 
 
 class LocalPartition(NamedTuple):
@@ -106,6 +107,22 @@ def waiting_for_partitions(expected: Collection[int], local: Mapping[int, LocalP
         elif theirs.watermark is None and now - (theirs.active_at or now) < idle_timeout:
             return True         # silent since another worker claimed it, not for long (or owner gone)
     return False
+
+
+def log_restarted(next_offset: int, first: int, high_watermark: int | None) -> bool:
+    """Whether records from offset `first` mean the partition's log restarted or was truncated: they are
+    below the next offset to fold and the log now ends (`high_watermark`, from the same fetch) below it
+    too. A redelivery after a crash comes from a log that still holds every offset folded.
+
+    >>> log_restarted(next_offset=8_122, first=0, high_watermark=500)      # the broker lost its log
+    True
+    >>> log_restarted(next_offset=8_122, first=8_000, high_watermark=9_000)  # read again after a crash
+    False
+
+    A log that grew past the old next offset before the first fetch after the restart cannot be told
+    from a redelivery this way; its first records are then skipped as if folded before.
+    """
+    return first < next_offset and high_watermark is not None and high_watermark < next_offset
 
 
 def expected_partitions(count: int | None, assigned: Iterable[int], claimed: Iterable[int]) -> set[int]:

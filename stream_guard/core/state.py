@@ -52,6 +52,7 @@ class PartitionState:
     counts: Counts = field(default_factory=Counts)
     heard_at: int | None = None
     windows: Mapping[int, WindowProfile] = field(default_factory=dict)
+    log_resets: int = 0   # times the partition's log was found restarted or truncated below `next_offset`
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ class Presence:
     alive_at: int | None
     claimed_at: int | None
     windows: frozenset[int]
+    log_resets: int = 0
 
 
 @dataclass(frozen=True)

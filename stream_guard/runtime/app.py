@@ -80,6 +80,10 @@ class FaustSource:
     def owns(self, partition: int) -> bool:
         return partition in self.assigned()
 
+    def high_watermark(self, partition: int) -> int | None:
+        """The partition's log end as the consumer's last fetch reported it (None before one)."""
+        return _highwater(self.app)(self.topic, partition)
+
     def partitions(self) -> int | None:
         """The topic's partition count from the consumer's cluster metadata (every member has it; Faust's
         `topic_partitions` only knows it on the group leader), or None before the consumer has it."""

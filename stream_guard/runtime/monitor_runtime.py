@@ -18,9 +18,9 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from operator import attrgetter
 from typing import Any
 
-from stream_guard.core.alerting.alerts import iso
 from stream_guard.core.decoding.records import DeadLetter, RawRecord
 from stream_guard.core.engine import MonitorEngine
 from stream_guard.core.judging.freshness import FreshnessWatch
@@ -30,6 +30,7 @@ from stream_guard.core.ownership import (
     LocalPartition,
     evaluates,
     expected_partitions,
+    log_restarted,
     remote_partition,
     waiting_for_partitions,
 )
@@ -42,6 +43,7 @@ from stream_guard.runtime.observer import RuntimeObserver
 from stream_guard.runtime.retrying import Retrying, StandaloneSource, wall_clock_ms
 
 log = logging.getLogger("stream_guard.worker")
+_partition_of, _offset_of = attrgetter("partition"), attrgetter("offset")
 COUNTS_LOG_INTERVAL = 60_000
 FRESHNESS_INTERVAL = 1_000
 
@@ -60,8 +62,8 @@ class MonitorRuntime:
         self._logged_counts: dict[int, int] = {}   # partition -> consumed at its last counts line
         self._last_counts_log = 0
         self._lock = asyncio.Lock()
-        self._epochs: dict[int, int] = {}          # partition -> epoch of this worker's claim
-        self._stored_offsets: dict[int, int] = {}  # partition -> next offset as last written to Redis
+        self.epochs: dict[int, int] = {}          # partition -> epoch of this worker's claim
+        self.stored_offsets: dict[int, int] = {}  # partition -> next offset as last written to Redis
         self._evaluator_epoch: int | None = None
         self._lost: set[int] = set()               # claimed by another worker since; not ours until reassigned
         self._dead: dict[int, list[DeadLetter]] = {}   # partition -> dead letters not published yet
@@ -89,12 +91,13 @@ class MonitorRuntime:
         await self._ready.wait()
         async with self._lock:
             # a record of a partition that is no longer ours is left to its owner, who reads it again
-            await self._claim(sorted(p for p in partitions - set(self._epochs)
+            await self._claim(sorted(p for p in partitions - set(self.epochs)
                                      if p not in self._lost and self.source.owns(p)))
-            if not partitions <= set(self._epochs):
-                records = [r for r in records if r.partition in self._epochs]
+            if not partitions <= set(self.epochs):
+                records = [r for r in records if r.partition in self.epochs]
             if partitions & self._gaps.resuming:
                 records = self._without_gaps(records)
+            self._notice_restarted_logs(records)
             # dead letters wait for their partition's next flush, published only while it is still ours
             for letter in self.engine.fold(records):
                 self._dead.setdefault(letter.record.partition, []).append(letter)
@@ -102,6 +105,22 @@ class MonitorRuntime:
         # a window that just became due closes now rather than at the next timer tick
         if due or self.clock() - self._last_flush >= self.state.flush_interval:
             await self.tick()
+
+    def _notice_restarted_logs(self, records: Sequence[RawRecord]) -> None:
+        """Fold a partition's log again from its start when it restarted below what was folded from it
+        (`core.ownership.log_restarted`); else its records would be skipped as folded before."""
+        ordered = records[::-1]   # the first record of each partition is the last one written below
+        first = dict(zip(map(_partition_of, ordered), map(_offset_of, ordered), strict=True))
+        for partition, offset in first.items():
+            folder = self.engine.folders[partition]
+            mark = self.source.high_watermark(partition)
+            if log_restarted(folder.next_offset, offset, mark):
+                log.warning(f"{self.monitor.name}: partition {partition} of {self.monitor.source.topic}: the broker's "
+                            f"log ends at offset {mark:,}, below the {folder.next_offset:,} already folded from it: "
+                            f"the log restarted or was truncated (a broker that lost its data, a topic recreated, an "
+                            f"unclean leader election); folding the new log from offset {offset:,} "
+                            f"(reset {folder.log_resets + 1} of this partition)")
+                folder.restart_log(offset)
 
     def _without_gaps(self, records: Sequence[RawRecord]) -> Sequence[RawRecord]:
         """Leave out records of a just-claimed partition that start past its next offset to fold, for a
@@ -121,7 +140,7 @@ class MonitorRuntime:
         assignment survives it (a claim another worker made in between would fence its writes)."""
         await self._ready.wait()
         async with self._lock:
-            held = set(self._epochs)
+            held = set(self.epochs)
             if held:
                 await self._flush(only=held)
             for partition in held:
@@ -135,7 +154,7 @@ class MonitorRuntime:
             return
         async with self._lock:
             await self._flush(only=partitions)
-            for partition in partitions & set(self._epochs):
+            for partition in partitions & set(self.epochs):
                 self._forget(partition)
 
     async def _claim(self, partitions: list[int]) -> None:
@@ -145,12 +164,12 @@ class MonitorRuntime:
             claim = await self._retrying(lambda p=partition: self.store.claim_partition(  # type: ignore[misc]
                 self.monitor.name, p, self.clock()))
             folder.restore(claim.state)
-            self._epochs[partition] = claim.epoch
-            self._stored_offsets[partition] = folder.next_offset
+            self.epochs[partition] = claim.epoch
+            self.stored_offsets[partition] = folder.next_offset
             self._gaps.claimed(partition)
-            log.info(f"{self.monitor.name}: partition {partition} claimed (epoch {self._epochs[partition]}), "
+            log.info(f"{self.monitor.name}: partition {partition} claimed (epoch {self.epochs[partition]}), "
                      f"resuming after offset {folder.next_offset - 1:,}" if folder.next_offset else
-                     f"{self.monitor.name}: partition {partition} claimed (epoch {self._epochs[partition]}), new")
+                     f"{self.monitor.name}: partition {partition} claimed (epoch {self.epochs[partition]}), new")
             if evaluates([partition]):
                 await self._become_evaluator()
 
@@ -163,10 +182,10 @@ class MonitorRuntime:
                  f"(it owns partition {EVALUATOR_PARTITION}; epoch {self._evaluator_epoch})")
 
     def _forget(self, partition: int) -> None:
-        self._epochs.pop(partition, None)
+        self.epochs.pop(partition, None)
         self._dead.pop(partition, None)   # the next owner reads those records again and dead-letters them
         self._gaps.forget(partition)
-        self._stored_offsets.pop(partition, None)
+        self.stored_offsets.pop(partition, None)
         self.engine.folders.pop(partition, None)
         if evaluates([partition]):
             self._evaluator_epoch = None
@@ -207,7 +226,7 @@ class MonitorRuntime:
     async def _read_remote(self) -> None:
         """What the other workers stored of the partitions this worker does not own."""
         count = self.source.partitions()
-        others = [p for p in range(count or 0) if p not in self._epochs]
+        others = [p for p in range(count or 0) if p not in self.epochs]
         stored = await self._retrying(lambda: self.store.presence(self.monitor.name, others))
         now, idle = self.clock(), self.monitor.source.idle_timeout
         self.engine.remote = {p: remote for p, presence in stored.items()
@@ -216,7 +235,7 @@ class MonitorRuntime:
             self.freshness.heard_elsewhere(partition, remote.heard_at)
 
     def _expected(self) -> set[int]:
-        return expected_partitions(self.source.partitions(), self.source.assigned(), self._epochs)
+        return expected_partitions(self.source.partitions(), self.source.assigned(), self.epochs)
 
     def _waiting_for_partitions(self) -> bool:
         local = {p: LocalPartition(f.watermark, f.active_at) for p, f in self.engine.folders.items()}
@@ -248,7 +267,7 @@ class MonitorRuntime:
         except TimeoutError:
             log.error(f"{self.monitor.name}: Redis at {redacted(self.store.url)} did not answer within {deadline:g}s "
                       f"of shutdown; what was folded since the last flush is not stored and will be read again "
-                      f"from Kafka (from offsets {self._stored_offsets})")
+                      f"from Kafka (from offsets {self.stored_offsets})")
         self.log_counts()
 
     def log_counts(self) -> None:
@@ -264,8 +283,8 @@ class MonitorRuntime:
         """Publish what is queued, store each changed partition, then commit the stored offsets to Kafka."""
         began = time.perf_counter()
         changed = [p for p, f in sorted(self.engine.folders.items())
-                   if (only is None or p in only) and p in self._epochs
-                   and (f.dirty or dropped or self._stored_offsets.get(p) != f.next_offset)]
+                   if (only is None or p in only) and p in self.epochs
+                   and (f.dirty or dropped or self.stored_offsets.get(p) != f.next_offset)]
         committed = {}
         for partition in changed:
             if await self._save(partition, dropped or []):
@@ -274,14 +293,14 @@ class MonitorRuntime:
             await self.source.commit(committed)
         if only is None and self.clock() - self._last_touch >= self.state.flush_interval:
             self._last_touch = self.clock()
-            await self._retrying(lambda: self.store.touch(self.monitor.name, sorted(self._epochs), self._last_touch))
+            await self._retrying(lambda: self.store.touch(self.monitor.name, sorted(self.epochs), self._last_touch))
         self._last_flush = self.clock()
         if changed:
             self.observer.flushed(self.monitor.name, time.perf_counter() - began)
 
     async def _save(self, partition: int, dropped: list[int]) -> bool:
         """Store one partition's state; False when another worker has claimed it since (it is forgotten)."""
-        folder, epoch = self.engine.folders[partition], self._epochs[partition]
+        folder, epoch = self.engine.folders[partition], self.epochs[partition]
 
         async def publish_dead_letters() -> None:
             # the records' dead letters are on the broker before Redis marks the records done
@@ -304,7 +323,7 @@ class MonitorRuntime:
             await self._claim_again(partition, exc)
             return await self._save(partition, dropped)
         folder.stored(changes)
-        self._stored_offsets[partition] = folder.next_offset
+        self.stored_offsets[partition] = folder.next_offset
         return True
 
     async def _claim_again(self, partition: int, lost: StateLost) -> None:
@@ -312,7 +331,7 @@ class MonitorRuntime:
         and write all this worker holds of it on the next save, so folding goes on where it was."""
         folder = self.engine.folders[partition]
         claim = await self._retrying(lambda: self.store.claim_partition(self.monitor.name, partition, self.clock()))
-        self._epochs[partition] = claim.epoch
+        self.epochs[partition] = claim.epoch
         folder.dirty = set(folder.windows)
         log.warning(f"{self.monitor.name}: {lost}; claimed partition {partition} again (epoch {claim.epoch}) and "
                     f"writing the {len(folder.windows)} open windows, offset {folder.next_offset:,} and counts "
@@ -371,28 +390,3 @@ class MonitorRuntime:
     @property
     def redis_errors(self) -> int:
         return self._retrying.errors
-
-    def status(self) -> dict[str, Any]:
-        """This monitor's part of `GET /status`."""
-        last = self.engine.last_evaluated
-        silent = self.freshness.seconds_since(self.clock())
-        return {
-            "watermark": iso(w) if (w := self.engine.watermark()) is not None else None,
-            "last_evaluated_window": None if last is None else
-            {"start": iso(last), "end": iso(last + self.monitor.window.size)},
-            "evaluating": self.evaluating,
-            "source_partitions": self.source.partitions(),
-            "firing": len(self.engine.book.firing),
-            "seconds_since_last_event": max(silent.values(), default=None),
-            "redis_errors": self.redis_errors,
-            "partitions": {
-                str(p): {**f.counts.as_dict(), "offset": f.next_offset,
-                         "stored_offset": self._stored_offsets.get(p),
-                         "epoch": self._epochs.get(p),
-                         "watermark": iso(f.watermark) if f.watermark is not None else None,
-                         "seconds_since_last_event": silent.get(p)}
-                for p, f in sorted(self.engine.folders.items())
-            },
-        }
-
-

@@ -35,6 +35,9 @@ class StandaloneSource:
     def partitions(self) -> int | None:
         return None
 
+    def high_watermark(self, partition: int) -> int | None:
+        return None
+
     async def commit(self, offsets: dict[int, int]) -> None:
         return None
 

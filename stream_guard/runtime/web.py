@@ -69,6 +69,32 @@ class ObservedPublisher:
         await self.inner.flush()
 
 
+def runtime_status(runtime: MonitorRuntime) -> dict[str, Any]:
+    """A monitor's counts and progress as its runtime holds them (the part of `/status` that survives
+    restarts: counts and offsets come from the state store)."""
+    last, clock = runtime.engine.last_evaluated, runtime.clock
+    silent = runtime.freshness.seconds_since(clock())
+    return {
+        "watermark": iso(w) if (w := runtime.engine.watermark()) is not None else None,
+        "last_evaluated_window": None if last is None else
+        {"start": iso(last), "end": iso(last + runtime.monitor.window.size)},
+        "evaluating": runtime.evaluating,
+        "source_partitions": runtime.source.partitions(),
+        "firing": len(runtime.engine.book.firing),
+        "seconds_since_last_event": max(silent.values(), default=None),
+        "redis_errors": runtime.redis_errors,
+        "partitions": {
+            str(p): {**f.counts.as_dict(), "offset": f.next_offset,
+                     "stored_offset": runtime.stored_offsets.get(p),
+                     "epoch": runtime.epochs.get(p),
+                     "log_resets": f.log_resets,
+                     "watermark": iso(f.watermark) if f.watermark is not None else None,
+                     "seconds_since_last_event": silent.get(p)}
+            for p, f in sorted(runtime.engine.folders.items())
+        },
+    }
+
+
 def monitor_status(runtime: MonitorRuntime, view: MonitorView) -> dict[str, Any]:
     """A monitor's part of `/status`: the runtime's counts, the latest window's checks, freshness now, the alerts
     (firing ones with the wall-clock time they fired and their summary) and how far event time is behind."""
@@ -77,7 +103,7 @@ def monitor_status(runtime: MonitorRuntime, view: MonitorView) -> dict[str, Any]
     now, mark = runtime.clock(), runtime.engine.watermark()
     held = next((f["severity"] for f in firing if f["check"] == FRESHNESS), None)
     fresh = freshness_evaluation(runtime.monitor, now, runtime.freshness.heard, held)
-    return {**runtime.status(), "latest_window": view.window_json(), "firing_alerts": firing,
+    return {**runtime_status(runtime), "latest_window": view.window_json(), "firing_alerts": firing,
             "recent_alerts": view.recent_alerts(), "freshness": check_json(fresh) if fresh else None,
             "behind_seconds": max(now - mark, 0) / 1000 if mark is not None else None}
 

@@ -17,7 +17,7 @@ from stream_guard.core.topology.services import StateSpec
 from stream_guard.offline import scenario
 from stream_guard.runtime.metrics import WorkerMetrics
 from stream_guard.runtime.monitor_runtime import MonitorRuntime
-from stream_guard.runtime.web import WorkerObserver, monitor_status, worker_status
+from stream_guard.runtime.web import WorkerObserver, monitor_status, runtime_status, worker_status
 from stream_guard.views import status_page
 from stream_guard.views.live_view import MonitorView
 
@@ -118,7 +118,7 @@ def test_metrics_read_the_runtimes_counts_at_scrape_time(worker: Any) -> None:
     runtime, _, metrics = worker
     samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
                for family in text_string_to_metric_families(metrics.exposition().decode()) for s in family.samples}
-    counts = runtime.status()["partitions"]["0"]
+    counts = runtime_status(runtime)["partitions"]["0"]
     part = (("monitor", "fraud-model"), ("partition", "0"))
     assert samples[("stream_guard_events_consumed_total", part)] == counts["consumed"] == 6 * 1200 + 2
     assert samples[("stream_guard_events_folded_total", part)] == counts["folded"] == 6 * 1200

@@ -16,6 +16,7 @@ from stream_guard.core.state import PartitionChanges, PartitionState
 from stream_guard.core.topology.services import StateSpec
 from stream_guard.errors import ServiceUnreachable
 from stream_guard.runtime.monitor_runtime import MonitorRuntime
+from stream_guard.runtime.web import runtime_status
 
 from .builders import monitor, records
 
@@ -46,6 +47,7 @@ class Group:
     def __init__(self, owned: set[int], count: int) -> None:
         self.owned, self.count = owned, count
         self.committed: dict[int, int] = {}
+        self.ends: dict[int, int] = {}   # partition -> high watermark of the last fetch
 
     def assigned(self) -> set[int]:
         return self.owned
@@ -55,6 +57,9 @@ class Group:
 
     def partitions(self) -> int | None:
         return self.count
+
+    def high_watermark(self, partition: int) -> int | None:
+        return self.ends.get(partition)
 
     async def commit(self, offsets: dict[int, int]) -> None:
         self.committed.update(offsets)
@@ -98,9 +103,9 @@ def test_a_partition_taken_over_fences_its_old_owner_which_forgets_it() -> None:
     asyncio.run(scenario())
     stored = asyncio.run(store.load_partition(SPEC.name, 1))
     assert (stored.next_offset, stored.counts.consumed) == (100, 100)       # a's late flush was refused
-    assert (b.engine.folders[1].next_offset, b._epochs[1]) == (100, 2)
+    assert (b.engine.folders[1].next_offset, b.epochs[1]) == (100, 2)
     assert (sorted(a.engine.folders), a_group.committed) == ([0], {1: 100})  # never committed past what was stored
-    assert 1 in a._lost and "1" not in a.status()["partitions"]
+    assert 1 in a._lost and "1" not in runtime_status(a)["partitions"]
 
 
 def stored_up_to(offset: int) -> MemoryStateStore:
@@ -199,7 +204,7 @@ def test_a_store_that_lost_its_data_is_claimed_again_and_folding_and_evaluation_
     asyncio.run(scenario())
     state = asyncio.run(store.load_partition(SPEC.name, 0))
     assert (state.next_offset, state.counts.consumed, state.counts.folded) == (500, 500, 500)
-    assert runtime.evaluating and runtime._epochs == {0: 1} and group.committed == {0: 500}
+    assert runtime.evaluating and runtime.epochs == {0: 1} and group.committed == {0: 500}
     assert runtime.engine.last_evaluated == T0 + 3 * 60_000
     assert asyncio.run(store.last_evaluated(SPEC.name)) == T0 + 3 * 60_000
     assert [(a["feature"], a["check"], a["status"]) for a in sink.sent if a.get("schema", "").endswith("alert/v1")
@@ -208,3 +213,53 @@ def test_a_store_that_lost_its_data_is_claimed_again_and_folding_and_evaluation_
         T0 + w * 60_000 for w in range(4)]   # the closed windows the worker held, written back
     assert "holds no claim of partition 0 of monitor m" in caplog.text
     assert "claimed partition 0 again (epoch 1) and writing the 2 open windows, offset 500" in caplog.text
+
+
+def test_a_log_that_restarted_below_the_folded_offsets_is_folded_again_from_its_start_and_alerted(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The broker lost partition 0's log (D1): its new records come at offsets already folded."""
+    store, clock = MemoryStateStore(), Clock()
+    runtime, group, sink = worker(store, {0}, count=1, clock=clock)
+    minute = 60
+
+    async def window(w: int, first: int, restarted_log_end: int | None = None) -> None:
+        group.ends[0] = restarted_log_end if restarted_log_end is not None else first + 100
+        await runtime.on_records(events(100, 0, first, T0 // 1000 + w * minute))
+        clock.now += 60_000
+        await runtime.tick()
+
+    async def scenario() -> None:
+        await runtime.start()
+        await runtime.assigned({0})
+        for w in range(3):
+            await window(w, 100 * w)
+        with caplog.at_level(logging.WARNING, "stream_guard.worker"):
+            await window(3, 0, restarted_log_end=100)     # the new log: offsets 0-99, it ends at 100
+        await window(4, 100)
+        await window(5, 200)
+
+    asyncio.run(scenario())
+    state = asyncio.run(store.load_partition(SPEC.name, 0))
+    assert (state.next_offset, state.counts.consumed, state.counts.folded, state.log_resets) == (300, 600, 600, 1)
+    assert ("m: partition 0 of t: the broker's log ends at offset 100, below the 300 already folded from it: the "
+            "log restarted or was truncated") in caplog.text
+    assert [(a["check"], a["severity"], a["status"], a["window"]["start"]) for a in sink.sent
+            if a.get("check") == "log_reset"] == [      # on the first window closed after it was noticed
+        ("log_reset", "critical", "firing", "2027-01-15T08:02:00Z"),
+        ("log_reset", "critical", "resolved", "2027-01-15T08:03:00Z")]
+
+
+def test_records_read_again_after_a_crash_are_not_taken_for_a_restarted_log() -> None:
+    store = stored_up_to(300)
+    runtime, group, _ = worker(store, {0}, count=1)
+    group.ends[0] = 350
+
+    async def scenario() -> None:
+        await runtime.start()
+        await runtime.assigned({0})
+        await runtime.on_records(events(50, partition=0, first=250))   # committed offset 250, stored 300
+        await runtime.on_records(events(50, partition=0, first=300))
+
+    asyncio.run(scenario())
+    folder = runtime.engine.folders[0]
+    assert (folder.next_offset, folder.counts.consumed, folder.log_resets) == (350, 50, 0)

@@ -98,6 +98,7 @@ class PartitionFolder:
     dirty: set[int] = field(default_factory=set)
     active_at: int | None = None           # clock reading when records last arrived (or it was assigned)
     preferred_segments: frozenset[str] = frozenset()   # the largest segments of the last closed window
+    log_resets: int = 0                    # times the log was found restarted below `next_offset`
     _decoder: BatchDecoder | None = None
 
     def fold(self, records: Sequence[RawRecord], now: int | None = None) -> list[DeadLetter]:
@@ -237,10 +238,18 @@ class PartitionFolder:
         self.counts = PartitionCounts.of(state.counts)
         self.windows = {s: w for s, w in state.windows.items() if s >= self.closed_before}
         self.dirty = set()
+        self.log_resets = state.log_resets
+
+    def restart_log(self, first: int) -> None:
+        """The partition's log restarted (or was truncated) below the next offset to fold: fold the new
+        log from `first`, its first record here. Open windows stay open and take its records; the counts
+        go on from what they were (the new log holds only records written after the restart)."""
+        self.next_offset = first
+        self.log_resets += 1
 
     def _state(self, windows: dict[int, WindowProfile]) -> PartitionState:
         return PartitionState(self.next_offset, self.watermark, self.closed_before, self.counts.frozen(),
-                              self.active_at, windows)
+                              self.active_at, windows, self.log_resets)
 
     def close_through(self, before: int) -> list[int]:
         """Forget windows starting before `before` (they were evaluated); returns their starts."""
