@@ -4,7 +4,8 @@ Key layout (the `{...}` hash tag keeps one partition's keys, or one monitor's, i
 
     sg:{APP/MONITOR/P}:windows   hash  window start -> WindowProfile bytes (open windows)
     sg:{APP/MONITOR/P}:meta      hash  next_offset, watermark, closed_before, consumed, folded, dead_lettered,
-                                       filtered, dead_lettered:REASON per dead-letter reason, heard_at (the
+                                       filtered, dead_lettered:REASON per dead-letter reason, recent_time:0
+                                       and recent_time:1 (the last event times the watermark counted), heard_at (the
                                        owner's clock when records last came), alive_at (the owner's clock,
                                        refreshed every flush interval), claimed_at and epoch (the
                                        owner's claim), log_resets (times its log restarted)
@@ -65,6 +66,7 @@ from stream_guard.errors import Fenced, ServiceUnreachable, StateLost
 _META_FIELDS = ("next_offset", "watermark", "closed_before", "consumed", "folded", "dead_lettered", "filtered",
                 "heard_at", "epoch", "log_resets")
 _BY_REASON = "dead_lettered:"
+_RECENT = "recent_time:"    # recent_time:0, recent_time:1: the last event times the watermark counted
 Guard = tuple[str, str | None, int, str]   # key, hash field (None: a string key), epoch, what it protects
 
 
@@ -81,14 +83,22 @@ def _partition_state(meta: dict[bytes, bytes], windows: dict[bytes, bytes]) -> P
     values = {name: stored.get(name) for name in _META_FIELDS}
     return PartitionState(values["next_offset"] or 0, values["watermark"], values["closed_before"] or 0,
                           _counts(values, stored), values["heard_at"],
-                          {int(s): WindowProfile.from_bytes(b) for s, b in windows.items()}, values["log_resets"] or 0)
+                          {int(s): WindowProfile.from_bytes(b) for s, b in windows.items()}, _recent_times(stored),
+                          values["log_resets"] or 0)
+
+
+def _recent_times(stored: dict[str, int]) -> tuple[int, ...]:
+    """The recent event times in order (state stored before they were kept has none)."""
+    return tuple(stored[key] for key in sorted((k for k in stored if k.startswith(_RECENT)),
+                                               key=lambda k: int(k.removeprefix(_RECENT))))
 
 
 def _meta(state: PartitionState) -> dict[str, int]:
     counts = state.counts
     meta = {"next_offset": state.next_offset, "closed_before": state.closed_before, "consumed": counts.consumed,
             "folded": counts.folded, "dead_lettered": counts.dead_lettered, "filtered": counts.filtered,
-            **{_BY_REASON + reason: n for reason, n in counts.dead_by_reason}}
+            **{_BY_REASON + reason: n for reason, n in counts.dead_by_reason},
+            **{f"{_RECENT}{i}": t for i, t in enumerate(state.recent_times)}}
     if state.watermark is not None:
         meta["watermark"] = state.watermark
     if state.heard_at is not None:

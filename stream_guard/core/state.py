@@ -43,7 +43,9 @@ class PartitionState:
     """One source partition as its owner stores it.
 
     `windows` holds the open windows a flush writes: all of them after `checkpoint()`, only the changed
-    ones in `PartitionChanges.state`. `heard_at` is the owner's clock when records last came.
+    ones in `PartitionChanges.state`. `heard_at` is the owner's clock when records last came. The
+    watermark moves past a jump only once a few events in a row made it, so `recent_times` keeps the
+    last events' times the watermark counted (see `PartitionFolder`).
     """
 
     next_offset: int = 0
@@ -52,6 +54,7 @@ class PartitionState:
     counts: Counts = field(default_factory=Counts)
     heard_at: int | None = None
     windows: Mapping[int, WindowProfile] = field(default_factory=dict)
+    recent_times: tuple[int, ...] = ()     # the last event times the watermark counted (state before: none)
     log_resets: int = 0   # times the partition's log was found restarted or truncated below `next_offset`
 
 

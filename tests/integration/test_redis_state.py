@@ -72,7 +72,8 @@ def test_a_partition_restores_exactly_what_was_flushed(local_stack: LocalStack, 
 def test_closed_windows_and_the_alert_book_survive_a_restart(local_stack: LocalStack,
                                                                redis_client: redis.Redis) -> None:
     engine = MonitorEngine(SPEC)
-    engine.fold([RawRecord(orjson.dumps({"ts": t, "f": {"x": 1.0}}), 0, i) for i, t in enumerate([1, 61, 121, 200])])
+    engine.fold([RawRecord(orjson.dumps({"ts": t, "f": {"x": 1.0}}), 0, i)
+                 for i, t in enumerate([1, 61, 121, 198, 199, 200])])
     again = MonitorEngine(SPEC)
 
     async def round_trip() -> None:

@@ -131,6 +131,7 @@ def test_a_claim_bumps_the_epoch_and_reads_back_exactly_what_was_flushed(subject
         restored.restore(second.state)
         assert second.epoch == 2
         assert (restored.next_offset, restored.watermark, restored.counts) == (3_000, 100_000, folder.counts)
+        assert restored.recent_times == folder.recent_times and len(folder.recent_times) == 2
         assert {s: w.to_bytes() for s, w in restored.windows.items()} == {
             s: w.to_bytes() for s, w in folder.windows.items()}
 
@@ -201,7 +202,8 @@ def _closed(engine: MonitorEngine) -> list[ClosedRecord]:
 
 def test_the_evaluated_past_reads_back_and_only_the_evaluator_writes_it(subject: Subject) -> None:
     engine = MonitorEngine(monitor(reference={"kind": "rolling", "windows": 1}))
-    engine.fold([RawRecord(orjson.dumps({"ts": 60 * w + 1, "f": {"x": w}}), 0, w) for w in range(6)])
+    engine.fold([RawRecord(orjson.dumps({"ts": 60 * (i // 3) + 1 + i % 3, "f": {"x": i // 3}}), 0, i)
+                 for i in range(18)])
     records = _closed(engine)
 
     async def scenario() -> None:

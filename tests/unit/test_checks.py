@@ -163,3 +163,11 @@ def test_benjamini_hochberg_matches_scipy() -> None:
     p_values = list(np.random.default_rng(2).uniform(0, 0.2, 30)) + [1e-6, 0.9]
     ours = checks.adjust_p_values(p_values, "benjamini_hochberg")
     assert ours == pytest.approx(list(false_discovery_control(p_values, method="bh")), rel=1e-9)
+
+
+def test_a_shift_over_sums_that_overflowed_is_not_computed_and_says_why() -> None:
+    reference, current = numeric(np.array([1.0, 2.0, 3.0])), numeric(np.array([2.0, 3.0, 4.0]))
+    reference.total_sq = float("inf")        # as stored before extreme values were kept out of the sums
+    for check in (checks.mean_shift, checks.std_shift, checks.wasserstein):
+        measure = check(reference, current)
+        assert measure.value is None and "sums of the values overflowed" in measure.detail

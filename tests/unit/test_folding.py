@@ -37,7 +37,45 @@ def test_an_event_far_ahead_of_the_stream_is_future_and_leaves_the_watermark_alo
 def test_an_event_within_max_future_of_the_stream_is_on_time() -> None:
     folder = PartitionFolder(monitor(), 0)
     assert fold(folder, [T, T + HOUR, T + HOUR + 1]) == []
-    assert folder.watermark == (T + HOUR + 1) * 1000
+    assert folder.counts.folded == 3
+
+
+def test_one_event_far_ahead_within_max_future_makes_no_later_event_late() -> None:
+    """A producer whose clock is 30 minutes fast sends one event: the 4,499 after it are on time."""
+    folder = PartitionFolder(monitor(), 0)
+    times = [T + i for i in range(4_500)]
+    times[500] += 30 * 60
+    dead = [d for i in range(0, 4_500, 500) for d in fold(folder, times[i:i + 500])]
+    assert dead == [] and folder.counts.folded == 4_500
+    assert folder.watermark == (T + 4_499) * 1000
+    assert (T + 500 + 30 * 60) * 1000 // 60_000 * 60_000 in folder.windows   # the fast event is in its window
+
+
+def test_a_jump_past_the_grace_moves_the_watermark_once_three_events_in_a_row_made_it() -> None:
+    folder = PartitionFolder(monitor(), 0)           # grace 5 s
+    fold(folder, [T, T + 1, T + HOUR, T + 2, T + HOUR + 1, T + HOUR + 2])
+    assert folder.watermark == (T + 2 + 5) * 1000    # one, then two events in a row: at most grace ahead
+    fold(folder, [T + HOUR + 3])
+    assert folder.watermark == (T + HOUR + 3) * 1000
+
+
+def test_the_watermark_is_the_same_however_the_records_are_batched() -> None:
+    times = [T, T + 1, T + HOUR, T + 2, T + 70, T + 71, T + 72, T + 3, T + 130, T + 2 * DAY, T + 131, T + 132]
+    results = []
+    for chunk in (1, 2, 5, 12):
+        folder = PartitionFolder(monitor(), 0)
+        dead = [d for i in range(0, len(times), chunk) for d in fold(folder, times[i:i + chunk])]
+        results.append((folder.watermark, folder.recent_times, [d[1] for d in dead], folder.counts.folded))
+    assert results == [results[0]] * 4 and results[0][2] == ["late", "future"]
+
+
+def test_a_late_event_is_told_which_window_had_closed_and_when() -> None:
+    folder = PartitionFolder(monitor(), 0)
+    fold(folder, [T + 100, T + 101, T + 102])
+    letter = folder.fold(records(events(T + 30), first_offset=3))[0]
+    assert (letter.reason, letter.message) == ("late", "its window 2027-01-15T08:00:00Z–2027-01-15T08:01:00Z "
+                                               "had closed: its end plus the grace period (5s) is at or before "
+                                               "the stream's time 2027-01-15T08:01:42Z")
 
 
 def test_several_future_events_in_a_row_are_all_future() -> None:
@@ -56,8 +94,8 @@ def test_in_a_partitions_first_batch_the_median_time_stands_in_for_the_watermark
 def test_a_stream_that_resumes_after_a_long_pause_is_on_time_when_the_clock_has_moved_too() -> None:
     folder = PartitionFolder(monitor(), 0)
     fold(folder, [T, T + 1], now=(T + 1) * 1000)
-    assert fold(folder, [T + DAY, T + DAY + 1], now=(T + DAY) * 1000) == []
-    assert folder.watermark == (T + DAY + 1) * 1000
+    assert fold(folder, [T + DAY, T + DAY + 1, T + DAY + 2], now=(T + DAY) * 1000) == []
+    assert folder.watermark == (T + DAY + 2) * 1000
 
 
 def test_an_event_ahead_of_the_stream_and_the_clock_is_future() -> None:
@@ -76,8 +114,8 @@ def test_a_stream_ahead_of_the_clock_is_judged_by_its_own_time() -> None:
 
 def test_an_event_far_behind_the_stream_is_too_old_and_a_little_behind_is_late() -> None:
     folder = PartitionFolder(monitor(), 0)
-    assert fold(folder, [T, T + 600, T + 300, T - 8 * DAY, 0, T + 601]) == [(2, "late"), (3, "too_old"),
-                                                                          (4, "too_old")]
+    assert fold(folder, [T, T + 600, T + 601, T + 602, T + 300, T - 8 * DAY, 0, T + 603]) == [
+        (4, "late"), (5, "too_old"), (6, "too_old")]
     assert folder.counts.dead_by_reason == {"late": 1, "too_old": 2}
 
 

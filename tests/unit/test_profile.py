@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -75,14 +77,28 @@ def test_codec_refuses_bytes_that_are_not_a_profile_or_of_another_version() -> N
         WindowProfile.from_bytes(data[:4] + b"\x00\x09" + data[6:])
 
 
-def test_values_near_the_largest_double_are_valid_and_their_overflowing_sums_survive_the_codec() -> None:
+def test_values_near_the_largest_double_are_valid_counted_as_extreme_and_kept_out_of_the_sums() -> None:
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        profile = folded([event(1.7e308, "a"), event(1.7e308, "a"), event(-1e200, "a")])
+        profile = folded([event(1.7e308, "a"), event(2.0, "a"), event(-1e200, "a"), event(4.0, "a")])
     x = profile.features["x"]
-    assert (x.n, x.invalid) == (3, 0)
-    restored = WindowProfile.from_bytes(profile.to_bytes())
-    merged = restored.merged(restored).features["x"]
-    assert (merged.total, merged.total_sq, merged.n) == (float("inf"), float("inf"), 6)  # type: ignore[union-attr]
+    assert (x.n, x.invalid, x.extreme, x.total, x.total_sq) == (4, 0, 2, 6.0, 20.0)  # type: ignore[union-attr]
+    merged = WindowProfile.from_bytes(profile.to_bytes()).merged(profile).features["x"]
+    assert (merged.n, merged.extreme, merged.mean(), merged.std()) == (8, 4, 3.0, 1.0)  # type: ignore[union-attr]
+    assert merged.sketch.get_quantiles([1.0]) == [1.7e308]
+
+
+def test_a_profile_stored_before_extreme_values_were_counted_still_reads_with_its_overflowed_sums() -> None:
+    import orjson
+
+    data = folded([event(1.0, "a"), event(3.0, "a")]).to_bytes()
+    version, length = struct.unpack(">HI", data[4:10])
+    header = orjson.loads(data[10:10 + length])
+    header["features"][0].pop("extreme")
+    header["features"][0]["total"] = "inf"
+    old = orjson.dumps(header)
+    stored = data[:4] + struct.pack(">HI", version, len(old)) + old + data[10 + length:]
+    x = WindowProfile.from_bytes(stored).features["x"]
+    assert (x.n, x.extreme, x.total) == (2, 0, float("inf"))  # type: ignore[union-attr]

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import chdtrc, kolmogorov
 
-from stream_guard.core.profiles.profile import CategoricalProfile, NumericProfile
+from stream_guard.core.profiles.profile import EXTREME, CategoricalProfile, NumericProfile
 
 SMOOTHING = 1e-4   # keeps log ratios finite when a bin is empty on one side
 GRID = 200         # quantile points read from each sketch for KS and Wasserstein
@@ -148,8 +148,8 @@ def wasserstein(reference: NumericProfile, current: NumericProfile, points: int 
     quantiles by more than the distance itself.
     """
     spread = reference.std()
-    if not spread:
-        return Measure(None, None, "the reference has no spread")
+    if (void := _void_spread(reference, current)) is not None:
+        return void
     ranks = wasserstein_ranks(points).tolist()
     ref_q = np.asarray(reference.sketch.get_quantiles(ranks), dtype=float)
     cur_q = np.asarray(current.sketch.get_quantiles(ranks), dtype=float)
@@ -162,22 +162,43 @@ def wasserstein_ranks(points: int = GRID) -> np.ndarray:
 
 def mean_shift(reference: NumericProfile, current: NumericProfile) -> Measure:
     """|mean now - mean before| in reference standard deviations, with Welch's z-test p-value."""
-    spread = reference.std()
-    if not spread:
-        return Measure(None, None, "the reference has no spread")
-    difference = current.mean() - reference.mean()
-    error = math.sqrt(reference.std() ** 2 / reference.n + current.std() ** 2 / current.n)
+    if (void := _void_spread(reference, current)) is not None:
+        return void
+    spread, difference = reference.std(), current.mean() - reference.mean()
+    error = math.sqrt(spread ** 2 / reference.summed + current.std() ** 2 / max(current.summed, 1))
     p_value = math.erfc(abs(difference) / error / math.sqrt(2)) if error else float(difference == 0)
-    detail = f"mean {reference.mean():.4g} → {current.mean():.4g}"
+    detail = f"mean {reference.mean():.4g} → {current.mean():.4g}" + _extreme_note(reference, current)
     return Measure(abs(difference) / spread, p_value, detail)
 
 
 def std_shift(reference: NumericProfile, current: NumericProfile) -> Measure:
     """|sd now - sd before| / sd before."""
+    if (void := _void_spread(reference, current)) is not None:
+        return void
     spread = reference.std()
-    if not spread:
-        return Measure(None, None, "the reference has no spread")
-    return Measure(abs(current.std() - spread) / spread, None, f"sd {spread:.4g} → {current.std():.4g}")
+    return Measure(abs(current.std() - spread) / spread, None,
+                   f"sd {spread:.4g} → {current.std():.4g}" + _extreme_note(reference, current))
+
+
+def _void_spread(reference: NumericProfile, current: NumericProfile) -> Measure | None:
+    """Why a check that measures in reference standard deviations cannot be computed, if it cannot."""
+    if not all(math.isfinite(p.total) and math.isfinite(p.total_sq) for p in (reference, current)):
+        return Measure(None, None, "the sums of the values overflowed (a profile stored before extreme values "
+                                   "were kept out of them)")
+    if not reference.std():
+        return Measure(None, None, "the reference has no spread" + _extreme_note(reference, current))
+    return None
+
+
+def _extreme_note(reference: NumericProfile, current: NumericProfile) -> str:
+    """`; 1 value beyond ±1e+150 left out of the mean and sd (current window)`, or nothing."""
+    parts = [f"{p.extreme:,} in the {name}" for name, p in (("reference", reference), ("current window", current))
+             if p.extreme]
+    if not parts:
+        return ""
+    count = reference.extreme + current.extreme
+    return (f"; {count:,} value{'s' if count > 1 else ''} beyond ±{EXTREME:g} left out of the mean and sd "
+            f"({', '.join(parts)})")
 
 
 def numeric_drift(metric: str, reference: NumericProfile, current: NumericProfile, bins: int = 10) -> Measure:

@@ -11,6 +11,7 @@ p-value adjusted for every test of the monitor window (Benjamini-Hochberg by def
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -198,6 +199,8 @@ def _run_check(monitor: MonitorSpec, name: str, check: str, ladder: SeverityLadd
     feature = current.features[name]
     metric = _metric(check, ladder)
     measure, n_current, n_reference = _measure(name, check, metric, ladder, feature, current, reference, monitor)
+    if measure.value is not None and not math.isfinite(measure.value):   # graded ok and null in JSON otherwise
+        measure = checks.Measure(None, None, f"its value came out as {measure.value} ({measure.detail or 'no detail'})")
     return _Result(name, check, metric, ladder, measure, n_current, n_reference, current,
                    reference.description, reference.start, reference.end)
 

@@ -1,26 +1,29 @@
 """Folding one source partition's records into its open window profiles.
 
 A `PartitionFolder` is the partition-local state a worker keeps between flushes: open windows,
-the next offset to read, the watermark (largest event time seen) and the exact counts that
-`/status` reports. It is pure: the caller decides when to persist and when to evaluate.
+the next offset to read, the watermark and the exact counts that `/status` reports. It is pure:
+the caller decides when to persist and when to evaluate.
 
 Event time is judged against the partition's own stream, never against the wall clock alone, so a
-replay of last year's file behaves as the live stream did. Before each event, the stream's time is
-the largest event time its partition has seen (the watermark, then the batch's events in order).
+replay of last year's file behaves as the live stream did. The stream's time is the partition's
+watermark: each event moves it to its own time, but at most `grace` past the earliest of the two
+events counted before it, so a jump further ahead takes effect once three events in a row have
+reached it, and one event from a producer with a fast clock cannot close windows early. Each time
+counts once, in order (the last two are kept in `recent_times`), so batching changes nothing.
 An event is
 
 - `future` when it is more than `source.max_future` ahead of both the stream's time and the clock
-  (`now`, when the caller gives one). One producer with a wrong clock can then not drag the
-  watermark ahead and make every later event late, while a stream that resumes after a long pause
-  is ahead of the stream but not of the clock. A partition's first batch has no watermark yet: its
-  median time stands in, so one odd event cannot set the partition's clock.
+  (`now`, when the caller gives one), while a stream that resumes after a long pause is ahead of
+  the stream but not of the clock. A partition's first batch has no watermark yet: its median time
+  stands in, so one odd event cannot set the partition's clock.
 - `too_old` when it is more than the monitor's `max_event_age()` behind the stream's time: a late
   event so late that it is a producer bug (a 1970 or last-year timestamp), not a slow producer.
 - `late` when its window's end plus grace is at or below the stream's time, or its window was
-  already evaluated.
+  already evaluated; its message names the window.
 
-Neither a `future` nor a `too_old` event moves the watermark. These checks are a few numpy passes
-over the batch's times; only a batch holding a `future` event takes another pass or two.
+Neither a `future` nor a `too_old` event moves the watermark; an event ahead of the stream but
+inside `max_future` is folded into its own window. These checks are a few numpy passes over the
+batch's times; only a batch that may hold a `future` or `too_old` event takes another pass or two.
 """
 
 from __future__ import annotations
@@ -36,12 +39,12 @@ from stream_guard.core.alerting.alerts import iso
 from stream_guard.core.decoding.decoder import BatchDecoder
 from stream_guard.core.decoding.records import DeadLetter, DecodedBatch, RawRecord
 from stream_guard.core.profiles.profile import WindowProfile
-from stream_guard.core.profiles.windows import hop_starts, window_starts
+from stream_guard.core.profiles.windows import hop_starts, window_start, window_starts
 from stream_guard.core.state import Counts, PartitionChanges, PartitionState
 from stream_guard.core.topology.durations import format_duration
 from stream_guard.core.topology.monitor import MonitorSpec
 
-LATE_MESSAGE = "its window had closed (event later than the grace period)"
+CONFIRMING_EVENTS = 3   # a jump of the watermark past `grace` takes effect once this many events in a row made it
 _offset_of = attrgetter("offset")
 
 
@@ -92,6 +95,7 @@ class PartitionFolder:
     partition: int
     next_offset: int = 0
     watermark: int | None = None
+    recent_times: tuple[int, ...] = ()     # the last events' times the watermark counted, oldest first
     closed_before: int = 0                 # windows starting before this were evaluated already
     counts: PartitionCounts = field(default_factory=PartitionCounts)
     windows: dict[int, WindowProfile] = field(default_factory=dict)
@@ -137,29 +141,71 @@ class PartitionFolder:
         if top > floor + self.monitor.source.max_future or bottom < max(base, top) - self.monitor.max_event_age():
             return self._judge_odd_times(batch, now)
         # the usual batch, where no event can be future or too old: only lateness to decide
-        seen = np.maximum.accumulate(np.concatenate(([base], times)))[:-1]
+        seen = self._advance(times, None)
         late = self._late_mask(times, seen)
         self._fold_on_time(batch, ~late, seen)
-        self.watermark = max(base, top)
-        return [self._letter(batch, i, "late", LATE_MESSAGE) for i in np.flatnonzero(late).tolist()]
+        return self._late_letters(batch, late, seen)
 
     def _judge_odd_times(self, batch: DecodedBatch, now: int | None) -> list[DeadLetter]:
         times = batch.times
-        future, stream_time = self._future_mask(times, now)
-        seen = np.maximum.accumulate(np.concatenate(([self.watermark or 0], np.where(future, 0, times))))[:-1]
-        too_old = ~future & (times < seen - self.monitor.max_event_age())
+        future, too_old, stream_time = self._out_of_range(times, now)
         in_range = ~(future | too_old)
+        seen = self._advance(times, in_range)
         late = in_range & self._late_mask(times, seen)
         self._fold_on_time(batch, in_range & ~late, seen)
-        if in_range.any():
-            self.watermark = max(self.watermark or 0, int(times[in_range].max()))
-        ahead_of = stream_time if now is None else np.maximum(stream_time, now)
+        ahead_of = np.maximum(stream_time, self._anchor(times)) if now is None else np.maximum(stream_time, now)
         letters = [self._letter(batch, i, "future", self._future_message(int(times[i]), int(ahead_of[i])))
                    for i in np.flatnonzero(future).tolist()]
-        letters += [self._letter(batch, i, "too_old", self._too_old_message(int(times[i]), int(seen[i])))
+        letters += [self._letter(batch, i, "too_old", self._too_old_message(int(times[i]), int(stream_time[i])))
                     for i in np.flatnonzero(too_old).tolist()]
-        letters += [self._letter(batch, i, "late", LATE_MESSAGE) for i in np.flatnonzero(late).tolist()]
-        return letters
+        return letters + self._late_letters(batch, late, seen)
+
+    def _stream_times(self, times: np.ndarray, kept: np.ndarray | None) -> tuple[np.ndarray, int | None, np.ndarray]:
+        """The watermark before each event and after the batch, counting only `kept` events (None: all),
+        and the times it counts in order, the partition's recent times first (see `_capped_reach`)."""
+        counted = times if kept is None else times[kept]
+        sequence = np.concatenate((np.asarray(self.recent_times, dtype=np.int64), counted))
+        reach = _capped_reach(sequence, self.monitor.window.grace)[len(self.recent_times):]
+        after = np.maximum.accumulate(np.concatenate(([self.watermark or 0], reach)))
+        before = after[:-1] if kept is None else after[np.cumsum(kept) - kept]
+        return before, int(after[-1]) if len(reach) else self.watermark, sequence
+
+    def _advance(self, times: np.ndarray, kept: np.ndarray | None) -> np.ndarray:
+        """The watermark before each event; moves the partition's watermark and recent times past the batch."""
+        seen, self.watermark, sequence = self._stream_times(times, kept)
+        self.recent_times = tuple(sequence[-(CONFIRMING_EVENTS - 1):].tolist())
+        return seen
+
+    def _late_letters(self, batch: DecodedBatch, late: np.ndarray, seen: np.ndarray) -> list[DeadLetter]:
+        return [self._letter(batch, i, "late", self._late_message(int(batch.times[i]), int(seen[i])))
+                for i in np.flatnonzero(late).tolist()]
+
+    def _late_message(self, time: int, seen: int) -> str:
+        """`its window 12:00:00–12:01:00 had closed ...`, naming the event's newest window."""
+        spec = self.monitor.window
+        start = window_start(time, spec.step)
+        window = f"its window {iso(start)}–{iso(start + spec.size)}"
+        if start < self.closed_before:
+            return f"{window} was evaluated already"
+        return (f"{window} had closed: its end plus the grace period ({format_duration(spec.grace)}) "
+                f"is at or before the stream's time {iso(seen)}")
+
+    def _out_of_range(self, times: np.ndarray, now: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Which events are `future` and which `too_old`, and the stream's time before each event
+        (future events left out).
+
+        Leaving a future event out lowers the stream's time for the events after it, which may make
+        another one future, so this repeats until nothing changes (the set only grows; usually one pass).
+        """
+        anchor = self._anchor(times)
+        future = np.zeros(len(times), dtype=bool)
+        while True:
+            stream_time = self._stream_times(times, ~future)[0]
+            reference = np.maximum(stream_time, anchor if now is None else max(anchor, now))
+            ahead = future | (times > reference + self.monitor.source.max_future)
+            if (ahead == future).all():
+                return future, ~future & (times < stream_time - self.monitor.max_event_age()), stream_time
+            future = ahead
 
     def _late_mask(self, times: np.ndarray, seen: np.ndarray) -> np.ndarray:
         """Events whose newest window had closed (for hopping windows, older ones may have too)."""
@@ -173,23 +219,6 @@ class PartitionFolder:
 
     def _letter(self, batch: DecodedBatch, i: int, reason: str, message: str) -> DeadLetter:
         return DeadLetter(batch.records[i], reason, message, self.monitor.name, batch.indexes[i])
-
-    def _future_mask(self, times: np.ndarray, now: int | None) -> tuple[np.ndarray, np.ndarray]:
-        """Which events are `future`, and the stream's time before each event (future ones left out).
-
-        Leaving a future event out lowers the stream's time for the events after it, which may make
-        another one future, so this repeats until nothing changes (the set only grows; usually one pass).
-        """
-        anchor = self._anchor(times)
-        future = np.zeros(len(times), dtype=bool)
-        while True:
-            kept = np.where(future, anchor, times)
-            stream_time = np.maximum.accumulate(np.concatenate(([anchor], kept)))[:-1]
-            reference = stream_time if now is None else np.maximum(stream_time, now)
-            ahead = times > reference + self.monitor.source.max_future
-            if (ahead == future).all():
-                return future, stream_time
-            future = ahead
 
     def _future_message(self, time: int, reference: int) -> str:
         return (f"its time {iso(time)} is {_roughly(time - reference)} ahead of the stream's time and "
@@ -234,6 +263,7 @@ class PartitionFolder:
         """Take the stored state of the partition (a fresh claim); windows already evaluated are left out."""
         self.next_offset = state.next_offset
         self.watermark = state.watermark
+        self.recent_times = state.recent_times
         self.closed_before = max(self.closed_before, state.closed_before)
         self.counts = PartitionCounts.of(state.counts)
         self.windows = {s: w for s, w in state.windows.items() if s >= self.closed_before}
@@ -249,7 +279,7 @@ class PartitionFolder:
 
     def _state(self, windows: dict[int, WindowProfile]) -> PartitionState:
         return PartitionState(self.next_offset, self.watermark, self.closed_before, self.counts.frozen(),
-                              self.active_at, windows, self.log_resets)
+                              self.active_at, windows, self.recent_times, self.log_resets)
 
     def close_through(self, before: int) -> list[int]:
         """Forget windows starting before `before` (they were evaluated); returns their starts."""
@@ -259,6 +289,21 @@ class PartitionFolder:
             del self.windows[start]
             self.dirty.discard(start)
         return gone
+
+
+def _capped_reach(sequence: np.ndarray, grace: int) -> np.ndarray:
+    """How far each time in `sequence` may move the watermark: its own time, or at most `grace` past the
+    earliest of the `CONFIRMING_EVENTS - 1` times before it (the first time has none before it: its own).
+
+    >>> _capped_reach(np.array([100, 101, 1_000, 102, 1_001, 1_002, 1_003]), 5).tolist()
+    [100, 101, 105, 102, 107, 107, 1003]
+    """
+    padded = np.concatenate((np.repeat(sequence[:1], CONFIRMING_EVENTS - 1), sequence))
+    earliest = padded[:len(sequence)]
+    for k in range(1, CONFIRMING_EVENTS - 1):
+        earliest = np.minimum(earliest, padded[k:k + len(sequence)])
+    reach: np.ndarray = np.minimum(sequence, earliest + grace)
+    return reach
 
 
 def _roughly(ms: int) -> str:

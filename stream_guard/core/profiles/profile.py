@@ -30,7 +30,7 @@ FREQ_LG_MAX = 10  # 1024-slot map: counts are exact up to 768 distinct values pe
 OTHER = "other"   # the segment that pools every segment beyond `max_segments`
 SEGMENT_VOLUME_LG = 6   # 64-slot map of events per segment name: the largest are found among any number
 HLL_LG_K = 10     # 1024 registers: distinct counts within about 3% (1.04 / sqrt(1024))
-_SUMS_SAFE = 1e150  # below this in magnitude, sums and sums of squares of any window stay finite
+EXTREME = 1e150    # a valid value this large in magnitude is counted as extreme and kept out of the sums
 
 
 class ProfileFormatError(ValueError):
@@ -48,6 +48,7 @@ class NumericProfile:
     sketch: kll_doubles_sketch = field(default=None)
     violations: int = 0                                  # records breaking the declared schema or rules
     examples: list[str] = field(default_factory=list)    # a few of their values
+    extreme: int = 0                                     # valid values beyond ±EXTREME, kept out of the sums
 
     def __post_init__(self) -> None:
         if self.sketch is None:
@@ -58,16 +59,21 @@ class NumericProfile:
         """How many valid values were folded."""
         return int(self.sketch.n)
 
+    @property
+    def summed(self) -> int:
+        """How many valid values the sums hold: all but the extreme ones."""
+        return self.n - self.extreme
+
     def mean(self) -> float:
-        """Exact mean of the valid values (0 when there are none)."""
-        return self.total / self.n if self.n else 0.0
+        """Exact mean of the valid values but the extreme ones (0 when there are none)."""
+        return self.total / self.summed if self.summed else 0.0
 
     def std(self) -> float:
-        """Population standard deviation of the valid values, from the exact sums."""
-        if not self.n:
+        """Population standard deviation of the valid values but the extreme ones, from the exact sums."""
+        if not self.summed:
             return 0.0
-        mean = self.total / self.n
-        return math.sqrt(max(self.total_sq / self.n - mean * mean, 0.0))
+        mean = self.total / self.summed
+        return math.sqrt(max(self.total_sq / self.summed - mean * mean, 0.0))
 
     def fold(self, column: FeatureColumn, rows: np.ndarray, spec: FeatureSpec) -> None:
         _note_violations(self, column, rows)
@@ -81,13 +87,13 @@ class NumericProfile:
             self.out_of_range += int(np.count_nonzero(values > spec.max))
         if len(values):
             self.sketch.update(values)
-            if values.min() > -_SUMS_SAFE and values.max() < _SUMS_SAFE:
-                self.total += float(values.sum())
-                self.total_sq += float(np.dot(values, values))
-            else:   # values near 1e308 are valid numbers, but their sums overflow to infinity
-                with np.errstate(over="ignore", invalid="ignore"):
-                    self.total += float(values.sum())
-                    self.total_sq += float(np.dot(values, values))
+            if values.min() <= -EXTREME or values.max() >= EXTREME:
+                # valid numbers, but one near 1e308 would make the sums infinite and every mean check void
+                summed = values[np.abs(values) < EXTREME]
+                self.extreme += len(values) - len(summed)
+                values = summed
+            self.total += float(values.sum())
+            self.total_sq += float(np.dot(values, values))
 
     def merged(self, other: NumericProfile) -> NumericProfile:
         sketch = kll_doubles_sketch(self.k)
@@ -97,13 +103,14 @@ class NumericProfile:
             self.k, self.missing + other.missing, self.invalid + other.invalid,
             self.out_of_range + other.out_of_range, self.total + other.total,
             self.total_sq + other.total_sq, sketch, self.violations + other.violations,
-            _merged_examples(self.examples, other.examples),
+            _merged_examples(self.examples, other.examples), self.extreme + other.extreme,
         )
 
     def header(self) -> dict[str, Any]:
         return {"kind": "numeric", "k": self.k, "missing": self.missing, "invalid": self.invalid,
                 "out_of_range": self.out_of_range, "total": _json_float(self.total),
-                "total_sq": _json_float(self.total_sq), "violations": self.violations, "examples": self.examples}
+                "total_sq": _json_float(self.total_sq), "violations": self.violations, "examples": self.examples,
+                "extreme": self.extreme}
 
     def sketch_bytes(self) -> bytes:
         return bytes(self.sketch.serialize())
@@ -112,11 +119,12 @@ class NumericProfile:
     def restore(cls, header: dict[str, Any], blob: bytes) -> NumericProfile:
         return cls(header["k"], header["missing"], header["invalid"], header["out_of_range"],
                    _read_float(header["total"]), _read_float(header["total_sq"]), kll_doubles_sketch.deserialize(blob),
-                   header.get("violations", 0), list(header.get("examples", [])))
+                   header.get("violations", 0), list(header.get("examples", [])), header.get("extreme", 0))
 
 
 def _json_float(value: float) -> float | str:
-    """JSON has no infinity: an overflowed sum is stored as the text `inf` or `-inf`."""
+    """JSON has no infinity: a sum that overflowed (stored before extreme values were kept out of the
+    sums) is stored as the text `inf` or `-inf`."""
     return value if math.isfinite(value) else str(value)
 
 
