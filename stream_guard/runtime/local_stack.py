@@ -112,6 +112,8 @@ def _port(port: int | None, flag: str) -> int:
     if port is None:
         return free_port()
     with socket.socket() as sock:
+        # as the servers themselves bind: a port whose last connections are in TIME-WAIT is free to listen on
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
