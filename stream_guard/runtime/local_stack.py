@@ -20,6 +20,7 @@ from pathlib import Path
 from stream_guard.errors import StreamGuardError
 
 START_TIMEOUT_S = 20.0
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
 class LocalStackError(StreamGuardError):
@@ -92,6 +93,30 @@ def local_stack(broker_port: int | None = None, redis_port: int | None = None,
     finally:
         stop()
         atexit.unregister(stop)
+
+
+@contextlib.contextmanager
+def stop_signals_interrupt() -> Iterator[None]:
+    """While the block runs, SIGTERM and SIGHUP interrupt it as Ctrl-C does (KeyboardInterrupt), so a
+    `with local_stack()` inside it stops the broker and Redis however the process is told to stop (by
+    default those signals end the process at once and leave both running on their ports)."""
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = {s: signal.signal(s, interrupt) for s in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def serve_until_stopped() -> None:
+    """Block until Ctrl-C (or, inside `stop_signals_interrupt`, SIGTERM or SIGHUP)."""
+    with contextlib.suppress(KeyboardInterrupt):
+        while True:
+            signal.pause()
 
 
 def create_topics(bootstrap: str, partitions_by_topic: dict[str, int]) -> None:

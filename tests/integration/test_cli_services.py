@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -77,6 +78,14 @@ def start_local_up(broker_port: int, redis_port: int) -> tuple[subprocess.Popen[
     return process, [process.stdout.readline() for _ in range(2)]
 
 
+def answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
 def test_local_up_starts_again_on_the_same_ports_right_after_a_stop(tmp_path: Path) -> None:
     broker_port, redis_port = free_port(), free_port()
     first, _ = start_local_up(broker_port, redis_port)
@@ -93,3 +102,15 @@ def test_local_up_starts_again_on_the_same_ports_right_after_a_stop(tmp_path: Pa
     finally:
         second.send_signal(signal.SIGINT)
         second.wait(timeout=20)
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP])
+def test_local_up_stops_the_broker_and_redis_on_sigterm_and_sighup(stop: signal.Signals) -> None:
+    broker_port, redis_port = free_port(), free_port()
+    process, lines = start_local_up(broker_port, redis_port)
+    assert lines[0] == f"broker  kafka://127.0.0.1:{broker_port}\n"
+    assert answers(broker_port) and answers(redis_port)
+    process.send_signal(stop)
+    process.wait(timeout=20)
+    assert not answers(broker_port), "the broker outlived `local up`"
+    assert not answers(redis_port), "redis-server outlived `local up`"
