@@ -82,9 +82,7 @@ def local_stack(broker_port: int | None = None, redis_port: int | None = None,
     stop = _stopper(processes)
     atexit.register(stop)
     try:
-        listener = f"tcp://127.0.0.1:{broker_port}"
-        processes.append(_spawn([broker_binary(), "broker", "--listener-url", listener,
-                                 "--advertised-listener-url", listener], workdir / "broker.log"))
+        processes.append(_spawn_broker(broker_port, workdir))
         processes.append(start_redis(redis_port, workdir))
         stack = LocalStack(f"kafka://127.0.0.1:{broker_port}", f"redis://127.0.0.1:{redis_port}/0",
                            broker_port, redis_port, workdir)
@@ -144,6 +142,23 @@ def _port(port: int | None, flag: str) -> int:
         except OSError:
             raise LocalStackError(f"port {port} on 127.0.0.1 is already in use; choose another with {flag}") from None
     return port
+
+
+def start_broker(port: int, workdir: Path) -> subprocess.Popen[bytes]:
+    """A broker on 127.0.0.1:`port` with its `broker.log` in `workdir`, once it answers."""
+    process = _spawn_broker(port, workdir)
+    try:
+        _wait(process, workdir / "broker.log", lambda: _broker_answers(f"127.0.0.1:{port}"))
+    except LocalStackError:
+        process.kill()
+        raise
+    return process
+
+
+def _spawn_broker(port: int, workdir: Path) -> subprocess.Popen[bytes]:
+    listener = f"tcp://127.0.0.1:{port}"
+    return _spawn([broker_binary(), "broker", "--listener-url", listener, "--advertised-listener-url", listener],
+                  workdir / "broker.log")
 
 
 def start_redis(port: int, workdir: Path, *options: str, password: str | None = None) -> subprocess.Popen[bytes]:
