@@ -12,14 +12,17 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import orjson
 import pytest
 
 from stream_guard.adapters import kafka_io
+from stream_guard.offline import scenario
 from stream_guard.runtime.local_stack import LocalStack, create_topics, free_port, start_broker
 
-from .live import topic_records
+from .live import Worker, fresh_topology, topic_records
 
 pytestmark = pytest.mark.integration
+START = 1_800_000_000_000 - 1_800_000_000_000 % 60_000
 
 
 class OwnBroker:
@@ -68,3 +71,41 @@ def test_produce_through_a_broker_stall_duplicates_nothing_and_counts_only_what_
     assert len(on_topic) == len(set(on_topic)), f"{len(on_topic) - len(set(on_topic))} duplicated"
     assert delivery.acknowledged + delivery.failed == len(payloads)
     assert delivery.acknowledged <= len(on_topic) <= len(payloads)
+
+
+def start_worker(broker: OwnBroker, tmp_path: Path, folded: int = 0) -> Worker:
+    """A worker of a fresh topology on the test's broker, once it owns all 3 partitions (and has folded
+    `folded` events of the scenario, produced first)."""
+    topology = fresh_topology(broker.stack, tmp_path)
+    worker = Worker(broker.stack, topology, tmp_path)
+    worker.wait_for(lambda s: sum(len(m["partitions"]) for m in s["monitors"].values()) == 3)
+    if folded:
+        events = [orjson.dumps(e) for e in scenario.stream(folded // 1200 + 1, START, 1200)][:folded]
+        kafka_io.produce(broker.stack.broker_url, topology.source, events)
+        worker.wait_for(lambda s: sum(p["folded"] for m in s["monitors"].values()
+                                      for p in m["partitions"].values()) == folded)
+    return worker
+
+
+def lines_since(worker: Worker, start: int) -> list[str]:
+    return worker.log().splitlines()[start:]
+
+
+def test_a_paused_broker_is_named_once_when_it_stops_answering_and_once_when_it_is_back(
+        broker: OwnBroker, tmp_path: Path) -> None:
+    worker = start_worker(broker, tmp_path)
+    try:
+        before = len(worker.log().splitlines())
+        broker.pause()
+        time.sleep(8)
+        broker.resume()
+        deadline = time.monotonic() + 10
+        while "answers again" not in worker.log() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        lines = lines_since(worker, before)
+        url = broker.stack.broker_url
+        assert len([line for line in lines if f"Kafka broker at {url} is unreachable" in line]) == 1, "\n".join(lines)
+        assert len([line for line in lines if f"Kafka broker at {url} answers again after" in line]) == 1
+        assert len(lines) <= 20, "\n".join(lines)
+    finally:
+        worker.kill()
