@@ -6,6 +6,7 @@ Each test runs a broker of its own (beside the session's Redis), since it pauses
 
 from __future__ import annotations
 
+import re
 import signal
 import threading
 import time
@@ -109,3 +110,26 @@ def test_a_paused_broker_is_named_once_when_it_stops_answering_and_once_when_it_
         assert len(lines) <= 20, "\n".join(lines)
     finally:
         worker.kill()
+
+
+@pytest.mark.parametrize("outage", ["paused", "dead"])
+def test_sigterm_while_the_broker_is_away_stops_the_worker_within_15_seconds_in_a_few_clear_lines(
+        broker: OwnBroker, tmp_path: Path, outage: str) -> None:
+    worker = start_worker(broker, tmp_path, folded=2400)
+    try:
+        before = len(worker.log().splitlines())
+        broker.pause() if outage == "paused" else broker.kill()
+        time.sleep(6)
+        during = lines_since(worker, before)
+        took = worker.stop(timeout=30)
+    finally:
+        if worker.process.poll() is None:
+            worker.kill()
+    lines = lines_since(worker, before)
+    assert took < 15, f"{took:.1f}s\n" + "\n".join(lines[-60:])
+    # the Kafka client's connection errors are summarised (a dead broker made ~70 lines a second)
+    assert len(during) <= 25, "\n".join(during)
+    # a traceback printed to stderr became one WARNING line per token ("^", ".", "CancelledError")
+    tokens = [line for line in lines if re.search(r"\[WARNING\] \S{0,20} ?$", line)]
+    assert not tokens, "\n".join(lines)
+    assert len(lines) <= len(during) + 60, "\n".join(lines)
