@@ -48,22 +48,17 @@ def local_parser(commands: Any) -> None:
 
 
 def _local_up(args: argparse.Namespace) -> int:
-    import time
+    from stream_guard.runtime.local_stack import create_topics, local_stack, serve_until_stopped, stop_signals_interrupt
 
-    from stream_guard.runtime.local_stack import create_topics, local_stack
-
-    with local_stack(args.broker_port, args.redis_port) as stack:
+    with stop_signals_interrupt(), local_stack(args.broker_port, args.redis_port) as stack:
         if args.topology:
             topology = load_topology(args.topology)
             create_topics(stack.bootstrap(), _topics_of(topology))
         print(f"broker  {stack.broker_url}\nredis   {stack.redis_url}", flush=True)
         print(f"export SG_BROKER={stack.broker_url} SG_REDIS={stack.redis_url}", flush=True)
         print("press Ctrl-C to stop (logs in " + str(stack.workdir) + ")", flush=True)
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            return 0
+        serve_until_stopped()
+    return 0
 
 
 def _topics_of(topology: Any) -> dict[str, int]:

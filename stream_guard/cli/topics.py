@@ -35,11 +35,11 @@ def _produce(args: argparse.Namespace) -> int:
     console = Console(stderr=True, soft_wrap=True)
     with open_events(args.events) as handle, console.status("producing…") as status:
         lines = (line.rstrip(b"\r\n") for line in handle)
-        sent = produce(topology.kafka.broker, monitor.source.topic, lines, args.rate,
-                       on_progress=lambda n: status.update(f"producing… {n:,} messages"),
-                       security=kafka_security(topology.kafka))
-    console.print(f"{sent:,} messages sent to {monitor.source.topic}")
-    return 0
+        delivery = produce(topology.kafka.broker, monitor.source.topic, lines, args.rate,
+                           on_progress=lambda n: status.update(f"producing… {n:,} messages"),
+                           security=kafka_security(topology.kafka))
+    console.print(delivery.describe(monitor.source.topic))
+    return 0 if delivery.complete else 1
 
 
 # alerts tail ------------------------------------------------------------------------------------

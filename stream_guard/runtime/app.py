@@ -9,6 +9,7 @@ offset never runs ahead of Redis.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -32,6 +33,7 @@ from stream_guard.views.live_view import MonitorView
 
 log = logging.getLogger("stream_guard.worker")
 TICK_SECONDS = 0.25
+COMMIT_TIMEOUT_S = 3.0         # an offset commit the broker has not taken by then is given up (Redis has them)
 SHUTDOWN_FLUSH_SECONDS = 10.0   # how long a stopping worker waits for Redis to store its last state
 DEAD_LETTER_MAX_BYTES = 900_000  # under the producer's 1 MB request limit, with room for the envelope
 
@@ -69,6 +71,7 @@ class FaustSource:
         self.app = app
         self.topic = topic
         self._count: int | None = None
+        self._commit_failing = False
 
     def assigned(self) -> set[int]:
         """The partitions of the topic this worker owns right now (empty before the first assignment)."""
@@ -102,9 +105,22 @@ class FaustSource:
         mine = self.assigned()
         chosen = {TP(self.topic, p): o for p, o in offsets.items() if p in mine}
         if chosen:
-            # Faust's own commit path only commits offsets of acked messages; this one takes offsets as given
-            consumer: Any = self.app.consumer
-            await consumer._commit(chosen)
+            await self._bounded_commit(chosen)
+
+    async def _bounded_commit(self, offsets: dict[TP, int]) -> None:
+        """A commit the broker does not take within `COMMIT_TIMEOUT_S` is given up, said once per outage:
+        Redis holds the offsets that count (an owner resumes from them), Kafka's are only kept behind them."""
+        # Faust's own commit path only commits offsets of acked messages; this one takes offsets as given
+        consumer: Any = self.app.consumer
+        try:
+            await asyncio.wait_for(consumer._commit(offsets), COMMIT_TIMEOUT_S)
+        except TimeoutError:
+            if not self._commit_failing:
+                log.warning(f"{self.topic}: the broker did not take an offset commit within {COMMIT_TIMEOUT_S:g}s; "
+                            f"the offsets stored in Redis are the ones a worker resumes from")
+            self._commit_failing = True
+            return
+        self._commit_failing = False
 
 
 def faust_credentials(security: KafkaSecurity) -> Any:

@@ -5,16 +5,23 @@ waiting fetch as soon as data arrives, but some Kafka-protocol brokers (Tansu am
 for the full wait, which then delays every event, and so every alert, by up to 1.5 s (measured:
 381 ms on average for a record produced during an idle fetch at 1500 ms, 12 ms at 100 ms). The
 wait is made a topology setting (`kafka.fetch_max_wait`), read per app.
+
+Faust also waits up to 60 s for its consumer thread to stop; with the broker gone that thread dies
+in its own shutdown and the wait runs out in full. The wait is bounded to `CONSUMER_STOP_S`, after
+which the worker stops without it, in one log line.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import faust
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
 _ATTRIBUTE = "stream_guard_fetch_max_wait_ms"
+CONSUMER_STOP_S = 5.0
+log = logging.getLogger("stream_guard.worker")
 
 
 def set_fetch_max_wait(app: faust.App, milliseconds: int) -> None:
@@ -33,7 +40,23 @@ def _install() -> None:
         wait = getattr(self.app, _ATTRIBUTE, None)
         if wait is not None:
             consumer._fetch_max_wait_ms = wait  # read when the consumer starts its fetcher
+        _bound_stop(self)
         return consumer
 
     create_worker_consumer._stream_guard = True  # type: ignore[attr-defined]
     AIOKafkaConsumerThread._create_worker_consumer = create_worker_consumer  # type: ignore[method-assign]
+
+
+def _bound_stop(thread: Any) -> None:
+    """Make the consumer thread's stop give up after `CONSUMER_STOP_S` with one line, not a traceback."""
+    thread.shutdown_timeout = CONSUMER_STOP_S
+    stop = thread.stop
+
+    async def bounded_stop() -> None:
+        try:
+            await stop()
+        except TimeoutError:
+            log.warning(f"the Kafka consumer did not stop within {CONSUMER_STOP_S:g}s (is the broker "
+                        f"unreachable?); stopping without it")
+
+    thread.stop = bounded_stop

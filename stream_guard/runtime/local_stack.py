@@ -20,6 +20,7 @@ from pathlib import Path
 from stream_guard.errors import StreamGuardError
 
 START_TIMEOUT_S = 20.0
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
 class LocalStackError(StreamGuardError):
@@ -81,9 +82,7 @@ def local_stack(broker_port: int | None = None, redis_port: int | None = None,
     stop = _stopper(processes)
     atexit.register(stop)
     try:
-        listener = f"tcp://127.0.0.1:{broker_port}"
-        processes.append(_spawn([broker_binary(), "broker", "--listener-url", listener,
-                                 "--advertised-listener-url", listener], workdir / "broker.log"))
+        processes.append(_spawn_broker(broker_port, workdir))
         processes.append(start_redis(redis_port, workdir))
         stack = LocalStack(f"kafka://127.0.0.1:{broker_port}", f"redis://127.0.0.1:{redis_port}/0",
                            broker_port, redis_port, workdir)
@@ -92,6 +91,30 @@ def local_stack(broker_port: int | None = None, redis_port: int | None = None,
     finally:
         stop()
         atexit.unregister(stop)
+
+
+@contextlib.contextmanager
+def stop_signals_interrupt() -> Iterator[None]:
+    """While the block runs, SIGTERM and SIGHUP interrupt it as Ctrl-C does (KeyboardInterrupt), so a
+    `with local_stack()` inside it stops the broker and Redis however the process is told to stop (by
+    default those signals end the process at once and leave both running on their ports)."""
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = {s: signal.signal(s, interrupt) for s in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def serve_until_stopped() -> None:
+    """Block until Ctrl-C (or, inside `stop_signals_interrupt`, SIGTERM or SIGHUP)."""
+    with contextlib.suppress(KeyboardInterrupt):
+        while True:
+            signal.pause()
 
 
 def create_topics(bootstrap: str, partitions_by_topic: dict[str, int]) -> None:
@@ -112,11 +135,30 @@ def _port(port: int | None, flag: str) -> int:
     if port is None:
         return free_port()
     with socket.socket() as sock:
+        # as the servers themselves bind: a port whose last connections are in TIME-WAIT is free to listen on
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
             raise LocalStackError(f"port {port} on 127.0.0.1 is already in use; choose another with {flag}") from None
     return port
+
+
+def start_broker(port: int, workdir: Path) -> subprocess.Popen[bytes]:
+    """A broker on 127.0.0.1:`port` with its `broker.log` in `workdir`, once it answers."""
+    process = _spawn_broker(port, workdir)
+    try:
+        _wait(process, workdir / "broker.log", lambda: _broker_answers(f"127.0.0.1:{port}"))
+    except LocalStackError:
+        process.kill()
+        raise
+    return process
+
+
+def _spawn_broker(port: int, workdir: Path) -> subprocess.Popen[bytes]:
+    listener = f"tcp://127.0.0.1:{port}"
+    return _spawn([broker_binary(), "broker", "--listener-url", listener, "--advertised-listener-url", listener],
+                  workdir / "broker.log")
 
 
 def start_redis(port: int, workdir: Path, *options: str, password: str | None = None) -> subprocess.Popen[bytes]:

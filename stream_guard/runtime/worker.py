@@ -3,16 +3,52 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
+import signal
 import tempfile
+import threading
 from pathlib import Path
 
 import faust
 
-from stream_guard.adapters.credentials import redis_options
+from stream_guard.adapters.credentials import kafka_security, redis_options
 from stream_guard.core.topology.topology import Topology
 from stream_guard.offline.references import snapshots_for
-from stream_guard.runtime.app import build_app
+from stream_guard.runtime.app import broker_address, build_app
+from stream_guard.runtime.broker_watch import BrokerWatch
+from stream_guard.runtime.log_summary import RepeatSummary, summarise
 from stream_guard.runtime.preflight import check_broker, check_redis
+
+log = logging.getLogger("stream_guard.worker")
+STOP_LIMIT_S = 14.0   # a stop signal ends the process within this, whatever the broker does (docs: under 15 s)
+
+
+class BoundedStopWorker(faust.Worker):
+    """A Faust worker whose stop on a signal cannot outlast `STOP_LIMIT_S`: with the broker gone, the
+    Kafka client's own shutdown can wait a minute for requests that will never be answered."""
+
+    _stop_limit: threading.Timer | None = None
+
+    def _schedule_shutdown(self, signal: signal.Signals) -> None:
+        if self._stop_limit is None:
+            self._stop_limit = threading.Timer(STOP_LIMIT_S, _exit_now, args=(signal,))
+            self._stop_limit.daemon = True
+            self._stop_limit.start()
+        super()._schedule_shutdown(signal)
+
+    def cancel_stop_limit(self) -> None:
+        """The stop finished in time: the limit need not end the process."""
+        if self._stop_limit is not None:
+            self._stop_limit.cancel()
+            self._stop_limit.join()
+
+
+def _exit_now(received: signal.Signals) -> None:
+    log.warning(f"stopping on {received.name} took over {STOP_LIMIT_S:g}s (the Kafka client is still waiting for "
+                f"the broker); exiting now: what Redis stored is kept, the rest is read again from Kafka")
+    logging.shutdown()
+    os._exit(0)
 
 
 def run_worker(topology: Topology, web_port: int | None, loglevel: str = "info",
@@ -27,5 +63,34 @@ def run_worker(topology: Topology, web_port: int | None, loglevel: str = "info",
                               datadir=tempfile.mkdtemp(prefix=f"sg-worker-{topology.app}-"))
     for name, snapshot in snapshots.items():
         runtimes[name].engine.snapshot = snapshot
-    worker = faust.Worker(app, loglevel=loglevel, quiet=True)
-    worker.execute_from_commandline()
+    watch = watch_broker(topology)
+    threading.excepthook = _log_thread_death
+    worker = BoundedStopWorker(app, loglevel=loglevel, quiet=True)
+    try:
+        worker.execute_from_commandline()
+    finally:
+        worker.cancel_stop_limit()
+        watch.stop()
+
+
+def watch_broker(topology: Topology) -> BrokerWatch:
+    """Summarise the Kafka client's repeated errors and say when the broker goes and comes back."""
+    summary = RepeatSummary()
+    summarise(summary)
+    security = kafka_security(topology.kafka)
+    host, port = broker_address(security.broker)
+
+    def summarised() -> str:
+        held = summary.take_suppressed()
+        return f" ({held:,} repeated Kafka client errors were summarised meanwhile)" if held else ""
+
+    watch = BrokerWatch(topology.kafka.broker, host, port, security.ssl_context, on_back=summarised)
+    watch.start()
+    return watch
+
+
+def _log_thread_death(args: threading.ExceptHookArgs) -> None:
+    # the default hook prints the traceback to stderr, which Faust turns into a WARNING line per write
+    name = args.thread.name if args.thread else "a thread"
+    detail = f": {args.exc_value}" if str(args.exc_value) else ""
+    log.warning(f"thread {name} ended with {args.exc_type.__name__}{detail}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -67,3 +68,49 @@ def test_produce_sends_every_line_and_alerts_tail_prints_alerts_and_digests(
     assert capfd.readouterr().out.splitlines() == [
         "00:00–00:01  WARNING   firing    m/x  missing_rate  x: s.",
         "00:00–00:01  digest    1 firing  m  x missing_rate warning 0.1"]
+
+
+def start_local_up(broker_port: int, redis_port: int) -> tuple[subprocess.Popen[str], list[str]]:
+    """`local up` on the given ports, and the first lines it printed (its URLs, or nothing if it exited)."""
+    process = subprocess.Popen([CLI, "local", "up", "--broker-port", str(broker_port), "--redis-port", str(redis_port)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    return process, [process.stdout.readline() for _ in range(2)]
+
+
+def answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def test_local_up_starts_again_on_the_same_ports_right_after_a_stop(tmp_path: Path) -> None:
+    broker_port, redis_port = free_port(), free_port()
+    first, _ = start_local_up(broker_port, redis_port)
+    # a client still connected when the stack stops leaves the servers' side of the connection in TIME-WAIT
+    client = redis.Redis(port=redis_port)
+    client.ping()
+    first.send_signal(signal.SIGINT)
+    assert first.wait(timeout=20) == 0
+    client.close()
+    second, lines = start_local_up(broker_port, redis_port)
+    try:
+        assert lines == [f"broker  kafka://127.0.0.1:{broker_port}\n", f"redis   redis://127.0.0.1:{redis_port}/0\n"], \
+            second.stderr.read() if second.poll() is not None and second.stderr else lines
+    finally:
+        second.send_signal(signal.SIGINT)
+        second.wait(timeout=20)
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP])
+def test_local_up_stops_the_broker_and_redis_on_sigterm_and_sighup(stop: signal.Signals) -> None:
+    broker_port, redis_port = free_port(), free_port()
+    process, lines = start_local_up(broker_port, redis_port)
+    assert lines[0] == f"broker  kafka://127.0.0.1:{broker_port}\n"
+    assert answers(broker_port) and answers(redis_port)
+    process.send_signal(stop)
+    process.wait(timeout=20)
+    assert not answers(broker_port), "the broker outlived `local up`"
+    assert not answers(redis_port), "redis-server outlived `local up`"

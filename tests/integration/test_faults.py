@@ -74,7 +74,7 @@ class Feed:
         def progress(n: int) -> None:
             self.sent = n
 
-        self.sent = kafka_io.produce(broker, topic, jsonl_lines(path), rate=rate, on_progress=progress)
+        self.sent = kafka_io.produce(broker, topic, jsonl_lines(path), rate=rate, on_progress=progress).acknowledged
 
     def join(self) -> None:
         self.thread.join(timeout=60)
