@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from stream_guard.adapters import kafka_io
-from stream_guard.runtime.local_stack import LocalStack, create_topics, free_port
+from stream_guard.runtime.local_stack import LocalStack, broker_binary, create_topics, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "topologies" / "demo.yaml"
@@ -127,3 +127,39 @@ def wait_for_records(stack: LocalStack, topic: str, count: int, timeout: float =
 
 def jsonl_lines(path: Path) -> Iterator[bytes]:
     yield from path.read_bytes().splitlines()
+
+
+class Broker:
+    """A broker of this test's own on a fixed port, so that it can be restarted with an empty log."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port, self.workdir = free_port(), workdir
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        listener = f"tcp://127.0.0.1:{self.port}"
+        with open(self.workdir / "broker.log", "ab") as out:
+            self.process = subprocess.Popen([broker_binary(), "broker", "--listener-url", listener,
+                                             "--advertised-listener-url", listener], stdout=out,
+                                            stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                create_topics(f"127.0.0.1:{self.port}", {"ping": 1})
+                return
+            except Exception:  # not listening yet
+                time.sleep(0.2)
+        raise AssertionError("the test's broker did not start")
+
+    def pause(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait()

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
+from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -14,7 +18,7 @@ from stream_guard.adapters import kafka_io
 from stream_guard.offline import scenario
 from stream_guard.runtime.local_stack import LocalStack
 
-from .live import ALERT, LiveTopology, Worker, fresh_topology, wait_for_records
+from .live import ALERT, Broker, LiveTopology, Worker, fresh_topology, wait_for_records
 
 pytestmark = pytest.mark.integration
 
@@ -99,3 +103,49 @@ def test_a_worker_whose_source_never_sends_anything_still_raises_freshness(
     assert alerts[0]["summary"].startswith("events: none in the 3s since ")   # the partitions' assignment
     assert alerts[0]["summary"].endswith(" assigned; reaches warning (threshold 3s).")
     assert epoch(alerts[1]["emitted_at"]) - assigned_by <= 6 + SLACK
+
+
+def test_freshness_is_judged_while_the_broker_hangs(local_stack: LocalStack, tmp_path: Path) -> None:
+    """A broker frozen (SIGSTOP) in the middle of a steady stream: the worker's own clock still judges
+    freshness, on /status and in the log, although the alert reaches the alert topic only once the
+    broker is back (offsets folded just before the freeze wait to be committed meanwhile)."""
+    broker = Broker(tmp_path)
+    broker.start()
+    stack = replace(local_stack, broker_url=f"kafka://127.0.0.1:{broker.port}", broker_port=broker.port)
+    topology = quick_freshness(stack, tmp_path)
+    kafka_io.produce(stack.broker_url, topology.source, events_now())
+    worker = Worker(stack, topology, tmp_path)
+    stop = threading.Event()
+
+    def steady() -> None:
+        def until_stopped() -> Iterator[bytes]:
+            while not stop.is_set():
+                yield events_now()[0]
+
+        with contextlib.suppress(Exception):   # the producer gives up while the broker is frozen
+            kafka_io.produce(stack.broker_url, topology.source, until_stopped(), rate=200)
+
+    feeder = threading.Thread(target=steady, daemon=True)
+    try:
+        worker.wait_for(consumed(EVENTS), timeout=60)
+        worker.wait_for(lambda s: s["monitors"]["fraud-model"]["evaluating"], timeout=30)
+        feeder.start()
+        worker.wait_for(consumed_more_than(EVENTS + 200), timeout=30)
+        broker.pause()
+        frozen_at = time.time()
+        status = worker.wait_for(lambda s: s["monitors"]["fraud-model"]["firing"] >= 1, timeout=6 + 2 * SLACK)
+        judged_after = time.time() - frozen_at
+    finally:
+        stop.set()
+        broker.resume()
+        feeder.join(timeout=30)
+        worker.stop()
+        broker.kill()
+    assert judged_after <= 6 + 2 * SLACK and status["monitors"]["fraud-model"]["firing"] == 1
+    assert "freshness firing" in worker.log()
+
+
+def consumed_more_than(records: int) -> Any:
+    def met(status: dict[str, Any]) -> bool:
+        return sum(p["offset"] for p in status["monitors"]["fraud-model"]["partitions"].values()) > records
+    return met

@@ -3,8 +3,6 @@ log is folded from its start, not skipped below the stored offsets, and a `log_r
 
 from __future__ import annotations
 
-import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -14,42 +12,14 @@ import pytest
 
 from stream_guard.adapters import kafka_io
 from stream_guard.offline import scenario
-from stream_guard.runtime.local_stack import LocalStack, broker_binary, create_topics, free_port
+from stream_guard.runtime.local_stack import LocalStack, create_topics
 
-from .live import ALERT, Worker, fresh_topology, wait_for_records
+from .live import ALERT, Broker, Worker, fresh_topology, wait_for_records
 
 pytestmark = pytest.mark.integration
 
 START = 1_800_000_000_000 - 1_800_000_000_000 % 60_000
 PER_WINDOW = 600
-
-
-class Broker:
-    """A broker of this test's own on a fixed port, so that it can be restarted with an empty log."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.port, self.workdir = free_port(), workdir
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        listener = f"tcp://127.0.0.1:{self.port}"
-        with open(self.workdir / "broker.log", "ab") as out:
-            self.process = subprocess.Popen([broker_binary(), "broker", "--listener-url", listener,
-                                             "--advertised-listener-url", listener], stdout=out,
-                                            stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                create_topics(f"127.0.0.1:{self.port}", {"ping": 1})
-                return
-            except Exception:  # not listening yet
-                time.sleep(0.2)
-        raise AssertionError("the test's broker did not start")
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.kill()
-        self.process.wait()
 
 
 @pytest.fixture
