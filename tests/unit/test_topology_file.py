@@ -279,3 +279,17 @@ def test_a_merge_key_that_merges_no_mapping_says_what_it_takes(tmp_path: Path) -
     assert problems_of(tmp_path, MINIMAL + "    reference: {<<: 3}\n") == [
         "F:10: a merge key (<<) takes a mapping or a list of mappings, such as <<: *defaults"]
 
+
+@pytest.mark.parametrize("value", ["-0.1", ".nan", ".inf", "-.inf", "yes", "true"])
+def test_a_threshold_must_be_a_finite_number_not_below_zero(tmp_path: Path, value: str) -> None:
+    [problem] = problems_of(tmp_path, MINIMAL + f"    checks:\n      missing_rate: {{critical: {value}}}\n")
+    assert problem.startswith("F:11: monitors[0].checks.missing_rate.critical: ")
+    assert "a threshold is a finite number of 0 or more, such as 0.2" in problem
+
+
+def test_a_zero_threshold_and_the_shipped_topologies_stay_valid(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL + "    checks:\n      missing_rate: {warning: 0, critical: 0.5}\n")
+    assert load_topology(path).monitors[0].checks.missing_rate.warning == 0
+    for shipped in [*(REPO / "topologies").glob("*.yaml"), REPO / "deploy" / "topology.yaml"]:
+        load_topology(shipped)
+
