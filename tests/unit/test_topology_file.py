@@ -293,3 +293,22 @@ def test_a_zero_threshold_and_the_shipped_topologies_stay_valid(tmp_path: Path) 
     for shipped in [*(REPO / "topologies").glob("*.yaml"), REPO / "deploy" / "topology.yaml"]:
         load_topology(shipped)
 
+
+@pytest.mark.parametrize("topic", ["'checkout events'", "'..'", "'.'", "t" * 250, "'topic/é'", "''"])
+def test_a_topic_name_kafka_refuses_is_refused_with_what_kafka_allows(tmp_path: Path, topic: str) -> None:
+    [problem] = problems_of(tmp_path, MINIMAL.replace("topic: checkout.events", f"topic: {topic}"))
+    assert problem.startswith("F:5: monitors[0].source.topic: ")
+    assert "a Kafka topic name is 1 to 249 characters of A-Z, a-z, 0-9, '.', '_' and '-', other than '.' and '..'" \
+        in problem
+    assert len(problem) < 300
+
+
+def test_alert_topics_are_kafka_topic_names_too(tmp_path: Path) -> None:
+    [problem] = problems_of(tmp_path, MINIMAL.replace("app: shop", "app: shop\nalerts: {topic: 'my alerts'}"))
+    assert problem.startswith("F:3: alerts.topic: ")
+
+
+def test_an_overlong_app_is_refused_without_echoing_all_of_it(tmp_path: Path) -> None:
+    [problem] = problems_of(tmp_path, MINIMAL.replace("app: shop", "app: " + "a" * 100_000))
+    assert problem.startswith("F:2: app: ") and "1 to 200 characters" in problem
+    assert len(problem) < 300
