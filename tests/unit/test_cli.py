@@ -47,6 +47,19 @@ def test_validate_exits_2_with_file_and_line_of_each_error(tmp_path: Path, capsy
     assert out.out == f"{DEMO}: ok (1 monitors, 6 features)\n"
 
 
+def test_validate_reports_every_file_even_after_ones_that_cannot_be_read(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    files = {"bad.yaml": MINIMAL.replace("min: 0", "min: zero"), "recursive.yaml": "x: &r [*r]\n",
+             "deep.yaml": "a: " + "[" * 500 + "]" * 500 + "\n", "last.yaml": MINIMAL.replace("5m", "5 minutes")}
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    assert main(["validate", *(str(tmp_path / name) for name in files), str(DEMO)]) == 2
+    out = capsys.readouterr()
+    assert [line.split(":")[0] for line in out.err.splitlines()] == [str(tmp_path / name) for name in files]
+    assert "Traceback" not in out.err
+    assert out.out == f"{DEMO}: ok (1 monitors, 6 features)\n"
+
+
 def test_validate_of_a_missing_file_names_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", str(tmp_path / "nope.yaml")]) == 2
     missing = tmp_path / "nope.yaml"

@@ -32,6 +32,30 @@ def test_event_time_rejects_what_is_not_a_time(given: object) -> None:
         parse_event_time(given)
 
 
+@pytest.mark.parametrize("given, expected", [
+    ("20261205", 1_796_428_800_000),                   # YYYYMMDD (ISO basic): 8 digits are a date, not 1970
+    ("2026-12-05t11:05:35z", 1_796_468_735_000),       # RFC 3339 allows lowercase t and z
+    ("2026-12-05T11:05:35.250z", 1_796_468_735_250),
+    ("2026-12-05 11:05:35Z", 1_796_468_735_000),
+    ("1796468735.25", 1_796_468_735_250),
+])
+def test_event_time_reads_iso_basic_dates_and_lowercase_rfc3339(given: str, expected: int) -> None:
+    assert parse_event_time(given) == expected
+
+
+@pytest.mark.parametrize("given", [
+    "١٧٩٦٤٦٨٧٣٥",               # Arabic-Indic digits: float() reads them, but no source writes them
+    "１７９６４６８７３５",          # fullwidth digits
+    "2026-12-05X11:05:35Z",      # fromisoformat takes any character between date and time
+    "2026-12-05é11:05:35Z",
+    "2026-339",                  # ISO ordinal dates: Python's fromisoformat does not read them
+    "1e9", " 1796468735", "1_796_468_735", "+1796468735", "1796468735.", ".5", "infinity", "20261335",
+])
+def test_event_time_refuses_lookalike_numbers_odd_separators_and_ordinal_dates(given: str) -> None:
+    with pytest.raises(ValueError, match="ISO-8601"):
+        parse_event_time(given)
+
+
 def test_each_kind_of_bad_record_gets_its_reason_and_the_good_ones_decode() -> None:
     batch = [
         record({"ts": 1000, "f": {"x": 1.5, "c": "a"}}, 0),

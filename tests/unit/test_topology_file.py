@@ -138,7 +138,7 @@ def test_importance_must_be_positive_and_source_a_plain_name(tmp_path: Path) -> 
 
 def test_invalid_yaml_reports_the_line_of_the_syntax_error(tmp_path: Path) -> None:
     assert problems_of(tmp_path, MINIMAL.replace("grace: 30s}", "grace: 30s")) == [
-        "F:7: invalid YAML: expected ',' or '}', but got ':'"]
+        "F:7: invalid YAML: while parsing a flow mapping, did not find expected ',' or '}'"]
 
 
 def test_a_key_given_twice_is_an_error_not_a_silent_override(tmp_path: Path) -> None:
@@ -240,3 +240,75 @@ def test_freshness_is_a_monitor_check_and_not_allowed_on_a_feature(tmp_path: Pat
     text = MINIMAL.replace("{type: categorical}", "{type: categorical, checks: {freshness: {warning: 1m}}}")
     (problem,) = problems_of(tmp_path, text)
     assert problem.startswith("F:9: unknown key monitors[0].features.channel.checks.freshness (allowed here: ")
+
+
+def test_a_recursive_alias_is_refused_at_its_line(tmp_path: Path) -> None:
+    [problem] = problems_of(tmp_path, MINIMAL.replace("app: shop", "app: shop\nx: &r [*r]"))
+    assert problem.startswith("F:3: ") and "recursive alias" in problem
+
+
+@pytest.mark.parametrize("text", ["a: " + "[" * 500 + "]" * 500 + "\n", "a:\n" + "".join(
+    f"{'  ' * i}- \n" for i in range(1, 500)), "a: " + "{b: " * 2000 + "1" + "}" * 2000 + "\n"])
+def test_nesting_deeper_than_a_topology_needs_is_refused_at_its_line(tmp_path: Path, text: str) -> None:
+    [problem] = problems_of(tmp_path, text)
+    assert problem.startswith("F:") and "levels deep" in problem and "at most 32" in problem
+
+
+def test_a_large_topology_without_aliases_is_not_taken_for_an_alias_bomb(tmp_path: Path) -> None:
+    labels = ", ".join(f"c{i}" for i in range(120_000))
+    path = write(tmp_path, MINIMAL.replace("{type: categorical}", f"{{type: categorical, allowed: [{labels}]}}"))
+    assert len(load_topology(path).monitors[0].features["channel"].allowed or ()) == 120_000
+
+
+def test_a_file_over_the_size_limit_is_refused_before_it_is_parsed(tmp_path: Path) -> None:
+    text = MINIMAL + "# padding\n" * 500_000
+    assert problems_of(tmp_path, text) == [
+        f"F:1: the file is {len(text) / 2**20:.1f} MB; a topology file may be at most 4 MB "
+        "(a topology of thousands of features is a few hundred kB)"]
+
+
+def test_merge_keys_copy_a_mapping_and_keys_given_beside_them_win(tmp_path: Path) -> None:
+    text = MINIMAL.replace("{type: numeric, min: 0}", "&amount {type: numeric, min: 0, max: 100}") + \
+        "      refund_value: {<<: *amount, max: 50}\n      tip: {<<: [*amount, {importance: 2}]}\n"
+    features = load_topology(write(tmp_path, text)).monitors[0].features
+    assert (features["refund_value"].min, features["refund_value"].max) == (0, 50)
+    assert (features["tip"].max, features["tip"].importance) == (100, 2)
+
+
+def test_a_merge_key_that_merges_no_mapping_says_what_it_takes(tmp_path: Path) -> None:
+    assert problems_of(tmp_path, MINIMAL + "    reference: {<<: 3}\n") == [
+        "F:10: a merge key (<<) takes a mapping or a list of mappings, such as <<: *defaults"]
+
+
+@pytest.mark.parametrize("value", ["-0.1", ".nan", ".inf", "-.inf", "yes", "true"])
+def test_a_threshold_must_be_a_finite_number_not_below_zero(tmp_path: Path, value: str) -> None:
+    [problem] = problems_of(tmp_path, MINIMAL + f"    checks:\n      missing_rate: {{critical: {value}}}\n")
+    assert problem.startswith("F:11: monitors[0].checks.missing_rate.critical: ")
+    assert "a threshold is a finite number of 0 or more, such as 0.2" in problem
+
+
+def test_a_zero_threshold_and_the_shipped_topologies_stay_valid(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL + "    checks:\n      missing_rate: {warning: 0, critical: 0.5}\n")
+    assert load_topology(path).monitors[0].checks.missing_rate.warning == 0
+    for shipped in [*(REPO / "topologies").glob("*.yaml"), REPO / "deploy" / "topology.yaml"]:
+        load_topology(shipped)
+
+
+@pytest.mark.parametrize("topic", ["'checkout events'", "'..'", "'.'", "t" * 250, "'topic/é'", "''"])
+def test_a_topic_name_kafka_refuses_is_refused_with_what_kafka_allows(tmp_path: Path, topic: str) -> None:
+    [problem] = problems_of(tmp_path, MINIMAL.replace("topic: checkout.events", f"topic: {topic}"))
+    assert problem.startswith("F:5: monitors[0].source.topic: ")
+    assert "a Kafka topic name is 1 to 249 characters of A-Z, a-z, 0-9, '.', '_' and '-', other than '.' and '..'" \
+        in problem
+    assert len(problem) < 300
+
+
+def test_alert_topics_are_kafka_topic_names_too(tmp_path: Path) -> None:
+    [problem] = problems_of(tmp_path, MINIMAL.replace("app: shop", "app: shop\nalerts: {topic: 'my alerts'}"))
+    assert problem.startswith("F:3: alerts.topic: ")
+
+
+def test_an_overlong_app_is_refused_without_echoing_all_of_it(tmp_path: Path) -> None:
+    [problem] = problems_of(tmp_path, MINIMAL.replace("app: shop", "app: " + "a" * 100_000))
+    assert problem.startswith("F:2: app: ") and "1 to 200 characters" in problem
+    assert len(problem) < 300

@@ -5,6 +5,7 @@ How the checks compute their values lives in `core.judging.checks`; these are on
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -13,6 +14,7 @@ from stream_guard.core.topology.durations import Duration, format_duration
 from stream_guard.core.topology.frozen import Frozen
 
 SEVERITIES = ("info", "warning", "critical")
+_THRESHOLD = "a threshold is a finite number of 0 or more, such as 0.2"
 
 
 class SeverityLadder(Frozen):
@@ -22,6 +24,21 @@ class SeverityLadder(Frozen):
     warning: float | None = None
     critical: float | None = None
     enabled: bool = True
+
+    @field_validator("info", "warning", "critical", mode="before")
+    @classmethod
+    def _not_a_boolean(cls, value: Any) -> Any:
+        if isinstance(value, bool):   # pydantic would read yes / true as 1.0
+            raise ValueError(f"{_THRESHOLD} (got {value!r}; yes, no, true and false are no thresholds)")
+        return value
+
+    @field_validator("info", "warning", "critical")
+    @classmethod
+    def _finite_and_not_negative(cls, value: float | None) -> float | None:
+        # a check's value is a distance, share or fold change: below 0 a rung fires on every window, NaN never
+        if value is not None and not 0 <= value < math.inf:
+            raise ValueError(f"{_THRESHOLD} (got {value!r})")
+        return value
 
     @model_validator(mode="after")
     def _ordered(self) -> SeverityLadder:

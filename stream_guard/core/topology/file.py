@@ -1,7 +1,8 @@
 """Read a topology YAML file into a `Topology`, reporting every problem as `FILE:LINE: message`.
 
-YAML is parsed with the safe loader only (no tags that build objects); the node tree keeps the
-line of every key so that pydantic's error locations can be mapped back to the file.
+The file is at most `MAX_BYTES`; `core.topology.yaml_tree` reads its YAML (safe tags only, bounded
+depth and alias expansion) with the line of every key, so that pydantic's error locations can be
+mapped back to the file.
 """
 
 from __future__ import annotations
@@ -11,27 +12,26 @@ import os
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from stream_guard.core.topology.topology import Topology
+from stream_guard.core.topology.yaml_tree import Loc, YamlProblem, read_yaml
 from stream_guard.errors import TopologyError
 
-Loc = tuple[str | int, ...]
-MAX_NODES = 100_000  # YAML aliases can expand a small file into billions of nodes
-_PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
+MAX_BYTES = 4 * 2**20   # a topology of thousands of features is a few hundred kB
+_SHOWN = 60              # characters of a wrong value quoted back
 
 
 def load_topology(path: str | Path) -> Topology:
     """Load and validate one topology file; raise `TopologyError` listing every problem found."""
     path = Path(path)
+    text = _read(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise TopologyError([f"{path}: cannot read the topology file: {exc.strerror or exc}"]) from None
-    except UnicodeDecodeError:
-        raise TopologyError([f"{path}:1: the file is not UTF-8 text"]) from None
-    data, lines = _parse_yaml(text, path)
+        data, lines = read_yaml(text)
+    except YamlProblem as exc:
+        raise TopologyError([f"{path}:{exc.line}: {exc.message}"]) from None
+    if data is None:
+        raise TopologyError([f"{path}:1: the file is empty; a topology starts with `version: 1`"])
     try:
         return Topology.model_validate(data)
     except ValidationError as exc:
@@ -50,50 +50,21 @@ def with_overrides(topology: Topology, broker: str | None = None, redis: str | N
     return topology
 
 
-def _parse_yaml(text: str, path: Path) -> tuple[Any, dict[Loc, int]]:
+def _read(path: Path) -> str:
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else 1
-        raise TopologyError([f"{path}:{line}: invalid YAML: {exc.problem}"]) from None
-    if root is None:
-        raise TopologyError([f"{path}:1: the file is empty; a topology starts with `version: 1`"])
-    lines: dict[Loc, int] = {}
-    budget = [MAX_NODES]
-    data = _build(root, (), lines, path, budget)
-    return data, lines
-
-
-def _build(node: yaml.Node, loc: Loc, lines: dict[Loc, int], path: Path, budget: list[int]) -> Any:
-    budget[0] -= 1
-    if budget[0] < 0:
-        raise TopologyError([f"{path}:{node.start_mark.line + 1}: the document expands to more than "
-                             f"{MAX_NODES} values (YAML alias bomb?); write it out plainly"])
-    lines.setdefault(loc, node.start_mark.line + 1)
-    if not isinstance(node, yaml.ScalarNode) and node.tag not in _PLAIN_TAGS:
-        raise TopologyError([f"{path}:{node.start_mark.line + 1}: the YAML tag {node.tag} is not allowed; "
-                             "a topology holds plain mappings, lists and values"])
-    if isinstance(node, yaml.MappingNode):
-        out: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            key = _scalar(key_node, path)
-            if key in out:
-                raise TopologyError([f"{path}:{key_node.start_mark.line + 1}: key {key!r} appears twice"])
-            lines[loc + (key,)] = key_node.start_mark.line + 1
-            out[key] = _build(value_node, loc + (key,), lines, path, budget)
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_build(item, loc + (i,), lines, path, budget) for i, item in enumerate(node.value)]
-    return _scalar(node, path)
-
-
-def _scalar(node: yaml.Node, path: Path) -> Any:
-    if not isinstance(node, yaml.ScalarNode):
-        raise TopologyError([f"{path}:{node.start_mark.line + 1}: a key must be plain text"])
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_BYTES + 1)
+            if len(raw) > MAX_BYTES:
+                size = max(path.stat().st_size, len(raw))
+                raise TopologyError([f"{path}:1: the file is {size / 2**20:.1f} MB; a topology file may be at most "
+                                     f"{MAX_BYTES // 2**20} MB (a topology of thousands of features is a few "
+                                     "hundred kB)"])
+    except OSError as exc:
+        raise TopologyError([f"{path}: cannot read the topology file: {exc.strerror or exc}"]) from None
     try:
-        return yaml.SafeLoader(node.value).construct_object(node)
-    except yaml.constructor.ConstructorError as exc:
-        raise TopologyError([f"{path}:{node.start_mark.line + 1}: {exc.problem}"]) from None
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise TopologyError([f"{path}:1: the file is not UTF-8 text"]) from None
 
 
 def _describe(path: Path, err: Any, lines: dict[Loc, int]) -> str:
@@ -106,8 +77,15 @@ def _describe(path: Path, err: Any, lines: dict[Loc, int]) -> str:
     if err["type"] == "missing":
         return f"{path}:{line}: {where} is required but missing"
     given = err.get("input")
-    shown = "" if isinstance(given, (dict, list)) or err["type"].startswith("value_error") else f" (got {given!r})"
+    quiet = isinstance(given, (dict, list)) or err["type"].startswith("value_error")
+    shown = "" if quiet else f" (got {_shown(given)})"
     return f"{path}:{line}: {where}: {message}{shown}" if where else f"{path}:{line}: {message}"
+
+
+def _shown(value: Any) -> str:
+    """`value` as quoted back in a message: its repr, cut short if long."""
+    text = repr(value)
+    return text if len(text) <= _SHOWN else f"{text[:_SHOWN - 5]}… ({len(text):,} characters)"
 
 
 def _line_of(loc: Loc, lines: dict[Loc, int]) -> int:

@@ -12,11 +12,12 @@ from stream_guard.core.topology.durations import Duration, format_duration
 from stream_guard.core.topology.features import FeatureSpec
 from stream_guard.core.topology.frozen import Frozen
 from stream_guard.core.topology.rules import Rule, parse_rule
+from stream_guard.core.topology.services import TopicName
 from stream_guard.core.topology.timestamps import parse_event_time
 
 
 class SourceSpec(Frozen):
-    topic: str = Field(min_length=1)
+    topic: TopicName
     timestamp: str = Field(min_length=1, description="dotted path of the event time")
     format: Literal["json", "json_array", "ndjson"] = Field(
         default="json", description="one event per message, or many: a JSON array or newline-delimited JSON"

@@ -3,13 +3,39 @@ dead-letter topics, the state kept in Redis and the status page."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+import re
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, field_serializer, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_serializer, field_validator, model_validator
 
 from stream_guard.core.topology.durations import Duration
 from stream_guard.core.topology.frozen import Frozen
 from stream_guard.core.topology.redaction import redacted
+
+_KAFKA_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
+_APP_NAME = re.compile(r"[A-Za-z0-9._-]{1,200}")   # Faust names topics after it: `<app>-__assignor-__leader`
+
+
+def _kafka_topic(name: str) -> str:
+    if not _KAFKA_NAME.fullmatch(name) or name in (".", ".."):
+        raise ValueError(f"{_given(name)} cannot be a topic: a Kafka topic name is 1 to 249 characters of "
+                         "A-Z, a-z, 0-9, '.', '_' and '-', other than '.' and '..'")
+    return name
+
+
+def _app_name(name: str) -> str:
+    if not _APP_NAME.fullmatch(name):
+        raise ValueError(f"{_given(name)} cannot be the app: it names the consumer group and Faust's topics, "
+                         "so it is 1 to 200 characters of A-Z, a-z, 0-9, '.', '_' and '-'")
+    return name
+
+
+def _given(text: str) -> str:
+    return repr(text) if len(text) <= 60 else f"a name of {len(text):,} characters"
+
+
+TopicName = Annotated[str, AfterValidator(_kafka_topic)]
+AppName = Annotated[str, AfterValidator(_app_name)]
 
 
 class _RedactedURL(Frozen):
@@ -123,8 +149,8 @@ class RedisSpec(PasswordSource, _RedactedURL):
 
 
 class AlertsSpec(Frozen):
-    topic: str = "stream-guard.alerts"
-    dead_letter_topic: str = "stream-guard.dead-letters"
+    topic: TopicName = "stream-guard.alerts"
+    dead_letter_topic: TopicName = "stream-guard.dead-letters"
 
 
 class StateSpec(Frozen):

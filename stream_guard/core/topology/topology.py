@@ -17,12 +17,12 @@ from stream_guard.core.topology.features import FeatureSpec
 from stream_guard.core.topology.frozen import Frozen
 from stream_guard.core.topology.monitor import MonitorSpec
 from stream_guard.core.topology.rules import parse_rule
-from stream_guard.core.topology.services import AlertsSpec, KafkaSpec, RedisSpec, StateSpec, WebSpec
+from stream_guard.core.topology.services import AlertsSpec, AppName, KafkaSpec, RedisSpec, StateSpec, WebSpec
 
 
 class Topology(Frozen):
     version: Literal[1]
-    app: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    app: AppName
     kafka: KafkaSpec = KafkaSpec()
     redis: RedisSpec = RedisSpec()
     alerts: AlertsSpec = AlertsSpec()
