@@ -52,7 +52,7 @@ class AvroWriter:
             raise ValueError("the schema is not a record: an event is a record of fields")
         return cls(parsed, _with_references(raw, text), declared)
 
-    def decode(self, value: bytes) -> dict[str, Any]:
+    def decode(self, value: bytes) -> tuple[dict[str, Any], AvroWriter]:
         stream = io.BytesIO(value)
         stream.seek(HEADER)
         try:
@@ -65,7 +65,7 @@ class AvroWriter:
                                                f"{len(value) - stream.tell()} bytes left after the record")
         for path, convert in self._conversions:
             _convert_at(event, path, convert)
-        return event  # type: ignore[no-any-return]
+        return event, self
 
     def absent(self, path: tuple[str, ...]) -> bool:
         return _type_at(self._raw, path) is None

@@ -29,7 +29,7 @@ class JsonSchemaWriter:
             raise ValueError("a JSON Schema is an object")
         return cls(schema)
 
-    def decode(self, value: bytes) -> dict[str, Any]:
+    def decode(self, value: bytes) -> tuple[dict[str, Any], JsonSchemaWriter]:
         payload = value[HEADER:]
         try:
             event = orjson.loads(payload)
@@ -37,7 +37,7 @@ class JsonSchemaWriter:
             raise WireError("schema_mismatch", "the payload is not JSON: " + json_problem(payload, exc)[1]) from None
         if type(event) is not dict:
             raise WireError("schema_mismatch", f"expected a JSON object, got {json_kind(event)}")
-        return event
+        return event, self
 
     def absent(self, path: tuple[str, ...]) -> bool:
         """True where an object on the way lists its `properties` and the name is not among them."""

@@ -56,7 +56,7 @@ class ProtobufWriter:
             node = self._tree
             for name in path:
                 node = node.setdefault(name, {})
-        self._messages: dict[tuple[int, ...], tuple[Any, Read]] = {}
+        self._messages: dict[tuple[int, ...], _MessageType] = {}
 
     @classmethod
     def parse(cls, text: SchemaText, declared: tuple[tuple[str, ...], ...]) -> ProtobufWriter:
@@ -70,34 +70,22 @@ class ProtobufWriter:
             raise ValueError(f"{main.name} declares no message")
         return cls(pool, main, declared)
 
-    def decode(self, value: bytes) -> dict[str, Any]:
+    def decode(self, value: bytes) -> tuple[dict[str, Any], _MessageType]:
         indexes, start = message_indexes(value, HEADER)
-        message_class, read = self._message(indexes)
+        kind = self._message(indexes)
         try:
-            message = message_class.FromString(value[start:])
+            message = kind.message_class.FromString(value[start:])
         except DecodeError as exc:
             raise WireError("schema_mismatch", f"the payload does not match its Protobuf schema ({exc})") from None
-        return read(message)  # type: ignore[no-any-return]
+        return kind.read(message), kind
 
-    def absent(self, path: tuple[str, ...]) -> bool:
-        """Judged on the file's first message, the one a topic's records usually are."""
-        descriptor: Descriptor | None = self._descriptor((0,))
-        for name in path:
-            field = descriptor.fields_by_name.get(name) if descriptor is not None else None
-            if field is None:
-                return True
-            if _is_map_field(field):
-                return False   # any key may be there
-            descriptor = field.message_type
-        return False
-
-    def _message(self, indexes: tuple[int, ...]) -> tuple[Any, Read]:
+    def _message(self, indexes: tuple[int, ...]) -> _MessageType:
         if indexes not in self._messages:
             descriptor = self._descriptor(indexes)
             if descriptor is None:
                 raise WireError("schema_mismatch", f"message index {list(indexes)} names no message of "
                                                    f"{self._file.name}")
-            self._messages[indexes] = (GetMessageClass(descriptor), _message_reader(descriptor, self._tree))
+            self._messages[indexes] = _MessageType(descriptor, self._tree)
         return self._messages[indexes]
 
     def _descriptor(self, indexes: tuple[int, ...]) -> Descriptor | None:
@@ -108,6 +96,26 @@ class ProtobufWriter:
             name = f"{name}.{messages[index].name}" if name else messages[index].name
             messages = messages[index].nested_type
         return self._pool.FindMessageTypeByName(name)
+
+
+class _MessageType:
+    """One message type of a writer's file: its class, its reader, the fields it has."""
+
+    def __init__(self, descriptor: Descriptor, tree: Tree) -> None:
+        self.descriptor = descriptor
+        self.message_class = GetMessageClass(descriptor)
+        self.read = _message_reader(descriptor, tree)
+
+    def absent(self, path: tuple[str, ...]) -> bool:
+        descriptor: Descriptor | None = self.descriptor
+        for name in path:
+            field = descriptor.fields_by_name.get(name) if descriptor is not None else None
+            if field is None:
+                return True
+            if _is_map_field(field):
+                return False   # any key may be there
+            descriptor = field.message_type
+        return False
 
 
 def _file_proto(text: str) -> descriptor_pb2.FileDescriptorProto:

@@ -21,7 +21,7 @@ import numpy as np
 from stream_guard.core.decoding.columns import ChunkedFields
 from stream_guard.core.decoding.json_problems import EMPTY_MESSAGE
 from stream_guard.core.decoding.records import DeadLetter, RawRecord
-from stream_guard.core.decoding.wire import WireError, Writer
+from stream_guard.core.decoding.wire import Shape, WireError
 from stream_guard.core.decoding.writer_schemas import WriterSchemas
 
 ABSENT_SUFFIX = " (not in the writer's schema)"
@@ -36,37 +36,36 @@ class RegistryReading:
     def __init__(self, schemas: WriterSchemas, features: Sequence[tuple[str, ...]]) -> None:
         self.schemas = schemas
         self._features = list(dict.fromkeys(features))
-        self._absent: dict[int, tuple[tuple[str, ...], ...]] = {}   # id(writer) -> its absent declared paths
-        self._writers: list[Writer] = []
+        self._absent: dict[int, tuple[tuple[str, ...], ...]] = {}   # id(shape) -> its absent declared paths
+        self._shapes: list[Shape] = []
 
     def read(self, records: Sequence[RawRecord], fields: ChunkedFields, origins: Origins,
              dead: list[DeadLetter], dead_letter: Dead) -> int:
         """Decode the records into `fields`; returns how many events they count for (one each)."""
         events: list[dict[str, Any]] = []
-        writers: list[Writer] = []
+        shapes: list[Shape] = []
         writer_of = self.schemas.writer
         for record in records:
             try:
-                writer = writer_of(record.value)
-                event = writer.decode(record.value)  # type: ignore[arg-type]
+                event, shape = writer_of(record.value).decode(record.value)  # type: ignore[arg-type]
             except WireError as problem:
                 reason, message = ("empty", EMPTY_MESSAGE) if not record.value else (problem.reason, str(problem))
                 dead.append(dead_letter(record, None, reason, message))
                 continue
             events.append(event)
-            writers.append(writer)
+            shapes.append(shape)
             origins.append((record, None))
             if len(events) >= CHUNK_EVENTS:
                 fields.add(events)
                 events = []
         fields.add(events)
-        self._writers = writers
+        self._shapes = shapes
         return len(records)
 
     def absent(self, dropped: Sequence[int]) -> dict[str, np.ndarray]:
         """Declared field (with `ABSENT_SUFFIX`) -> which of the batch's events (but `dropped`) came from a
         writer's schema without it; only fields some event lacks this way."""
-        lacking = [self._lacking(writer) for writer in self._writers]
+        lacking = [self._lacking(shape) for shape in self._shapes]
         out: dict[str, np.ndarray] = {}
         for path in {p for paths in lacking for p in paths}:
             mask = np.fromiter((path in paths for paths in lacking), bool, len(lacking))
@@ -75,8 +74,8 @@ class RegistryReading:
                 out[".".join(path) + ABSENT_SUFFIX] = mask
         return out
 
-    def _lacking(self, writer: Writer) -> tuple[tuple[str, ...], ...]:
-        key = id(writer)
+    def _lacking(self, shape: Shape) -> tuple[tuple[str, ...], ...]:
+        key = id(shape)
         if key not in self._absent:
-            self._absent[key] = tuple(path for path in self._features if writer.absent(path))
+            self._absent[key] = tuple(path for path in self._features if shape.absent(path))
         return self._absent[key]

@@ -31,14 +31,18 @@ class SchemaText:
     references: tuple[tuple[str, SchemaText], ...] = ()
 
 
-class Writer(Protocol):
-    """One parsed writer schema: decodes a framed record's payload into an event (nested dicts)."""
-
-    def decode(self, value: bytes) -> dict[str, Any]: ...
+class Shape(Protocol):
+    """The fields an event can carry: a writer schema's, or (Protobuf) one message type's of it."""
 
     def absent(self, path: tuple[str, ...]) -> bool:
-        """Whether no event of this schema can carry `path` (the schema has no such field)."""
+        """Whether no event of this shape can carry `path` (the schema has no such field)."""
         ...
+
+
+class Writer(Protocol):
+    """One parsed writer schema: decodes a framed record into an event (nested dicts) and its shape."""
+
+    def decode(self, value: bytes) -> tuple[dict[str, Any], Shape]: ...
 
 
 class WireError(ValueError):
