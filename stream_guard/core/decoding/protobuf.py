@@ -79,6 +79,14 @@ class ProtobufWriter:
             raise WireError("schema_mismatch", f"the payload does not match its Protobuf schema ({exc})") from None
         return kind.read(message), kind
 
+    def root_message(self) -> Descriptor:
+        """The file's event message: the first top-level message no other one holds as a field."""
+        tops = [self._descriptor((i,)) for i in range(len(self._file.message_type))]
+        held = {f.message_type.full_name for d in tops if d is not None for f in d.fields if f.message_type}
+        found = next((d for d in tops if d is not None and d.full_name not in held), tops[0])
+        assert found is not None   # `parse` refuses a file without messages
+        return found
+
     def _message(self, indexes: tuple[int, ...]) -> _MessageType:
         if indexes not in self._messages:
             descriptor = self._descriptor(indexes)
