@@ -1,4 +1,5 @@
-"""In-process fold rate of 25-feature events, per message and batched, next to a bare orjson decode.
+"""In-process fold rate of 25-feature events, per message (JSON, Avro, Protobuf) and batched, next to a bare
+orjson decode.
 
 No Kafka, no Redis: `PartitionFolder.fold` on records built from `benchmarks/workload.py` events,
 so it measures decoding, column extraction and sketch updates only. Each figure is the best of
@@ -18,8 +19,9 @@ from collections.abc import Callable
 
 import orjson
 
-from benchmarks import workload
+from benchmarks import wire_formats, workload
 from stream_guard.core.decoding.records import RawRecord
+from stream_guard.core.decoding.writer_schemas import WriterSchemas
 from stream_guard.core.profiles.folding import PartitionFolder
 from stream_guard.core.topology.monitor import MonitorSpec
 
@@ -41,8 +43,17 @@ def records(fmt: str, count: int) -> list[RawRecord]:
     return [RawRecord(p, 0, i) for i, p in enumerate(payloads)]
 
 
-def fold_all(fmt: str, raw: list[RawRecord]) -> PartitionFolder:
-    folder = PartitionFolder(monitor(fmt), 0)
+def framed(fmt: str, count: int) -> tuple[list[RawRecord], WriterSchemas]:
+    """The per-message events as Confluent-framed Avro or Protobuf records, and their writer schema."""
+    events = workload.events(count, workload.START, workload.PER_MESSAGE_WINDOW)
+    payloads, text = (wire_formats.avro_payloads if fmt == "avro" else wire_formats.protobuf_payloads)(events)
+    schemas = WriterSchemas.for_monitor(monitor(fmt))
+    schemas.learn({wire_formats.SCHEMA_ID: text})
+    return [RawRecord(p, 0, i) for i, p in enumerate(payloads)], schemas
+
+
+def fold_all(fmt: str, raw: list[RawRecord], schemas: WriterSchemas | None = None) -> PartitionFolder:
+    folder = PartitionFolder(monitor(fmt), 0, schemas=schemas)
     step = folder.monitor.source.messages_per_batch()   # what the worker hands to one fold
     for i in range(0, len(raw), step):
         folder.fold(raw[i:i + step])
@@ -80,8 +91,13 @@ def main() -> None:
         pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
         return
     single = records("json", args.events)
+    avro, avro_schemas = framed("avro", args.events)
+    proto, proto_schemas = framed("protobuf", args.events)
     rates = {
         "per-message fold": best_rate(args.events, lambda: fold_all("json", single), args.repeat),
+        "per-message fold (avro)": best_rate(args.events, lambda: fold_all("avro", avro, avro_schemas), args.repeat),
+        "per-message fold (protobuf)": best_rate(args.events, lambda: fold_all("protobuf", proto, proto_schemas),
+                                                 args.repeat),
         "batched fold (json_array)": best_rate(args.events, lambda: fold_all("json_array", batched), args.repeat),
         "batched orjson decode only": best_rate(args.events, lambda: decode_all(batched), args.repeat),
     }

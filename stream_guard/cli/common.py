@@ -22,6 +22,12 @@ def service_flags(sub: argparse.ArgumentParser, redis: bool = True) -> None:
         sub.add_argument("--redis", metavar="URL", help="Redis URL, e.g. redis://127.0.0.1:6379/0 (env SG_REDIS)")
 
 
+def registry_flag(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--schema-registry", metavar="URL",
+                     help="Schema Registry URL for avro / protobuf / json_schema sources, e.g. http://127.0.0.1:8081 "
+                          "(env SG_SCHEMA_REGISTRY)")
+
+
 def usage(parser: argparse.ArgumentParser) -> int:
     parser.print_help()
     return 2

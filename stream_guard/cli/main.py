@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from stream_guard.cli.history import history_parser
+from stream_guard.cli.init import init_parser
 from stream_guard.cli.offline import calibrate_parser, replay_parser, validate_parser
 from stream_guard.cli.references import reference_parser
 from stream_guard.cli.services import demo_parser, local_parser, worker_parser
@@ -20,6 +21,7 @@ EPILOG = """\
 examples:
   stream-guard demo --seconds 90                  see it work: broker, Redis, worker, faults, alerts
   stream-guard validate topologies/*.yaml          check topology files (FILE:LINE: message per error)
+  stream-guard init --from-registry fraud.features-value --schema-registry http://127.0.0.1:8081
   stream-guard replay topologies/demo.yaml events.jsonl --alerts-out alerts.jsonl
   stream-guard local up                            a broker and a Redis on loopback for your own worker
   stream-guard worker topologies/demo.yaml --broker kafka://127.0.0.1:9092 --redis redis://127.0.0.1:6379/0
@@ -58,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Streaming data-quality and drift monitor: feature events on Kafka in, graded alerts out.")
     parser.add_argument("--version", action="version", version=f"stream-guard {_version()}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    init_parser(commands)
     validate_parser(commands)
     replay_parser(commands)
     calibrate_parser(commands)

@@ -41,10 +41,11 @@ def _validate(args: argparse.Namespace) -> int:
 # replay -----------------------------------------------------------------------------------------
 
 def replay_parser(commands: Any) -> None:
-    sub = command(commands, "replay", "run the engine over a .jsonl / .jsonl.gz file, without Kafka or Redis",
+    sub = command(commands, "replay", "run the engine over a .jsonl / .jsonl.gz / .avro file, without Kafka or Redis",
                   _replay)
     sub.add_argument("topology", metavar="TOPOLOGY", type=Path, help="a topology YAML file, e.g. topologies/demo.yaml")
-    sub.add_argument("events", metavar="EVENTS", type=Path, help="one JSON event per line")
+    sub.add_argument("events", metavar="EVENTS", type=Path,
+                     help="one JSON event per line, or an Avro object container file (.avro)")
     sub.add_argument("--alerts-out", metavar="F", type=Path, help="write alerts as JSON Lines")
     sub.add_argument("--evaluations-out", metavar="F", type=Path, help="write every evaluation as JSON Lines")
     sub.add_argument("--dead-letters-out", metavar="F", type=Path, help="write unusable events as JSON Lines")

@@ -8,7 +8,7 @@ from typing import Any
 
 from rich.console import Console
 
-from stream_guard.cli.common import command, service_flags
+from stream_guard.cli.common import command, registry_flag, service_flags
 from stream_guard.core.topology.file import load_topology, with_overrides
 
 # worker -----------------------------------------------------------------------------------------
@@ -18,6 +18,7 @@ def worker_parser(commands: Any) -> None:
                   _worker)
     sub.add_argument("topology", metavar="TOPOLOGY", type=Path, help="a topology YAML file, e.g. topologies/demo.yaml")
     service_flags(sub)
+    registry_flag(sub)
     sub.add_argument("--web-port", type=int, metavar="N", help="port of /status (default: the topology's, 6066)")
     sub.add_argument("--web-host", metavar="ADDR",
                      help="address /status listens on (default: the topology's web.host, 127.0.0.1); "
@@ -29,6 +30,7 @@ def _worker(args: argparse.Namespace) -> int:
     from stream_guard.runtime.worker import run_worker
 
     topology = with_overrides(load_topology(args.topology), args.broker, args.redis)
+    topology = topology.with_schema_registry(args.schema_registry)
     if args.web_host:
         topology = topology.model_copy(update={"web": topology.web.model_copy(update={"host": args.web_host})})
     run_worker(topology, args.web_port, args.loglevel, topology_path=args.topology)

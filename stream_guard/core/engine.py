@@ -26,6 +26,7 @@ from stream_guard.core.alerting.alerts import Evaluation, iso
 from stream_guard.core.alerting.digest import window_digest
 from stream_guard.core.alerting.lifecycle import AlertBook
 from stream_guard.core.decoding.records import DeadLetter, RawRecord
+from stream_guard.core.decoding.writer_schemas import WriterSchemas
 from stream_guard.core.judging.evaluation import ClosedWindow, evaluate_window, pinned, reference_horizon
 from stream_guard.core.judging.log_resets import CHECK as RESET_CHECK
 from stream_guard.core.judging.log_resets import ResetWatch
@@ -36,6 +37,7 @@ from stream_guard.core.profiles.snapshot import Snapshot
 from stream_guard.core.profiles.windows import closed_before
 from stream_guard.core.state import ClosedRecord, MonitorState
 from stream_guard.core.topology.monitor import MonitorSpec
+from stream_guard.core.topology.schema_registry import REGISTRY_FORMATS
 
 
 @dataclass
@@ -69,16 +71,21 @@ class MonitorEngine:
     preferred_segments: frozenset[str] = frozenset()   # the largest segments of the last closed window
     remote: dict[int, RemotePartition] = field(default_factory=dict)   # partitions other workers fold
     resets: ResetWatch = field(default_factory=ResetWatch)
+    # the writers' schemas of a registry-format source: the caller fills them before `fold` (`wanted`)
+    schemas: WriterSchemas | None = None
 
     def __post_init__(self) -> None:
         self.book = AlertBook.for_monitor(self.monitor)
+        if self.schemas is None and self.monitor.source.format in REGISTRY_FORMATS:
+            self.schemas = WriterSchemas.for_monitor(self.monitor)
 
     def folder(self, partition: int) -> PartitionFolder:
         if partition not in self.folders:
             closed = self.last_evaluated + self.monitor.window.step if self.last_evaluated is not None else 0
             self.folders[partition] = PartitionFolder(self.monitor, partition, closed_before=closed,
                                                       active_at=self.clock() if self.clock else None,
-                                                      preferred_segments=self.preferred_segments)
+                                                      preferred_segments=self.preferred_segments,
+                                                      schemas=self.schemas)
         return self.folders[partition]
 
     def fold(self, records: Sequence[RawRecord]) -> list[DeadLetter]:

@@ -1,4 +1,4 @@
-"""`stream-guard replay`: run the engine over a JSON Lines file with no Kafka and no Redis.
+"""`stream-guard replay`: run the engine over a JSON Lines or Avro file with no Kafka and no Redis.
 
 Event time comes from the events; a window is evaluated when the file's events pass its end plus
 grace, exactly as the live worker would; alerts are emitted at that event time, so a replay is
@@ -21,7 +21,10 @@ from typing import IO, Any
 from stream_guard.core.decoding.records import DeadLetter, RawRecord
 from stream_guard.core.engine import MonitorEngine, WindowResult
 from stream_guard.core.profiles.snapshot import Snapshot
+from stream_guard.core.topology.monitor import MonitorSpec
+from stream_guard.core.topology.schema_registry import REGISTRY_FORMATS
 from stream_guard.core.topology.topology import Topology
+from stream_guard.offline.avro_files import FILE_SCHEMA_ID, avro_records, file_schema, is_avro_file
 
 CHUNK = 5000
 Sink = Callable[[dict[str, Any]], None]
@@ -52,7 +55,10 @@ def open_events(path: Path) -> IO[bytes]:
 
 
 def read_records(path: Path, chunk: int = CHUNK) -> Iterator[list[RawRecord]]:
-    """The file as batches of records; the line number (from 0) stands in for the offset."""
+    """The file as batches of records; the line (or Avro record) number from 0 stands in for the offset."""
+    if is_avro_file(path):
+        yield from avro_records(path, chunk)
+        return
     batch: list[RawRecord] = []
     with open_events(path) as handle:
         for number, line in enumerate(handle):
@@ -72,8 +78,11 @@ def replay(topology: Topology, path: Path, on_alert: Sink, on_evaluation: Sink,
 
     `snapshots` holds, by monitor name, the profile of each monitor whose reference is a snapshot.
     """
-    engines = [MonitorEngine(m, clock=_wall_clock_ms, snapshot=(snapshots or {}).get(m.name))
+    engines = [MonitorEngine(_reading(m, path), clock=_wall_clock_ms, snapshot=(snapshots or {}).get(m.name))
                for m in topology.monitors]
+    for engine in engines:
+        if engine.schemas is not None:
+            engine.schemas.learn({FILE_SCHEMA_ID: file_schema(path)})
     summary = ReplaySummary()
     sinks = _Sinks(on_alert, on_evaluation, on_dead_letter, on_digest or (lambda record: None),
                    on_window or (lambda engine, result: None))
@@ -89,6 +98,15 @@ def replay(topology: Topology, path: Path, on_alert: Sink, on_evaluation: Sink,
     summary.open_windows = sum(len(f.windows) for f in folders)
     summary.open_events = sum(w.events for f in folders for w in f.windows.values())
     return summary
+
+
+def _reading(monitor: MonitorSpec, path: Path) -> MonitorSpec:
+    """The monitor as it reads the file: Avro records from `.avro`, JSON events from JSON Lines (a
+    registry-format source's events in their JSON form)."""
+    fmt = "avro" if is_avro_file(path) else "json" if monitor.source.format in REGISTRY_FORMATS else None
+    if fmt is None or fmt == monitor.source.format:
+        return monitor
+    return monitor.model_copy(update={"source": monitor.source.model_copy(update={"format": fmt})})
 
 
 def _wall_clock_ms() -> int:

@@ -20,14 +20,17 @@ from yarl import URL
 
 from stream_guard.adapters.credentials import KafkaSecurity, kafka_security
 from stream_guard.adapters.redis_store import RedisStateStore
+from stream_guard.adapters.schema_registry import RegistryClient
 from stream_guard.core.alerting.alerts import dumps
 from stream_guard.core.decoding.records import PAYLOAD_PREFIX, DeadLetter, RawRecord
 from stream_guard.core.topology.monitor import MonitorSpec
+from stream_guard.core.topology.schema_registry import REGISTRY_FORMATS
 from stream_guard.core.topology.topology import Topology
 from stream_guard.runtime.faust_tuning import set_fetch_max_wait
 from stream_guard.runtime.metrics import WorkerMetrics
 from stream_guard.runtime.monitor_runtime import MonitorRuntime
 from stream_guard.runtime.retrying import wall_clock_ms
+from stream_guard.runtime.schema_loading import RecordSink, with_schemas
 from stream_guard.runtime.web import ObservedPublisher, WorkerObserver, add_views
 from stream_guard.views.live_view import MonitorView
 
@@ -165,8 +168,9 @@ def build_app(topology: Topology, web_port: int | None = None,
                      for m in topology.monitors})
     for runtime in runtimes.values():
         runtime.observer = observer
+    registry = _schema_registry(topology)
     for monitor in topology.monitors:
-        _add_agent(app, monitor, runtimes[monitor.name])
+        _add_agent(app, monitor, with_schemas(runtimes[monitor.name], registry))
 
     @app.task
     async def restore_state() -> None:
@@ -204,7 +208,14 @@ def build_app(topology: Topology, web_port: int | None = None,
     return app, runtimes
 
 
-def _add_agent(app: faust.App, monitor: MonitorSpec, runtime: MonitorRuntime) -> None:
+def _schema_registry(topology: Topology) -> RegistryClient | None:
+    """The registry client, when a monitor reads a registry format (`run_worker` checks one is configured)."""
+    if topology.schema_registry is None or all(m.source.format not in REGISTRY_FORMATS for m in topology.monitors):
+        return None
+    return RegistryClient(topology.schema_registry)
+
+
+def _add_agent(app: faust.App, monitor: MonitorSpec, runtime: RecordSink) -> None:
     # acks off: Faust never commits this topic; the runtime commits what Redis has stored
     topic = app.topic(monitor.source.topic, key_type=bytes, value_type=bytes,
                       key_serializer="raw", value_serializer="raw", acks=False)

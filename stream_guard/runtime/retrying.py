@@ -1,4 +1,4 @@
-"""Store calls retried with backoff while the store is unreachable; the worker waits meanwhile."""
+"""Calls to Redis (or the schema registry) retried with backoff while it is unreachable; the worker waits meanwhile."""
 
 from __future__ import annotations
 
@@ -48,8 +48,9 @@ class Retrying:
     the store answers again after failures."""
 
     def __init__(self, monitor: str, url: str, recovered: Callable[[], None],
-                 delays: tuple[float, ...] = RETRY_DELAYS) -> None:
+                 delays: tuple[float, ...] = RETRY_DELAYS, service: str = "Redis") -> None:
         self.monitor, self.url, self.recovered, self.delays = monitor, url, recovered, delays
+        self.service = service
         self.errors = 0
 
     async def __call__(self, call: Callable[[], Awaitable[T]]) -> T:
@@ -66,7 +67,7 @@ class Retrying:
                 await asyncio.sleep(delay)
                 continue
             if attempt:
-                log.info(f"{self.monitor}: Redis at {redacted(self.url)} answers again after {attempt} failed "
+                log.info(f"{self.monitor}: {self.service} at {redacted(self.url)} answers again after {attempt} failed "
                          f"attempts; carrying on")
                 self.recovered()
             return result

@@ -16,8 +16,9 @@ from stream_guard.runtime.monitor_runtime import MonitorRuntime
 
 from .test_engine import DEMO
 
-REASONS = ["empty", "future", "invalid_json", "invalid_timestamp", "late", "missing_timestamp", "not_an_array",
-           "not_an_object", "not_utf8", "oversized", "too_deep", "too_old"]
+REASONS = ["empty", "future", "invalid_json", "invalid_timestamp", "late", "missing_timestamp", "no_magic_byte",
+           "not_an_array", "not_an_object", "not_utf8", "oversized", "schema_mismatch", "too_deep", "too_old",
+           "unknown_schema_id"]
 
 
 class NoPublisher:

@@ -33,10 +33,13 @@ from stream_guard.core.decoding.columns import (
 from stream_guard.core.decoding.event_times import event_times
 from stream_guard.core.decoding.json_problems import EMPTY_MESSAGE, JsonError, json_kind, json_problem, loads_or_error
 from stream_guard.core.decoding.records import DeadLetter, DecodedBatch, RawRecord
+from stream_guard.core.decoding.registry import RegistryReading
 from stream_guard.core.decoding.schema import build_column, constrained, plain_numeric
 from stream_guard.core.decoding.typed import LABEL, NUMBER, VALUE, TypedEvents, indexes
+from stream_guard.core.decoding.writer_schemas import WriterSchemas
 from stream_guard.core.topology.features import kind
 from stream_guard.core.topology.monitor import MonitorSpec
+from stream_guard.core.topology.schema_registry import REGISTRY_FORMATS
 
 CHUNK_EVENTS = 1000      # events parsed before their fields are read (see ChunkedFields)
 TYPED_CHUNK = 500        # events decoded by the typed path before their fields are read (see core.typed)
@@ -46,7 +49,8 @@ _value_of = attrgetter("value")
 class BatchDecoder:
     """Decodes batches for one monitor: parse every payload, then build each column in one pass."""
 
-    def __init__(self, monitor: MonitorSpec) -> None:
+    def __init__(self, monitor: MonitorSpec, schemas: WriterSchemas | None = None) -> None:
+        """`schemas`: the writers' schemas of a registry-format source (Avro, Protobuf, JSON Schema)."""
         self.monitor = monitor
         self._format = monitor.source.format
         self._max_bytes = monitor.source.max_message_bytes
@@ -64,7 +68,9 @@ class BatchDecoder:
             for depth in range(1, len(path)):
                 self._containers.setdefault(path[:depth], set()).add(path[depth])
         self._leaf_types = self._value_types()
-        self._typed = self._typed_events()
+        self._registry = None if self._format not in REGISTRY_FORMATS else RegistryReading(
+            schemas or WriterSchemas(self._format, self._paths), [path for _, _, path in self._features])
+        self._typed = self._typed_events() if self._registry is None else None
 
     def _value_types(self) -> dict[tuple[str, ...], Any]:
         """The type the typed path reads each path's value as (core.typed)."""
@@ -110,6 +116,7 @@ class BatchDecoder:
         fields, read = self._read_fields(records, origins, dead)
         consumed += read
         times, problems = event_times(fields.values[self._time_path])
+        bad: list[int] = []
         if problems:
             bad = sorted(problems)
             dead.extend(self._dead(*origins[i], *problems[i]) for i in bad)
@@ -119,8 +126,11 @@ class BatchDecoder:
             times = np.delete(times, bad)
         if len(dead) > 1:
             dead.sort(key=_input_order)
+        unknown = fields.unknown()
+        if self._registry is not None:
+            unknown.update(self._registry.absent(bad))
         return DecodedBatch(times, self._columns(fields), [r for r, _ in origins], dead,
-                            [i for _, i in origins], consumed, fields.unknown(), self._segments(fields.values))
+                            [i for _, i in origins], consumed, unknown, self._segments(fields.values))
 
     def _read_fields(self, records: Sequence[RawRecord], origins: list[tuple[RawRecord, int | None]],
                      dead: list[DeadLetter]) -> tuple[ChunkedFields, int]:
@@ -128,6 +138,8 @@ class BatchDecoder:
         returns them with how many events the records count for."""
         numbers = {path for path, leaf in self._leaf_types.items() if leaf is NUMBER} if self._typed else set()
         fields = ChunkedFields(self._paths, self._containers, numbers)
+        if self._registry is not None:
+            return fields, self._registry.read(records, fields, origins, dead, self._dead)
         if self._typed is not None:
             return fields, self._read_typed(records, fields, origins, dead)
         events: list[dict[str, Any]] = []

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from stream_guard.core.alerting.alerts import Evaluation
+from stream_guard.core.decoding.registry import ABSENT_SUFFIX
 from stream_guard.core.decoding.schema import constrained
 from stream_guard.core.judging import checks
 from stream_guard.core.profiles.profile import CategoricalProfile, FeatureProfile, NumericProfile, WindowProfile
@@ -299,13 +300,22 @@ def _schema_drift(monitor: MonitorSpec, current: WindowProfile, history: Sequenc
         vanished = sorted(name for name, f in current.features.items()
                           if current.events and f.missing == current.events
                           and any(w.profile.features[name].missing < w.profile.events for w in chosen))
-        parts = ([f"new fields: {', '.join(f'{n} ({current.unknown_fields[n]:,} events)' for n in new)}"] if new
-                 else []) + ([f"no event carries {', '.join(vanished)}"] if vanished else [])
+        parts = _drift_parts(new, current.unknown_fields) + ([f"no event carries {', '.join(vanished)}"]
+                                                              if vanished else [])
         measure = checks.Measure(float(len(new) + len(vanished)), None, "; ".join(parts))
     return _Result(MONITOR_WIDE, "schema_drift", "schema_changes", monitor.checks.schema_drift, measure,
                    current.events, sum(w.profile.events for w in chosen), current, description,
                    min((w.profile.start for w in chosen), default=None),
                    max((w.profile.end for w in chosen), default=None))
+
+
+def _drift_parts(new: list[str], counts: dict[str, int]) -> list[str]:
+    """`new fields: x (n events)`, and for registry formats `dropped by the writer's schema: y (n events)`."""
+    gone = [n for n in new if n.endswith(ABSENT_SUFFIX)]
+    added = [n for n in new if not n.endswith(ABSENT_SUFFIX)]
+    return ([f"new fields: {', '.join(f'{n} ({counts[n]:,} events)' for n in added)}"] if added else []) + (
+        [f"dropped by the writer's schema: "
+         f"{', '.join(f'{n.removesuffix(ABSENT_SUFFIX)} ({counts[n]:,} events)' for n in gone)}"] if gone else [])
 
 
 def _graded(monitor: MonitorSpec, results: list[_Result], emitted_at: int) -> list[Evaluation]:

@@ -38,6 +38,7 @@ import numpy as np
 from stream_guard.core.alerting.alerts import iso
 from stream_guard.core.decoding.decoder import BatchDecoder
 from stream_guard.core.decoding.records import DeadLetter, DecodedBatch, RawRecord
+from stream_guard.core.decoding.writer_schemas import WriterSchemas
 from stream_guard.core.profiles.profile import WindowProfile
 from stream_guard.core.profiles.windows import hop_starts, window_start, window_starts
 from stream_guard.core.state import Counts, PartitionChanges, PartitionState
@@ -103,6 +104,7 @@ class PartitionFolder:
     active_at: int | None = None           # clock reading when records last arrived (or it was assigned)
     preferred_segments: frozenset[str] = frozenset()   # the largest segments of the last closed window
     log_resets: int = 0                    # times the log was found restarted below `next_offset`
+    schemas: WriterSchemas | None = None   # the writers' schemas of a registry-format source
     _decoder: BatchDecoder | None = None
 
     def fold(self, records: Sequence[RawRecord], now: int | None = None) -> list[DeadLetter]:
@@ -120,7 +122,7 @@ class PartitionFolder:
         fresh = records if min(offsets) >= self.next_offset else [r for r in records if r.offset >= self.next_offset]
         if not fresh:
             return []
-        self._decoder = self._decoder or BatchDecoder(self.monitor)
+        self._decoder = self._decoder or BatchDecoder(self.monitor, self.schemas)
         batch = self._decoder.decode(fresh)
         dead = list(batch.dead_letters)
         if len(batch):

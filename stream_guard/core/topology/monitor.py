@@ -19,8 +19,9 @@ from stream_guard.core.topology.timestamps import parse_event_time
 class SourceSpec(Frozen):
     topic: TopicName
     timestamp: str = Field(min_length=1, description="dotted path of the event time")
-    format: Literal["json", "json_array", "ndjson"] = Field(
-        default="json", description="one event per message, or many: a JSON array or newline-delimited JSON"
+    format: Literal["json", "json_array", "ndjson", "avro", "protobuf", "json_schema"] = Field(
+        default="json", description="one JSON event per message, or many (a JSON array or newline-delimited "
+                                    "JSON), or one event in the Confluent wire format (see schema_registry)"
     )
     partitions: int = Field(default=1, ge=1, description="used when stream_guard creates the topic")
     batch_size: int | None = Field(
@@ -48,7 +49,7 @@ class SourceSpec(Frozen):
         """How many messages the agent takes at once: about 2,000 events either way by default."""
         if self.batch_size is not None:
             return self.batch_size
-        return 2000 if self.format == "json" else 10
+        return 10 if self.format in ("json_array", "ndjson") else 2000
 
 
 DEFAULT_MAX_AGE = 7 * 86_400_000

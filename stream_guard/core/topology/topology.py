@@ -17,6 +17,7 @@ from stream_guard.core.topology.features import FeatureSpec
 from stream_guard.core.topology.frozen import Frozen
 from stream_guard.core.topology.monitor import MonitorSpec
 from stream_guard.core.topology.rules import parse_rule
+from stream_guard.core.topology.schema_registry import SchemaRegistrySpec, registry_url
 from stream_guard.core.topology.services import AlertsSpec, AppName, KafkaSpec, RedisSpec, StateSpec, WebSpec
 
 
@@ -28,6 +29,8 @@ class Topology(Frozen):
     alerts: AlertsSpec = AlertsSpec()
     state: StateSpec = StateSpec()
     web: WebSpec = WebSpec()
+    schema_registry: SchemaRegistrySpec | None = Field(
+        default=None, description="where avro, protobuf and json_schema sources find their schemas")
     features: dict[str, FeatureSpec] = Field(
         default={}, description="shared features, declared once and watched by every monitor that `uses` them")
     monitors: list[MonitorSpec] = Field(min_length=1)
@@ -84,6 +87,11 @@ class Topology(Frozen):
         if dupes:
             raise ValueError(f"monitor names must be unique; repeated: {', '.join(dupes)}")
         return monitors
+
+    def with_schema_registry(self, url: str | None) -> Topology:
+        """The topology with `--schema-registry URL` (else `SG_SCHEMA_REGISTRY`) over its registry URL."""
+        spec = registry_url(url, self.schema_registry)
+        return self if spec is self.schema_registry else self.model_copy(update={"schema_registry": spec})
 
     def monitor(self, name: str) -> MonitorSpec:
         for m in self.monitors:
