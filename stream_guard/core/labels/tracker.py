@@ -55,9 +55,13 @@ class PerformanceTracker:
         for key, time, value in self.predictions.items(self._new(records)):
             self.join.predict(key, time, value)
 
-    def on_labels(self, records: Sequence[RawRecord]) -> None:
+    def on_labels(self, records: Sequence[RawRecord]) -> int | None:
+        """Take label records; the newest label time among them (None: no usable label)."""
+        newest = None
         for key, time, value in self.labels.items(self._new(records)):
             self.join.label(key, time, value)
+            newest = time if newest is None else max(newest, time)
+        return newest
 
     def _new(self, records: Sequence[RawRecord]) -> list[RawRecord]:
         """Records past what the join holds (after a crash, records before its stored offsets come again)."""
@@ -126,12 +130,18 @@ class PerformanceTracker:
         record["coverage"] = {"predicted": state.predicted, "labelled": state.labelled}
         return record
 
-    def _forget(self, until: int) -> None:
-        """Drop what neither a window still taking labels nor a reference of one can need."""
+    def retention(self) -> int:
+        """How long after a window's start its metric state may still be needed, ms: `max_delay` of labels,
+        then as long as a reference of a later window can reach back (the stored join's TTL)."""
         spec = self.monitor.reference
         reach = {"rolling": spec.window_count() * 3 * self.monitor.window.size,
                  "seasonal": spec.window_count() * (spec.period or 0)}.get(spec.kind, 0)
-        before = until - self.join.max_delay - self.monitor.window.size - reach
+        return self.join.max_delay + self.monitor.window.size + reach
+
+    def _forget(self, until: int) -> None:
+        """Drop what neither a window still taking labels nor a reference of one can need."""
+        spec = self.monitor.reference
+        before = until - self.retention()
         pinned = spec.range() if spec.kind == "fixed" else None
         self.join.forget_buckets(before, pinned)
         for book in (self.announced, self.evaluated):
