@@ -27,9 +27,19 @@ import orjson
 
 from stream_guard.core.alerting.alerts import finite
 from stream_guard.core.judging.evaluation import ClosedWindow
+from stream_guard.core.labels.codec import decode_state, encode_bucket, encode_entry, encode_meta
 from stream_guard.core.ports import Before
 from stream_guard.core.profiles.profile import WindowProfile
-from stream_guard.core.state import Claim, ClosedRecord, MonitorState, PartitionChanges, PartitionState, Presence
+from stream_guard.core.state import (
+    Claim,
+    ClosedRecord,
+    JoinChanges,
+    JoinState,
+    MonitorState,
+    PartitionChanges,
+    PartitionState,
+    Presence,
+)
 from stream_guard.errors import Fenced, StateLost
 
 
@@ -50,6 +60,8 @@ class _Monitor:
     last: int | None = None
     evaluator: int | None = None
     history: dict[int, dict[str, Any]] = field(default_factory=dict)
+    join: dict[str, dict[str, bytes]] = field(default_factory=lambda: {"pending": {}, "labels": {}, "buckets": {}})
+    join_meta: bytes | None = None
 
 
 class MemoryStateStore:
@@ -161,6 +173,25 @@ class MemoryStateStore:
         held = self._monitor(monitor)
         _check(held.evaluator, epoch, what)
         held.book = orjson.loads(orjson.dumps(book))
+
+    async def load_join(self, monitor: str) -> JoinState:
+        held = self._monitor(monitor)
+        return decode_state(held.join_meta, held.join["pending"], held.join["labels"], held.join["buckets"])
+
+    async def save_join(self, monitor: str, changes: JoinChanges, ttl_ms: int, epoch: int | None = None) -> None:
+        """As the Redis store, encoded the same way; nothing expires here (a process lives shorter than a TTL)."""
+        held = self._monitor(monitor)
+        _check(held.evaluator, epoch, f"the evaluation of monitor {monitor}")
+        state = changes.state
+        for part, written, dropped in (
+                ("pending", {k: encode_entry(*v) for k, v in state.pending.items()}, changes.dropped_pending),
+                ("labels", {k: encode_entry(*v) for k, v in state.labels.items()}, changes.dropped_labels),
+                ("buckets", {str(b): encode_bucket(v) for b, v in state.buckets.items()},
+                 tuple(map(str, changes.dropped_buckets)))):
+            for key in dropped:
+                held.join[part].pop(key, None)
+            held.join[part].update(written)
+        held.join_meta = encode_meta(state)
 
     async def history(self, monitor: str, last: int) -> list[dict[str, Any]]:
         held = self._monitor(monitor).history

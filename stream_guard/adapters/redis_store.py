@@ -37,7 +37,7 @@ The store reads and writes the values of `core.state` and nothing else of the en
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
@@ -46,6 +46,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError, WatchError
 
 from stream_guard.adapters.credentials import redacted, redis_options
+from stream_guard.adapters.redis_join import join_from, read_join, write_join
 from stream_guard.core.alerting.alerts import finite
 from stream_guard.core.judging.evaluation import ClosedWindow
 from stream_guard.core.ports import Before
@@ -55,6 +56,8 @@ from stream_guard.core.state import (
     Claim,
     ClosedRecord,
     Counts,
+    JoinChanges,
+    JoinState,
     MonitorState,
     PartitionChanges,
     PartitionState,
@@ -277,6 +280,18 @@ class RedisStateStore:
         blob = orjson.dumps(book)
         await self._write(lambda pipe: pipe.set(self._monitor_key(monitor, "book"), blob),
                           self._evaluator_guard(monitor, epoch), before)
+
+    async def load_join(self, monitor: str) -> JoinState:
+        """The monitor's prediction-label join (`adapters.redis_join`), empty if none is stored."""
+        return join_from(await self._read(lambda pipe: read_join(pipe, self._join_key(monitor))))
+
+    async def save_join(self, monitor: str, changes: JoinChanges, ttl_ms: int, epoch: int | None = None) -> None:
+        """Store what changed in the join, fenced by the evaluator's epoch; its keys expire after `ttl_ms`."""
+        await self._write(lambda pipe: write_join(pipe, self._join_key(monitor), changes, ttl_ms),
+                          self._evaluator_guard(monitor, epoch))
+
+    def _join_key(self, monitor: str) -> Callable[[str], str]:
+        return lambda part: self._monitor_key(monitor, f"join:{part}")
 
     def _evaluator_guard(self, monitor: str, epoch: int | None) -> Guard | None:
         return None if epoch is None else (self._monitor_key(monitor, "evaluator"), None, epoch,

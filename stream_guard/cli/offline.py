@@ -53,6 +53,8 @@ def replay_parser(commands: Any) -> None:
                      help="write the window digests (one per window with anything firing) as JSON Lines")
     sub.add_argument("--report", metavar="F", type=Path,
                      help="write a self-contained HTML report: every window's grades, alerts, distribution plots")
+    sub.add_argument("--labels", metavar="LABELS", type=Path,
+                     help="label events (.jsonl or .jsonl.gz) for the monitors that declare labels: (performance)")
     sub.add_argument("--quiet", action="store_true", help="print the summary only, not each alert")
     sub.add_argument("--redis", metavar="URL",
                      help="where stored snapshot references are read from (env SG_REDIS; else the topology's)")
@@ -66,6 +68,8 @@ def _replay(args: argparse.Namespace) -> int:
     topology = with_overrides(load_topology(args.topology), redis=args.redis)
     if not args.events.is_file():
         raise StreamGuardError(f"{args.events}: no such events file")
+    if args.labels is not None and not args.labels.is_file():
+        raise StreamGuardError(f"{args.labels}: no such labels file")
     console = Console(stderr=True, soft_wrap=True)
     snapshots = _snapshots(topology, args.topology, console)
     report = ReportBuilder(f"stream_guard replay of {args.events.name} through {args.topology.name}") \
@@ -81,7 +85,8 @@ def _replay(args: argparse.Namespace) -> int:
         with console.status("replaying…") as status:
             summary = replay(topology, args.events, on_alert, outs[1], outs[2],
                              progress=lambda n: status.update(f"replaying… {n:,} lines"), on_digest=outs[3],
-                             snapshots=snapshots, on_window=report.on_window if report else None)
+                             snapshots=snapshots, on_window=report.on_window if report else None,
+                             labels=args.labels)
     finally:
         for out in outs:
             out(None)
@@ -115,6 +120,11 @@ def _print_replay_summary(console: Console, summary: Any) -> None:
                   f"{total_dead:,} dead letters" + (f" ({dead})" if dead else ""))
     console.print(f"{summary.windows} windows evaluated ({summary.evaluations:,} checks, "
                   f"{summary.evaluated_events:,} events); alerts: {alerts}; {summary.digests} window digests")
+    for monitor, counts in getattr(summary, "join", {}).items():
+        console.print(f"{monitor}: {summary.labels:,} label lines; not joined: {counts.expired:,} predictions "
+                      f"unlabelled past max_delay, {counts.unmatched:,} labels without a prediction, "
+                      f"{counts.overflow:,} over max_pending, {counts.duplicates:,} duplicates, "
+                      f"{counts.invalid:,} unreadable")
     if summary.open_windows:
         console.print(f"{summary.open_windows} window(s) still open at the end of the file, not evaluated "
                       f"({summary.open_events:,} events; their end plus grace was not reached)", style="dim")

@@ -21,7 +21,16 @@ from typing import Any, Protocol
 
 from stream_guard.core.decoding.records import DeadLetter
 from stream_guard.core.profiles.profile import WindowProfile
-from stream_guard.core.state import Claim, ClosedRecord, MonitorState, PartitionChanges, PartitionState, Presence
+from stream_guard.core.state import (
+    Claim,
+    ClosedRecord,
+    JoinChanges,
+    JoinState,
+    MonitorState,
+    PartitionChanges,
+    PartitionState,
+    Presence,
+)
 
 Before = Callable[[], Awaitable[None]]   # runs once the epoch is checked, before the write goes out
 
@@ -53,6 +62,8 @@ class StateStore(Protocol):
     async def save_book(self, monitor: str, book: Any, epoch: int | None = None,
                         before: Before | None = None) -> None: ...
     async def history(self, monitor: str, last: int) -> list[dict[str, Any]]: ...
+    async def load_join(self, monitor: str) -> JoinState: ...
+    async def save_join(self, monitor: str, changes: JoinChanges, ttl_ms: int, epoch: int | None = None) -> None: ...
 
 
 class Publisher(Protocol):

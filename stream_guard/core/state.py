@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stream_guard.core.judging.evaluation import ClosedWindow
+from stream_guard.core.labels.scores import PerformanceState
 from stream_guard.core.profiles.profile import WindowProfile
 
 
@@ -103,3 +104,46 @@ class ClosedRecord:
     forgotten: tuple[int, ...]
     book: Mapping[str, Any]
     checks: tuple[tuple[str, str, str, float | None], ...] = ()   # (feature, check, severity, value)
+
+
+@dataclass(frozen=True)
+class JoinCounts:
+    """What became of predictions and labels that were not joined (totals since the join state began)."""
+
+    overflow: int = 0         # refused: `labels.max_pending` predictions and labels were waiting already
+    expired: int = 0          # predictions whose label did not come within `labels.max_delay`
+    unmatched: int = 0        # labels whose prediction did not come within `labels.max_delay`
+    duplicates: int = 0       # a second prediction (or label) for an id still waiting
+    invalid: int = 0          # no id, no time, or a value the task cannot use (a score outside [0, 1])
+    late_labels: int = 0      # labels timed before a tick already evaluated: credited at the next one
+
+
+@dataclass(frozen=True)
+class JoinState:
+    """A monitor's prediction-label join as it persists: what waits, per-bucket metric state, progress.
+
+    `pending`: prediction id -> (bucket start, prediction); `labels`: id -> (label time, label) for labels
+    whose prediction has not come (or whose tick has not come); `buckets`: bucket start (a window
+    step) -> its metric state; `announced`: window start -> the performance severity last announced;
+    `evaluated`: window start -> (labelled, predicted) at its last evaluation; `offsets`: next offset
+    per `topic/partition` the join holds everything before (predictions and labels alike).
+    """
+
+    pending: Mapping[str, tuple[int, float | str]] = field(default_factory=dict)
+    labels: Mapping[str, tuple[int, float | str]] = field(default_factory=dict)
+    buckets: Mapping[int, PerformanceState] = field(default_factory=dict)
+    announced: Mapping[int, str] = field(default_factory=dict)
+    evaluated: Mapping[int, tuple[int, int]] = field(default_factory=dict)
+    offsets: Mapping[str, int] = field(default_factory=dict)
+    ticked: int | None = None     # labels timed before this have been applied
+    counts: JoinCounts = field(default_factory=JoinCounts)
+
+
+@dataclass(frozen=True)
+class JoinChanges:
+    """One save of the join: entries written and removed since the last save, and the small parts whole."""
+
+    state: JoinState                       # pending, labels and buckets: only those written
+    dropped_pending: tuple[str, ...] = ()
+    dropped_labels: tuple[str, ...] = ()
+    dropped_buckets: tuple[int, ...] = ()

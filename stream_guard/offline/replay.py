@@ -20,11 +20,14 @@ from typing import IO, Any
 
 from stream_guard.core.decoding.records import DeadLetter, RawRecord
 from stream_guard.core.engine import MonitorEngine, WindowResult
+from stream_guard.core.labels.tracker import PerformanceResult
 from stream_guard.core.profiles.snapshot import Snapshot
+from stream_guard.core.state import JoinCounts
 from stream_guard.core.topology.monitor import MonitorSpec
 from stream_guard.core.topology.schema_registry import REGISTRY_FORMATS
 from stream_guard.core.topology.topology import Topology
 from stream_guard.offline.avro_files import FILE_SCHEMA_ID, avro_records, file_schema, is_avro_file
+from stream_guard.offline.label_replay import LabelReplay
 
 CHUNK = 5000
 Sink = Callable[[dict[str, Any]], None]
@@ -45,6 +48,8 @@ class ReplaySummary:
     digests: int = 0
     open_windows: int = 0
     open_events: int = 0            # events in windows still open at the end of the file
+    labels: int = 0                 # label lines read (`--labels`)
+    join: dict[str, JoinCounts] = field(default_factory=dict)   # per monitor: what the join did not credit
 
 
 def open_events(path: Path) -> IO[bytes]:
@@ -73,19 +78,22 @@ def read_records(path: Path, chunk: int = CHUNK) -> Iterator[list[RawRecord]]:
 def replay(topology: Topology, path: Path, on_alert: Sink, on_evaluation: Sink,
            on_dead_letter: Sink, progress: Callable[[int], None] | None = None,
            on_digest: Sink | None = None, snapshots: dict[str, Snapshot] | None = None,
-           on_window: Callable[[MonitorEngine, WindowResult], None] | None = None) -> ReplaySummary:
+           on_window: Callable[[MonitorEngine, WindowResult], None] | None = None,
+           labels: Path | None = None) -> ReplaySummary:
     """Feed every monitor of `topology` the events of `path`; report records through the sinks.
 
-    `snapshots` holds, by monitor name, the profile of each monitor whose reference is a snapshot.
+    `snapshots` holds, by monitor name, the profile of each monitor whose reference is a snapshot;
+    `labels`, a JSON Lines file of label events for the monitors that declare `labels:`.
     """
+    joins = LabelReplay.from_file(topology, labels) if labels is not None else LabelReplay()
     engines = [MonitorEngine(_reading(m, path), clock=_wall_clock_ms, snapshot=(snapshots or {}).get(m.name))
                for m in topology.monitors]
     for engine in engines:
         if engine.schemas is not None:
             engine.schemas.learn({FILE_SCHEMA_ID: file_schema(path)})
-    summary = ReplaySummary()
+    summary = ReplaySummary(labels=joins.labels_read)
     sinks = _Sinks(on_alert, on_evaluation, on_dead_letter, on_digest or (lambda record: None),
-                   on_window or (lambda engine, result: None))
+                   on_window or (lambda engine, result: None), joins)
     for batch in read_records(path):
         summary.lines += len(batch)
         for engine in engines:
@@ -97,6 +105,7 @@ def replay(topology: Topology, path: Path, on_alert: Sink, on_evaluation: Sink,
     summary.folded = sum(f.counts.folded for f in folders)
     summary.open_windows = sum(len(f.windows) for f in folders)
     summary.open_events = sum(w.events for f in folders for w in f.windows.values())
+    summary.join = joins.counts()
     return summary
 
 
@@ -120,11 +129,13 @@ class _Sinks:
     dead_letter: Sink
     digest: Sink
     window: Callable[[MonitorEngine, WindowResult], None]
+    labels: LabelReplay
 
 
 def _feed(engine: MonitorEngine, batch: list[RawRecord], summary: ReplaySummary, sinks: _Sinks) -> None:
     for letter in engine.fold(batch):
         _dead(letter, summary, sinks.dead_letter)
+    sinks.labels.predictions(engine.monitor.name, batch)
     grace = engine.monitor.window.grace
     for start in engine.due_windows():
         result = engine.close_window(start, engine.local_profiles(start),
@@ -141,6 +152,16 @@ def _feed(engine: MonitorEngine, batch: list[RawRecord], summary: ReplaySummary,
             summary.digests += 1
             sinks.digest(result.digest)
         sinks.window(engine, result)
+        _performance(sinks.labels.closed(engine.monitor.name, start), summary, sinks)
+
+
+def _performance(result: PerformanceResult, summary: ReplaySummary, sinks: _Sinks) -> None:
+    summary.evaluations += len(result.evaluations)
+    for evaluation in result.evaluations:
+        sinks.evaluation(evaluation.to_json())
+    for alert in result.alerts:
+        summary.alerts[(alert["status"], alert["severity"])] += 1
+        sinks.alert(alert)
 
 
 def _dead(letter: DeadLetter, summary: ReplaySummary, sink: Sink) -> None:

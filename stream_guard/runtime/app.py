@@ -27,6 +27,7 @@ from stream_guard.core.topology.monitor import MonitorSpec
 from stream_guard.core.topology.schema_registry import REGISTRY_FORMATS
 from stream_guard.core.topology.topology import Topology
 from stream_guard.runtime.faust_tuning import set_fetch_max_wait
+from stream_guard.runtime.labels import add_label_agents
 from stream_guard.runtime.metrics import WorkerMetrics
 from stream_guard.runtime.monitor_runtime import MonitorRuntime
 from stream_guard.runtime.retrying import wall_clock_ms
@@ -171,6 +172,7 @@ def build_app(topology: Topology, web_port: int | None = None,
     registry = _schema_registry(topology)
     for monitor in topology.monitors:
         _add_agent(app, monitor, with_schemas(runtimes[monitor.name], registry))
+    add_label_agents(app, topology, runtimes, store, publisher, lambda topic: FaustSource(app, topic), _raw)
 
     @app.task
     async def restore_state() -> None:

@@ -39,7 +39,7 @@ from stream_guard.core.topology.monitor import MonitorSpec
 from stream_guard.core.topology.redaction import redacted
 from stream_guard.core.topology.services import StateSpec
 from stream_guard.errors import Fenced, StateLost
-from stream_guard.runtime.observer import RuntimeObserver
+from stream_guard.runtime.observer import RuntimeExtension, RuntimeObserver
 from stream_guard.runtime.retrying import Retrying, StandaloneSource, wall_clock_ms
 
 log = logging.getLogger("stream_guard.worker")
@@ -75,6 +75,7 @@ class MonitorRuntime:
         self._last_freshness = 0
         self._retrying = Retrying(monitor.name, store.url, lambda: self.engine.unpaused(self.clock()))
         self.observer = RuntimeObserver()   # the app installs one that feeds /metrics and the status page
+        self.extensions: list[RuntimeExtension] = []   # e.g. the label join (runtime/labels.py)
 
     @property
     def evaluating(self) -> bool:
@@ -101,6 +102,8 @@ class MonitorRuntime:
             # dead letters wait for their partition's next flush, published only while it is still ours
             for letter in self.engine.fold(records):
                 self._dead.setdefault(letter.record.partition, []).append(letter)
+            for extension in self.extensions:
+                await extension.folded(records)
             due = self.evaluating and bool(self.engine.due_windows())
         # a window that just became due closes now rather than at the next timer tick
         if due or self.clock() - self._last_flush >= self.state.flush_interval:
@@ -282,6 +285,8 @@ class MonitorRuntime:
     async def _flush(self, dropped: list[int] | None = None, only: set[int] | None = None) -> None:
         """Publish what is queued, store each changed partition, then commit the stored offsets to Kafka."""
         began = time.perf_counter()
+        for extension in self.extensions:   # stored first: a join never holds less than the offsets say
+            await extension.before_flush()
         changed = [p for p, f in sorted(self.engine.folders.items())
                    if (only is None or p in only) and p in self.epochs
                    and (f.dirty or dropped or self.stored_offsets.get(p) != f.next_offset)]

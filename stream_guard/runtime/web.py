@@ -105,7 +105,8 @@ def monitor_status(runtime: MonitorRuntime, view: MonitorView) -> dict[str, Any]
     fresh = freshness_evaluation(runtime.monitor, now, runtime.freshness.heard, held)
     return {**runtime_status(runtime), "latest_window": view.window_json(), "firing_alerts": firing,
             "recent_alerts": view.recent_alerts(), "freshness": check_json(fresh) if fresh else None,
-            "behind_seconds": max(now - mark, 0) / 1000 if mark is not None else None}
+            "behind_seconds": max(now - mark, 0) / 1000 if mark is not None else None,
+            **{k: v for extension in runtime.extensions for k, v in extension.status().items()}}
 
 
 def _firing_json(fingerprint: str, entry: Mapping[str, Any], view: MonitorView) -> dict[str, Any]:

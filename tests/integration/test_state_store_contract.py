@@ -24,6 +24,7 @@ from stream_guard.adapters.redis_store import RedisStateStore
 from stream_guard.core.decoding.records import RawRecord
 from stream_guard.core.engine import MonitorEngine
 from stream_guard.core.judging.evaluation import ClosedWindow
+from stream_guard.core.labels.join import LabelJoin
 from stream_guard.core.ports import StateStore
 from stream_guard.core.profiles.folding import PartitionFolder
 from stream_guard.core.profiles.profile import WindowProfile
@@ -276,3 +277,41 @@ def test_one_partitions_flush_stays_in_one_cluster_slot(redis_cluster: tuple[str
     _, plain = redis_cluster
     with pytest.raises(redis.ResponseError, match="hash to the same slot"):   # the rule the key layout must respect
         plain.pipeline(transaction=True).set("sg:{a/m/0}:meta", 1).set("sg:{a/m/1}:meta", 1).execute()
+
+
+def test_the_label_join_reads_back_as_saved_in_increments_and_only_the_evaluator_writes_it(
+        subject: Subject) -> None:
+    join = LabelJoin("binary", 0.5, 60_000, 600_000)
+    join.predict("a", 1_000, 0.75)
+    join.predict("b", 2_000, 0.25)
+    join.label("c", 3_000, 1)            # its prediction has not come
+    first = join.changes()
+    join.label("a", 5_000, 1)
+    join.advance(60_000)                 # "a" is credited: gone from pending and labels
+    second = join.changes()
+
+    async def scenario() -> None:
+        epoch = await subject.store.claim_evaluator(NAME)
+        await subject.store.save_join(NAME, first, ttl_ms=600_000, epoch=epoch)
+        await subject.store.save_join(NAME, second, ttl_ms=600_000, epoch=epoch)
+        stored = await subject.other.load_join(NAME)
+        assert (stored.pending, stored.labels, stored.ticked) == ({"b": (0, 0.25)}, {"c": (3_000, 1.0)}, 60_000)
+        assert stored.buckets[0] == join.buckets[0]
+        await subject.other.claim_evaluator(NAME)
+        with pytest.raises(Fenced, match="the evaluation of monitor m was taken over"):
+            await subject.store.save_join(NAME, join.changes(), ttl_ms=600_000, epoch=epoch)
+
+    run(subject, scenario)
+
+
+def test_the_join_keys_expire_after_max_delay(local_stack: LocalStack, redis_client: redis.Redis) -> None:
+    subject = _redis_subject(local_stack.redis_url, redis_client, cluster=False)
+    join = LabelJoin("binary", 0.5, 60_000, 600_000)
+    join.predict("a", 1_000, 0.75)
+
+    async def scenario() -> None:
+        await subject.store.save_join(NAME, join.changes(), ttl_ms=600_000)
+
+    run(subject, scenario)
+    keys = redis_client.keys("sg:*join:*")
+    assert keys and all(0 < redis_client.pttl(k) <= 600_000 for k in keys)

@@ -205,6 +205,29 @@ class FreshnessCheck(SeverityLadder):
         return self
 
 
+class PerformanceCheck(SeverityLadder):
+    """Realized performance of the model against its labels, as a drop against the reference (in the
+    metric's units, so 0.05 is five points of accuracy); for log_loss, mae and rmse a rise is the drop.
+    Runs when the monitor declares `labels:`; `metric` defaults to accuracy (mae for regression)."""
+
+    DEFAULTS: ClassVar[dict[str, tuple[float | None, float | None]]] = {
+        "log_loss": (0.1, 0.25), "mae": (None, None), "rmse": (None, None)}
+    metric: Literal["accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "mae", "rmse"] | None = None
+    baseline: float | None = Field(
+        default=None, description="the metric's expected value (e.g. from validation): the drop is measured "
+                                  "against it instead of the reference windows")
+    warning: float | None = 0.05
+    critical: float | None = 0.1
+
+    @model_validator(mode="before")
+    @classmethod
+    def _metric_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("metric") not in cls.DEFAULTS:
+            return data
+        warning, critical = cls.DEFAULTS[data["metric"]]
+        return {"warning": warning, "critical": critical, **data}
+
+
 class FeatureChecks(Frozen):
     """A feature's own check settings; each one given replaces the monitor's for that feature."""
 
@@ -234,6 +257,7 @@ class ChecksSpec(Frozen):
     volume: VolumeCheck = VolumeCheck()
     schema_drift: SchemaDriftCheck = SchemaDriftCheck()
     freshness: FreshnessCheck = FreshnessCheck()
+    performance: PerformanceCheck = PerformanceCheck()
 
 
 NUMERIC_CHECKS = ("numeric_drift", "mean_shift", "std_shift", "missing_rate", "invalid_rate", "slo")

@@ -11,6 +11,7 @@ from stream_guard.core.topology.check_specs import ChecksSpec, MultipleTestingSp
 from stream_guard.core.topology.durations import Duration, format_duration
 from stream_guard.core.topology.features import FeatureSpec
 from stream_guard.core.topology.frozen import Frozen
+from stream_guard.core.topology.model_spec import LabelsSpec, ModelSpec
 from stream_guard.core.topology.rules import Rule, parse_rule
 from stream_guard.core.topology.services import TopicName
 from stream_guard.core.topology.timestamps import parse_event_time
@@ -216,6 +217,8 @@ class MonitorSpec(Frozen):
     multiple_testing: MultipleTestingSpec = MultipleTestingSpec()
     rules: list[str] = Field(default=[], description="per-record rules such as `age >= 0`, graded by the slo check")
     alerting: AlertingSpec = AlertingSpec()
+    model: ModelSpec | None = Field(default=None, description="the model: task and threshold (with labels:)")
+    labels: LabelsSpec | None = Field(default=None, description="where labels come from, for checks.performance")
 
     # set by the topology for shared features: every monitor using each one (its downstream), and
     # the shared features whose alerts another monitor reading the same source publishes

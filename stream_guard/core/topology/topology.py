@@ -15,6 +15,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from stream_guard.core.topology.durations import format_duration
 from stream_guard.core.topology.features import FeatureSpec
 from stream_guard.core.topology.frozen import Frozen
+from stream_guard.core.topology.model_spec import model_problems
 from stream_guard.core.topology.monitor import MonitorSpec
 from stream_guard.core.topology.rules import parse_rule
 from stream_guard.core.topology.schema_registry import SchemaRegistrySpec, registry_url
@@ -75,6 +76,18 @@ class Topology(Frozen):
                                       "least": format_duration(2 * flush)}),
             loc=("monitors", i, "source", "idle_timeout"), input=m.source.idle_timeout)
             for i, m in enumerate(self.monitors) if m.source.idle_timeout < 2 * flush]
+        if errors:
+            raise ValidationError.from_exception_data("Topology", errors)
+        return self
+
+    @model_validator(mode="after")
+    def _model_and_labels(self) -> Topology:
+        """A monitor's model, labels and performance check fit together (errors point at the key)."""
+        errors = [InitErrorDetails(type=PydanticCustomError("value_error", message), loc=("monitors", i, *where),
+                                   input=None)
+                  for i, m in enumerate(self.monitors)
+                  for where, message in model_problems(m.model, m.labels, m.checks.performance,
+                                                       {n: f.type for n, f in m.prediction.items()})]
         if errors:
             raise ValidationError.from_exception_data("Topology", errors)
         return self

@@ -1,0 +1,1 @@
+"""Realized performance: predictions joined with labels that arrive late, per window, as mergeable state."""

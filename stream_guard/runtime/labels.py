@@ -1,0 +1,139 @@
+"""The label join on a live worker: a second agent per monitor on its label topic, and the glue that
+gives the join the folded predictions, applies labels at their ticks and stores the join.
+
+The join is the evaluating worker's (the owner of the source's partition 0), stored fenced by its
+evaluator epoch with the offsets of every partition it holds everything before, and stored before
+the runtime stores its partitions' offsets: after a crash or a takeover the next evaluator reads it
+back and skips the records it already holds, so no join is lost or doubled. A tick waits until the
+labels have passed it (newest label time minus grace) or the label topic has been silent for
+`source.idle_timeout`. The rules are `core.labels`'; this module only moves records and awaits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import faust
+
+from stream_guard.core.decoding.records import RawRecord
+from stream_guard.core.labels.tracker import PerformanceTracker
+from stream_guard.core.ports import Publisher, Source, StateStore
+from stream_guard.core.topology.topology import Topology
+from stream_guard.runtime.monitor_runtime import MonitorRuntime
+
+log = logging.getLogger("stream_guard.worker")
+TICK_SECONDS = 0.25
+
+
+class LabelRuntime:
+    def __init__(self, runtime: MonitorRuntime, tracker: PerformanceTracker, store: StateStore,
+                 publisher: Publisher, labels: Source) -> None:
+        self.runtime, self.tracker, self.store, self.publisher, self.labels = runtime, tracker, store, publisher, labels
+        self.name = runtime.monitor.name
+        self.newest_label: int | None = None
+        self.heard_at = runtime.clock()     # wall clock of the last label batch (or of the start)
+        self._restored = False
+        self._lock = asyncio.Lock()
+
+    async def _ready(self) -> bool:
+        """Whether this worker holds the join (it evaluates the monitor, or owns partition 0 and is about to)."""
+        if not (self.runtime.evaluating or self.runtime.source.owns(0)):
+            self._restored = False
+            return False
+        if not self._restored:
+            self.tracker.restore(await self.runtime._retrying(lambda: self.store.load_join(self.name)))
+            self._restored = True
+            log.info(f"{self.name}: label join read back: {len(self.tracker.join.pending):,} predictions and "
+                     f"{len(self.tracker.join.labels):,} labels waiting")
+        return True
+
+    async def folded(self, records: Sequence[RawRecord]) -> None:
+        async with self._lock:
+            if await self._ready():
+                self.tracker.on_predictions(records)
+
+    async def on_labels(self, records: Sequence[RawRecord]) -> None:
+        while not await self._ready():   # labels wait for the join (see the module's note on several workers)
+            await asyncio.sleep(TICK_SECONDS)
+        async with self._lock:
+            newest = self.tracker.on_labels(records)
+        self.heard_at = self.runtime.clock()
+        if newest is not None:
+            self.newest_label = max(newest, self.newest_label or newest)
+
+    def _labels_passed(self, time: int) -> bool:
+        grace, idle = self.runtime.monitor.window.grace, self.runtime.monitor.source.idle_timeout
+        passed = self.newest_label is not None and self.newest_label - grace >= time
+        return passed or self.runtime.clock() - self.heard_at >= idle
+
+    async def tick(self) -> None:
+        """Apply the due ticks whose labels have come, publish what they fire, store the join."""
+        last = self.runtime.engine.last_evaluated
+        async with self._lock:
+            if last is None or not self.runtime.evaluating or not await self._ready():
+                return
+            alerts = []
+            for start in self.tracker.due_ticks(last):
+                if not self._labels_passed(self.tracker.tick_time(start)):
+                    break
+                alerts += self.tracker.tick(start, emitted_at=self.runtime.clock()).alerts
+            if alerts:
+                await self.publisher.alerts(alerts)
+                await self.publisher.flush()
+            await self._save()
+
+    async def before_flush(self) -> None:
+        async with self._lock:
+            if self._restored and self.runtime.evaluating:
+                await self._save()
+
+    async def _save(self) -> None:
+        changes = self.tracker.changes()
+        saved = await self.runtime._guarded(lambda: self.store.save_join(
+            self.name, changes, self.tracker.retention(), self.runtime._evaluator_epoch))
+        if not saved:
+            self._restored = False   # another worker evaluates now; it reads the join back
+            return
+        topic = self.runtime.monitor.labels.topic if self.runtime.monitor.labels else ""
+        held = {int(k.rsplit("/", 1)[1]): v for k, v in self.tracker.offsets.items() if k.startswith(f"{topic}/")}
+        if held:
+            await self.labels.commit(held)
+
+    def status(self) -> dict[str, Any]:
+        """The `labels` part of the monitor's `/status`: per-window label coverage and what the join holds."""
+        join = self.tracker.join
+        return {"labels": {"holding": self._restored, "pending_predictions": len(join.pending),
+                           "waiting_labels": len(join.labels), "counts": join.counts.__dict__,
+                           "windows": self.tracker.coverage()}}
+
+
+def add_label_agents(app: faust.App, topology: Topology, runtimes: dict[str, MonitorRuntime], store: StateStore,
+                     publisher: Publisher, source: Callable[[str], Source], raw: Callable[[Any], RawRecord]) -> None:
+    """For each monitor that declares labels: its label agent, its join's hooks and a timer for ticks
+    (`source` gives a topic's offset committer, `raw` a record from a Faust message)."""
+    joins = []
+    for monitor in topology.monitors:
+        tracker = PerformanceTracker.for_monitor(monitor)
+        if tracker is None or monitor.labels is None:
+            continue
+        runtime = runtimes[monitor.name]
+        join = LabelRuntime(runtime, tracker, store, publisher, source(monitor.labels.topic))
+        runtime.extensions.append(join)
+        joins.append(join)
+        topic = app.topic(monitor.labels.topic, key_type=bytes, value_type=bytes, key_serializer="raw",
+                          value_serializer="raw", acks=False)
+
+        async def consume(stream: Any, join: LabelRuntime = join) -> None:
+            async for events in stream.take_events(2000, within=0.2):
+                await join.on_labels([raw(e.message) for e in events])
+
+        app.agent(topic, name=f"stream_guard.labels.{monitor.name}")(consume)
+    if joins:
+        async def label_ticks() -> None:
+            for join in joins:
+                await join.tick()
+
+        app.timer(TICK_SECONDS)(label_ticks)

@@ -1,0 +1,91 @@
+"""The label join on a worker, on the in-memory store: predictions from folded batches, labels from the
+label agent, ticks after window closes, and a worker killed while labels are pending losing no join."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import orjson
+
+from stream_guard.adapters.memory_store import MemoryStateStore
+from stream_guard.core.decoding.records import RawRecord
+from stream_guard.core.labels.tracker import PerformanceTracker
+from stream_guard.core.topology.file import load_topology
+from stream_guard.core.topology.services import StateSpec
+from stream_guard.offline.label_scenario import START_MS, label_topology, label_traffic
+from stream_guard.runtime.labels import LabelRuntime
+from stream_guard.runtime.monitor_runtime import MonitorRuntime
+
+from .test_worker_rules import Clock, Group, Sink
+
+
+def worker(store: MemoryStateStore, tmp_path: Path) -> tuple[MonitorRuntime, LabelRuntime, Sink, Clock]:
+    (tmp_path / "t.yaml").write_text(label_topology())
+    spec = load_topology(tmp_path / "t.yaml").monitors[0]
+    clock, sink = Clock(), Sink()
+    clock.now = START_MS
+    runtime = MonitorRuntime(spec, StateSpec(), store, sink, Group({0}, 1), clock=clock)
+    runtime._retrying.delays = (0.0,)
+    tracker = PerformanceTracker.for_monitor(spec)
+    assert tracker is not None
+    join = LabelRuntime(runtime, tracker, store, sink, Group({0}, 1))
+    runtime.extensions.append(join)
+    return runtime, join, sink, clock
+
+
+def as_records(rows: list[dict[str, object]], topic: str, first: int) -> list[RawRecord]:
+    return [RawRecord(orjson.dumps(r), 0, first + i, topic) for i, r in enumerate(rows)]
+
+
+async def run(store: MemoryStateStore, tmp_path: Path, events: list[dict[str, object]],
+              labels: list[dict[str, object]], kill_after: int | None = None) -> list[dict[str, object]]:
+    runtime, join, sink, clock = worker(store, tmp_path)
+    await runtime.start()
+    given = 0
+    for i in range(0, len(events), 300):
+        chunk = events[i:i + 300]
+        clock.now = int(chunk[-1]["ts"])                        # type: ignore[call-overload]
+        await runtime.on_records(as_records(chunk, "labels-demo.predictions", i))
+        due = [r for r in labels[given:] if int(r["ts"]) <= clock.now]   # type: ignore[call-overload]
+        await join.on_labels(as_records(due, "labels-demo.labels", given))
+        given += len(due)
+        if kill_after is not None and i >= kill_after:
+            return sink.sent   # killed (kill -9): what was taken since the last save is not stored
+        await runtime.tick()
+        await join.tick()
+    return sink.sent
+
+
+def test_a_worker_killed_while_labels_are_pending_loses_no_join(tmp_path: Path) -> None:
+    events, labels = label_traffic(windows=10, per_window=600, broken_from=6, max_delay=150_000)
+    whole = asyncio.run(run(MemoryStateStore(), tmp_path, events, labels))
+    store = MemoryStateStore()
+    before = asyncio.run(run(store, tmp_path, events, labels, kill_after=3000))
+    assert asyncio.run(store.load_join("scorer")).pending          # predictions were waiting for labels
+    after = asyncio.run(run(store, tmp_path, events, labels))      # the next worker reads everything again
+    ids = {a["id"] for a in whole if a["check"] == "performance"}
+    assert ids and ids == {a["id"] for a in before + after if a["check"] == "performance"}
+    assert any(a["severity"] == "critical" and a["window"]["start"] == "2026-01-01T00:06:00Z" for a in whole)
+
+
+def test_status_shows_per_window_label_coverage(tmp_path: Path) -> None:
+    events, labels = label_traffic(windows=5, per_window=300)
+
+    async def go() -> dict[str, object]:
+        runtime, join, _, _ = worker(MemoryStateStore(), tmp_path)
+        await run_into(runtime, join, events, labels)
+        return join.status()["labels"]
+
+    status = asyncio.run(go())
+    windows = status["windows"]   # type: ignore[index]
+    assert windows and {"start", "predicted", "labelled", "coverage", "severity"} <= set(windows[0])
+
+
+async def run_into(runtime: MonitorRuntime, join: LabelRuntime, events: list[dict[str, object]],
+                   labels: list[dict[str, object]]) -> None:
+    await runtime.start()
+    await runtime.on_records(as_records(events, "labels-demo.predictions", 0))
+    await join.on_labels(as_records(labels, "labels-demo.labels", 0))
+    await runtime.tick()
+    await join.tick()
