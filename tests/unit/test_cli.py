@@ -126,3 +126,12 @@ def test_the_console_script_is_installed_and_its_help_lists_every_command() -> N
                          text=True, check=True).stdout
     for command in ("validate", "replay", "worker", "local", "demo", "produce", "alerts"):
         assert f"    {command} " in out
+
+
+def test_replay_says_when_most_windows_are_thinner_than_min_samples(tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    events = write_events(tmp_path / "e.jsonl", list(scenario.stream(4, START, 50)))
+    assert main(["replay", str(DEMO), str(events)]) == 0
+    err = capsys.readouterr().err
+    assert ("monitor fraud-model: 3 of 3 windows held fewer than min_samples (200) events, so their checks grade "
+            "info at most; a window of 4m would hold about 200 at this rate") in err
