@@ -116,7 +116,8 @@ def test_status_json_holds_the_latest_windows_checks_and_the_fired_alerts(worker
     critical = sorted((c["feature"], c["check"]) for c in checks if c["severity"] == "critical")
     assert critical == [("amount", "mean_shift"), ("amount", "numeric_drift")]
     assert [(a["status"], a["severity"], a["feature"], a["check"]) for a in data["recent_alerts"]] == [
-        ("firing", "critical", "amount", "mean_shift"), ("firing", "critical", "amount", "numeric_drift")]
+        ("firing", "warning", "amount", "outside_reference"), ("firing", "critical", "amount", "mean_shift"),
+        ("firing", "critical", "amount", "numeric_drift")]
     assert get(worker, "/status?monitor=nope")[0] == 404
     assert get(worker, f"/monitors/{MONITOR}/features/nope")[0] == 404
 
@@ -126,7 +127,8 @@ def test_chromium_renders_the_fired_alerts_and_the_feature_rows_with_their_sever
     alerts = re.findall(r'<tr class="alert sev-(\w+)" data-status="(\w+)">.*?<td>(\w+)</td><td>(\w+)</td><td>'
                         + re.escape(iso(START + 4 * 60_000)), dom)
     assert sorted(alerts) == [("critical", "firing", "amount", "mean_shift"),
-                              ("critical", "firing", "amount", "numeric_drift")]
+                              ("critical", "firing", "amount", "numeric_drift"),
+                              ("warning", "firing", "amount", "outside_reference")]
     rows = re.findall(r'<tr class="check sev-(\w+)" data-severity="\w+"[^>]*><td>(?:<a [^>]+>)?([^<]+)(?:</a>)?</td>'
                       r"<td>all</td><td>(\w+)</td>", dom)
     graded = {(feature, check): severity for severity, feature, check in rows}
@@ -141,7 +143,8 @@ def test_chromium_shows_the_summary_and_what_fires_before_the_checks(worker: Wor
     dom = chromium("--dump-dom", f"http://127.0.0.1:{worker.web_port}/").stdout
     summary = re.search(r'<p class="summary sev-critical" id="summary">(.*?)</p>', dom)
     assert summary is not None and summary.group(1).startswith(
-        "2 alerts firing (2 critical); worst: fraud-model amount mean_shift, critical since 08:04:00 event time.")
+        "3 alerts firing (2 critical, 1 warning); worst: fraud-model amount mean_shift, critical since 08:04:00 "
+        "event time.")
     firing = re.findall(r'<tr class="firing sev-critical" data-severity="critical">.*?<a [^>]+>amount</a></td>'
                         r"<td>(\w+)</td><td>amount: ", dom)
     assert firing == ["mean_shift", "numeric_drift"]
