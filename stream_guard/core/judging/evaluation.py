@@ -82,9 +82,11 @@ def _window_results(monitor: MonitorSpec, current: WindowProfile, history: Seque
         for check in NUMERIC_CHECKS if kind(spec) == "numeric" else CATEGORICAL_CHECKS:
             ladder: SeverityLadder = getattr(spec.checks, check) or getattr(monitor.checks, check)
             if ladder.enabled and _applies(monitor, spec, check, rules.get(name, ())):
-                chosen = (merged_reference(name, *anchored_windows(monitor, name, current.start, history))
-                          if check == "slow_drift" else reference)
-                result = _run_check(monitor, name, check, ladder, current, chosen, reference)
+                anchored = check in ("slow_drift", "new_category") and monitor.reference.kind == "rolling"
+                other = (merged_reference(name, *anchored_windows(monitor, name, current.start, history))
+                         if anchored else reference)
+                chosen, second = (other, reference) if check == "slow_drift" else (reference, other)
+                result = _run_check(monitor, name, check, ladder, current, chosen, second)
                 results.append(replace(result, segment=segment))
     if monitor.checks.volume.enabled:
         results.append(replace(_volume(monitor, current, history), segment=segment))
@@ -123,11 +125,15 @@ class _Result:
 
 
 def _run_check(monitor: MonitorSpec, name: str, check: str, ladder: SeverityLadder,
-               current: WindowProfile, reference: Reference, rolling: Reference) -> _Result:
+               current: WindowProfile, reference: Reference, other: Reference) -> _Result:
+    """`other` is the second reference some checks use: the rolling reference for `slow_drift` (whose
+    `reference` is the anchor), the anchor for `new_category`."""
     feature = current.features[name]
     metric = _metric(check, ladder)
     if check == "slow_drift":
-        measure, n_current, n_reference = _slow_drift(monitor, feature, reference, rolling)
+        measure, n_current, n_reference = _slow_drift(monitor, feature, reference, other)
+    elif check == "new_category":
+        measure, n_current, n_reference = _new_category(monitor, feature, reference, other)
     else:
         measure, n_current, n_reference = _measure(name, check, metric, ladder, feature, current, reference, monitor)
     if measure.value is not None and not math.isfinite(measure.value):   # graded ok and null in JSON otherwise
@@ -180,8 +186,6 @@ def _measure(name: str, check: str, metric: str, ladder: SeverityLadder, feature
             return learned.outside_reference(ref, feature, monitor.all_features()[name]), feature.n, ref.n
         return checks.numeric_drift(metric, ref, feature, getattr(ladder, "bins", 10)), feature.n, ref.n
     assert isinstance(ref, CategoricalProfile) and isinstance(feature, CategoricalProfile)
-    if check == "new_category":
-        return learned.new_category(ref, feature), feature.n, ref.n
     if check == "unseen_share":
         return checks.unseen_share(ref, feature), feature.n, ref.n
     if check == "cardinality" and reference.snapshot is not None:
@@ -196,6 +200,21 @@ def _measure(name: str, check: str, metric: str, ladder: SeverityLadder, feature
     if unseen:
         measure = replace(measure, detail=f"values never seen in the reference: {', '.join(map(repr, unseen))}")
     return measure, feature.n, ref.n
+
+
+def _new_category(monitor: MonitorSpec, feature: FeatureProfile, reference: Reference,
+                  anchor: Reference) -> tuple[checks.Measure, int, int]:
+    needed = monitor.reference.needed_windows()
+    if reference.size < needed or reference.feature is None:
+        return checks.Measure(None, None, f"reference not ready ({reference.size} of {needed} windows)"), \
+            feature.n, 0
+    ref = reference.feature
+    assert isinstance(ref, CategoricalProfile) and isinstance(feature, CategoricalProfile)
+    if feature.n == 0 or ref.n == 0:
+        return checks.Measure(None, None, "no valid values to compare"), feature.n, ref.n
+    held = anchor.feature if anchor is not reference and anchor.size >= needed else None
+    assert held is None or isinstance(held, CategoricalProfile)
+    return learned.new_category(ref, feature, held), feature.n, ref.n
 
 
 def _slow_drift(monitor: MonitorSpec, feature: FeatureProfile, anchor: Reference,

@@ -117,17 +117,24 @@ def value_set_open(reference: CategoricalProfile) -> bool:
     return once / max(reference.n, 1) > OPEN_SET
 
 
-def new_category(reference: CategoricalProfile, current: CategoricalProfile) -> Measure:
+def new_category(reference: CategoricalProfile, current: CategoricalProfile,
+                 anchor: CategoricalProfile | None = None) -> Measure:
     """Share of the window taken by values the reference never held: all of them when the reference's
     value set is closed, the largest one when it is open (a long tail of one-off values is its normal).
+
+    With an `anchor` (a rolling reference's older windows), a value counts as new until both have
+    held it: a new value that only grades warning enters the rolling reference at once, but stays new
+    until it reaches the anchor, so its next windows can still grade it critical.
 
     The p-value is the chance that every occurrence of the largest new value fell in this window
     rather than in the reference, were both samples of one distribution: (n / (n + N)) ** count.
     """
-    if reference.saturated:
+    if reference.saturated or (anchor is not None and anchor.saturated):
         return Measure(None, None, "the reference has more distinct values than its sketch tracks")
     seen = reference.frequencies()
-    fresh = sorted(((n, v) for v, n in current.frequencies().items() if v not in seen), reverse=True)
+    held = anchor.frequencies() if anchor is not None else seen
+    fresh = sorted(((n, v) for v, n in current.frequencies().items() if v not in seen or v not in held),
+                   reverse=True)
     total = max(current.n, 1)
     if not fresh:
         return Measure(0.0, 1.0)

@@ -147,12 +147,17 @@ def recent_windows(monitor: MonitorSpec, feature: str, current_start: int,
 
 def anchored_windows(monitor: MonitorSpec, feature: str, current_start: int,
                      history: Sequence[ClosedWindow]) -> tuple[tuple[ClosedWindow, ...], str]:
-    """The rolling reference's anchor: as many windows, ending `ANCHOR_LAG` rolling references earlier."""
-    count = monitor.reference.window_count()
-    before = current_start - ANCHOR_LAG * count * monitor.window.step
-    usable = [w for w in _usable(monitor.reference, feature, history) if w.profile.end <= before]
-    chosen, _ = _previous(monitor, before, usable, count)
-    lags = [(current_start - w.profile.start) // monitor.window.step for w in chosen]
+    """The rolling reference's anchor: as many windows, ending `ANCHOR_LAG` rolling references earlier;
+    while the history is shorter than that, the oldest windows before the rolling reference's span."""
+    count, step = monitor.reference.window_count(), monitor.window.step
+    usable = _usable(monitor.reference, feature, history)
+    before = current_start - ANCHOR_LAG * count * step
+    chosen, _ = _previous(monitor, before, [w for w in usable if w.profile.end <= before], count)
+    if len(chosen) < monitor.reference.needed_windows():
+        older = sorted((w for w in usable if w.profile.end <= current_start - count * step),
+                       key=lambda w: w.profile.start)
+        chosen = tuple(reversed(older[:count]))
+    lags = [(current_start - w.profile.start) // step for w in chosen]
     return chosen, (f"the {len(chosen)} windows {min(lags)} to {max(lags)} windows earlier" if chosen
                     else "no windows old enough yet")
 

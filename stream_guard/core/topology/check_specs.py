@@ -134,7 +134,7 @@ class NewCategoryCheck(SeverityLadder):
     reference's value set is open); the alert names them."""
 
     warning: float | None = 0.01
-    critical: float | None = 0.05
+    critical: float | None = 0.04
 
 
 class OutsideReferenceCheck(SeverityLadder):
