@@ -98,7 +98,8 @@ def test_metrics_counters_equal_the_status_counts_exactly(worker: Worker, topolo
     monitor = (("monitor", MONITOR),)
     alerts = {(dict(k)["severity"], dict(k)["status"]): v for (name, k), v in samples.items()
               if name == "stream_guard_alerts_total"}
-    assert alerts == {(severity, status): 2 if (severity, status) == ("critical", "firing") else 0
+    fired = {("critical", "firing"): 2, ("warning", "firing"): 1}   # amount: drift, mean; outside_reference
+    assert alerts == {(severity, status): fired.get((severity, status), 0)
                       for severity in ("info", "warning", "critical") for status in ("firing", "resolved")}
     assert samples[("stream_guard_windows_evaluated_total", monitor)] == 5
     assert samples[("stream_guard_evaluation_duration_seconds_count", monitor)] == 5
@@ -158,7 +159,7 @@ def test_chromium_screenshots_a_feature_page_with_both_distributions(worker: Wor
     assert figure.count(b"<polyline") == 2
     assert page.count(b"<tr class='history'") >= 3 and b"stroke-dasharray" in page
     timeline = page.split(b"<h2>Alert timeline</h2>")[1]
-    assert timeline.count(b"data-status='firing'") == 2
+    assert timeline.count(b"data-status='firing'") == 3   # numeric_drift, mean_shift, outside_reference
     png = tmp_path / "amount.png"
     chromium(f"--screenshot={png}", "--window-size=1280,1600", "--hide-scrollbars", url)
     data = png.read_bytes()
