@@ -24,18 +24,24 @@ import yaml
 
 from benchmarks.detection.scenarios import START, Scenario
 from benchmarks.detection.scoring import Alarm, Timeline, window_alarms
+from stream_guard.core.profiles.snapshot import Snapshot
+from stream_guard.core.topology.monitor import MonitorSpec
 from stream_guard.core.topology.topology import Topology
+from stream_guard.offline.references import build_from_file
 from stream_guard.offline.replay import replay
 
 LEVELS = {"warning": ("warning", "critical"), "critical": ("critical",)}
 SETTINGS = ("rolling", "fixed")
 FIXED_WINDOWS = 10     # the fixed reference: the first 10 windows of every stream
+SNAPSHOT = "first-windows"   # the snapshot scenarios' reference: the first 10 windows, profiled
 
 
 def reference(s: Scenario, setting: str) -> dict[str, Any]:
     """The reference of the scenario's monitor under a setting (the seasonal control's is always seasonal)."""
     if s.seasonal:
         return {"kind": "seasonal", "period": "1d"}
+    if s.snapshot:
+        return {"kind": "snapshot", "name": SNAPSHOT}
     if setting == "fixed":
         return {"kind": "fixed", "start": _iso(START), "end": _iso(START + FIXED_WINDOWS * s.window_ms())}
     return {"kind": "rolling", "windows": s.reference()["windows"]}
@@ -99,10 +105,21 @@ def alarms(s: Scenario, path: Path, timeline: Timeline, setting: str = "rolling"
     def ignore(record: dict[str, Any]) -> None:
         pass
 
-    replay(topology(s, setting), path, on_alert, on_evaluation, ignore)
+    spec = topology(s, setting)
+    snapshots = {"detect": first_windows(s, spec.monitors[0], path)} if s.snapshot else None
+    replay(spec, path, on_alert, on_evaluation, ignore, snapshots=snapshots)
     by_level = {level: window_alarms(timeline, sorted({f["window"] for f in firing if f["severity"] in severities}))
                 for level, severities in LEVELS.items()}
     return by_level, firing, evaluations
+
+
+def first_windows(s: Scenario, monitor: MonitorSpec, path: Path) -> Snapshot:
+    """A snapshot of the stream's first FIXED_WINDOWS windows, as `reference build` would make it."""
+    end = START + FIXED_WINDOWS * s.window_ms()
+    train = path.with_suffix(".train.jsonl")
+    with open(path, "rb") as source, open(train, "wb") as out:
+        out.writelines(line for line in source if orjson.loads(line)["ts"] < end)
+    return build_from_file(monitor, train, SNAPSHOT)[0]
 
 
 def critical_threshold(s: Scenario, check: str) -> float | None:

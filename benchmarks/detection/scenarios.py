@@ -56,6 +56,7 @@ class Scenario:
     fault: Callable[[Columns, int, np.random.Generator], Columns] | None = None
     feature: str = "x"                          # what the fault touches ("*": the whole stream)
     seasonal: bool = False
+    snapshot: bool = False                      # compared with a snapshot of the first 10 windows
     external: bool = False                      # events made in the peers' virtualenv (River's generator)
     numeric: tuple[str, ...] = ("x", "y", "score")
     categorical: tuple[str, ...] = ("c",)
@@ -130,6 +131,10 @@ def _out_of_range(cols: Columns, since: int, rng: np.random.Generator) -> Column
     return {**cols, "x": x}
 
 
+def _new_category_5(cols: Columns, since: int, rng: np.random.Generator) -> Columns:
+    return {**cols, "c": np.where(rng.random(len(cols["c"])) < 0.05, "g", cols["c"])}
+
+
 def _stuck(cols: Columns, since: int, rng: np.random.Generator) -> Columns:
     return {**cols, "x": np.full(len(cols["x"]), 51.7)}
 
@@ -158,6 +163,11 @@ SCENARIOS = [
              "falls from 67% to 53% approvals, features unchanged", "sudden", feature="label", external=True,
              numeric=("salary", "commission", "age", "hvalue", "loan", "label"),
              categorical=("elevel", "car", "zipcode"), ranges={"label": (0.0, 1.0)}),
+    Scenario("learned_range", "x: 10% of values are -1, no range declared (learned from the reference)",
+             "sudden", _out_of_range, ranges={"score": (0.0, 1.0)}),
+    Scenario("new_category_5pct", "c: an unseen value g takes 5% of events", "sudden", _new_category_5, "c"),
+    Scenario("volume_drop_snapshot", "half the events per window, distribution checks against a snapshot of "
+             "the first 10 windows", "sudden", _volume, "*", snapshot=True),
     Scenario("control", "no change, rolling reference", "control"),
     Scenario("seasonal_control", "no change beyond a daily pattern (x ±1 sd, score, volume ±40%); hourly "
              "windows, seasonal reference one day back", "control", seasonal=True),

@@ -26,7 +26,7 @@ from typing import Any
 import orjson
 
 from stream_guard.core.alerting.alerts import finite
-from stream_guard.core.judging.evaluation import ClosedWindow
+from stream_guard.core.judging.references import ClosedWindow
 from stream_guard.core.labels.codec import decode_state, encode_bucket, encode_entry, encode_meta
 from stream_guard.core.ports import Before
 from stream_guard.core.profiles.profile import WindowProfile

@@ -48,7 +48,7 @@ from redis.exceptions import RedisError, WatchError
 from stream_guard.adapters.credentials import redacted, redis_options
 from stream_guard.adapters.redis_join import join_from, read_join, write_join
 from stream_guard.core.alerting.alerts import finite
-from stream_guard.core.judging.evaluation import ClosedWindow
+from stream_guard.core.judging.references import ClosedWindow
 from stream_guard.core.ports import Before
 from stream_guard.core.profiles.profile import WindowProfile
 from stream_guard.core.profiles.snapshot import Snapshot

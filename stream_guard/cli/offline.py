@@ -12,6 +12,7 @@ import orjson
 from rich.console import Console
 
 from stream_guard.cli.common import command
+from stream_guard.core.topology.durations import format_duration
 from stream_guard.core.topology.file import load_topology, with_overrides
 from stream_guard.errors import StreamGuardError, TopologyError
 
@@ -125,6 +126,13 @@ def _print_replay_summary(console: Console, summary: Any) -> None:
                       f"unlabelled past max_delay, {counts.unmatched:,} labels without a prediction, "
                       f"{counts.overflow:,} over max_pending, {counts.duplicates:,} duplicates, "
                       f"{counts.invalid:,} unreadable")
+    for name, thin in summary.thin.items():
+        if thin.mostly_thin():
+            reaching = thin.window_reaching()
+            console.print(f"monitor {name}: {thin.thin} of {thin.windows} windows held fewer than min_samples "
+                          f"({thin.min_samples}) events, so their checks grade info at most"
+                          + (f"; a window of {format_duration(reaching)} would hold about {thin.min_samples} at "
+                             f"this rate" if reaching else ""), style="yellow")
     if summary.open_windows:
         console.print(f"{summary.open_windows} window(s) still open at the end of the file, not evaluated "
                       f"({summary.open_events:,} events; their end plus grace was not reached)", style="dim")

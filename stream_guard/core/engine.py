@@ -27,9 +27,10 @@ from stream_guard.core.alerting.digest import window_digest
 from stream_guard.core.alerting.lifecycle import AlertBook
 from stream_guard.core.decoding.records import DeadLetter, RawRecord
 from stream_guard.core.decoding.writer_schemas import WriterSchemas
-from stream_guard.core.judging.evaluation import ClosedWindow, evaluate_window, pinned, reference_horizon
+from stream_guard.core.judging.evaluation import evaluate_window
 from stream_guard.core.judging.log_resets import CHECK as RESET_CHECK
 from stream_guard.core.judging.log_resets import ResetWatch
+from stream_guard.core.judging.references import ClosedWindow, kept_starts, reference_horizon
 from stream_guard.core.ownership import RemotePartition
 from stream_guard.core.profiles.folding import PartitionFolder
 from stream_guard.core.profiles.profile import WindowProfile, merge_all
@@ -188,9 +189,8 @@ class MonitorEngine:
 
     def restore(self, state: MonitorState) -> None:
         """Take the stored past of the monitor in place of what this engine held of it."""
-        self.history.clear()
-        for closed in sorted(state.closed, key=lambda c: c.profile.start):
-            self.remember(closed)
+        self.history = {closed.profile.start: closed for closed in state.closed}
+        self._forget()
         self.book = AlertBook.for_monitor(self.monitor, state.book)
         self.last_evaluated = state.last_evaluated
 
@@ -203,10 +203,12 @@ class MonitorEngine:
     def remember(self, closed: ClosedWindow) -> None:
         """Keep a closed window as reference material, dropping what no reference can reach."""
         self.history[closed.profile.start] = closed
-        keep = self.history_horizon()
-        unpinned = sorted(s for s, w in self.history.items() if not pinned(self.monitor, w))
-        for start in unpinned[:max(len(unpinned) - keep, 0)]:
-            del self.history[start]
+        self._forget()
+
+    def _forget(self) -> None:
+        """Drop the closed windows no reference can reach (windows from before an incident stay)."""
+        keep = kept_starts(self.monitor, self.history)
+        self.history = {s: self.history[s] for s in sorted(self.history) if s in keep}
 
     def history_horizon(self) -> int:
         """How many of the newest closed windows references may need (fixed ones are kept besides)."""

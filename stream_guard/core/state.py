@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from stream_guard.core.judging.evaluation import ClosedWindow
+from stream_guard.core.judging.references import ClosedWindow
 from stream_guard.core.labels.scores import PerformanceState
 from stream_guard.core.profiles.profile import WindowProfile
 

@@ -50,6 +50,28 @@ class ReplaySummary:
     open_events: int = 0            # events in windows still open at the end of the file
     labels: int = 0                 # label lines read (`--labels`)
     join: dict[str, JoinCounts] = field(default_factory=dict)   # per monitor: what the join did not credit
+    thin: dict[str, ThinWindows] = field(default_factory=dict)          # monitor -> its windows below min_samples
+
+
+@dataclass
+class ThinWindows:
+    """How many of a monitor's evaluated windows held fewer events than its `min_samples`."""
+
+    min_samples: int
+    window_ms: int
+    windows: int = 0
+    thin: int = 0
+    events: int = 0
+
+    def mostly_thin(self) -> bool:
+        return self.windows > 0 and self.thin * 2 > self.windows
+
+    def window_reaching(self) -> int | None:
+        """The window size, in ms, whose events would reach `min_samples` at the mean rate seen."""
+        if not self.events:
+            return None
+        exact = -(-self.min_samples * self.window_ms * self.windows // self.events)
+        return -(-exact // 1000) * 1000   # whole seconds
 
 
 def open_events(path: Path) -> IO[bytes]:
@@ -141,6 +163,7 @@ def _feed(engine: MonitorEngine, batch: list[RawRecord], summary: ReplaySummary,
         result = engine.close_window(start, engine.local_profiles(start),
                                      emitted_at=start + engine.monitor.window.size + grace)
         summary.windows += 1
+        _count_thin(engine, result.events, summary)
         summary.evaluations += len(result.evaluations)
         summary.evaluated_events += result.events
         for evaluation in result.evaluations:
@@ -162,6 +185,14 @@ def _performance(result: PerformanceResult, summary: ReplaySummary, sinks: _Sink
     for alert in result.alerts:
         summary.alerts[(alert["status"], alert["severity"])] += 1
         sinks.alert(alert)
+
+
+def _count_thin(engine: MonitorEngine, events: int, summary: ReplaySummary) -> None:
+    monitor = engine.monitor
+    thin = summary.thin.setdefault(monitor.name, ThinWindows(monitor.min_samples, monitor.window.size))
+    thin.windows += 1
+    thin.events += events
+    thin.thin += events < monitor.min_samples
 
 
 def _dead(letter: DeadLetter, summary: ReplaySummary, sink: Sink) -> None:

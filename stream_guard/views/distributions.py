@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from stream_guard.core.judging.evaluation import SEGMENT_ALL, ClosedWindow, resolve_reference
+from stream_guard.core.judging.evaluation import SEGMENT_ALL
 from stream_guard.core.judging.evaluation import _segment_critical as segment_critical
+from stream_guard.core.judging.references import ClosedWindow, resolve_reference
 from stream_guard.core.profiles.profile import CategoricalProfile, FeatureProfile, NumericProfile, WindowProfile
 from stream_guard.core.profiles.snapshot import Snapshot
 from stream_guard.core.topology.monitor import MonitorSpec

@@ -22,7 +22,8 @@ from typing import Any
 
 from stream_guard.core.alerting.alerts import finite, iso, significant
 from stream_guard.core.engine import MonitorEngine, WindowResult
-from stream_guard.core.judging.evaluation import SEGMENT_ALL, ClosedWindow
+from stream_guard.core.judging.evaluation import SEGMENT_ALL
+from stream_guard.core.judging.references import ClosedWindow
 from stream_guard.core.profiles.snapshot import Snapshot
 from stream_guard.core.topology.monitor import MonitorSpec
 from stream_guard.views.distributions import distribution_svg, feature_pair

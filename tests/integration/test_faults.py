@@ -58,7 +58,7 @@ def undisturbed_ids(events_file: Path, tmp_path_factory: pytest.TempPathFactory)
     topology = Path(__file__).resolve().parents[2] / "topologies" / "demo.yaml"
     assert main(["replay", str(topology), str(events_file), "--alerts-out", str(out), "--quiet"]) == 0
     ids = [orjson.loads(line)["id"] for line in jsonl_lines(out)]
-    assert len(ids) == 8
+    assert len(ids) == 12   # the demo's alerts, with outside_reference and new_category (test_live_path)
     return ids
 
 

@@ -24,12 +24,16 @@ BAD_LINES = [b"{broken", b"", b"[1, 2]", b'{"ts": "soon", "features": {}}', b"\x
 EXPECTED = [  # (window, status, severity, feature, check) for windows 0..10 of the faulty scenario
     (4, "firing", "critical", "amount", "numeric_drift"),
     (4, "firing", "critical", "amount", "mean_shift"),
+    (4, "firing", "warning", "amount", "outside_reference"),     # ×2.5 puts 2% beyond any value seen
     (6, "resolved", "critical", "amount", "numeric_drift"),
     (6, "resolved", "critical", "amount", "mean_shift"),
+    (6, "resolved", "warning", "amount", "outside_reference"),
     (6, "firing", "critical", "age", "missing_rate"),
     (8, "resolved", "critical", "age", "missing_rate"),
     (8, "firing", "critical", "country", "categorical_drift"),
+    (8, "firing", "critical", "country", "new_category"),          # 'XK' takes a quarter of the events
     (10, "resolved", "critical", "country", "categorical_drift"),
+    (10, "resolved", "critical", "country", "new_category"),
 ]
 
 

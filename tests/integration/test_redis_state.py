@@ -12,7 +12,7 @@ import redis
 from stream_guard.adapters.redis_store import RedisStateStore
 from stream_guard.core.decoding.records import RawRecord
 from stream_guard.core.engine import MonitorEngine
-from stream_guard.core.judging.evaluation import ClosedWindow
+from stream_guard.core.judging.references import ClosedWindow
 from stream_guard.core.profiles.folding import PartitionFolder
 from stream_guard.core.profiles.profile import WindowProfile
 from stream_guard.core.state import ClosedRecord

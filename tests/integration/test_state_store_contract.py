@@ -23,7 +23,7 @@ from stream_guard.adapters.memory_store import MemoryStateStore
 from stream_guard.adapters.redis_store import RedisStateStore
 from stream_guard.core.decoding.records import RawRecord
 from stream_guard.core.engine import MonitorEngine
-from stream_guard.core.judging.evaluation import ClosedWindow
+from stream_guard.core.judging.references import ClosedWindow
 from stream_guard.core.labels.join import LabelJoin
 from stream_guard.core.ports import StateStore
 from stream_guard.core.profiles.folding import PartitionFolder

@@ -98,7 +98,8 @@ def test_metrics_counters_equal_the_status_counts_exactly(worker: Worker, topolo
     monitor = (("monitor", MONITOR),)
     alerts = {(dict(k)["severity"], dict(k)["status"]): v for (name, k), v in samples.items()
               if name == "stream_guard_alerts_total"}
-    assert alerts == {(severity, status): 2 if (severity, status) == ("critical", "firing") else 0
+    fired = {("critical", "firing"): 2, ("warning", "firing"): 1}   # amount: drift, mean; outside_reference
+    assert alerts == {(severity, status): fired.get((severity, status), 0)
                       for severity in ("info", "warning", "critical") for status in ("firing", "resolved")}
     assert samples[("stream_guard_windows_evaluated_total", monitor)] == 5
     assert samples[("stream_guard_evaluation_duration_seconds_count", monitor)] == 5
@@ -116,7 +117,8 @@ def test_status_json_holds_the_latest_windows_checks_and_the_fired_alerts(worker
     critical = sorted((c["feature"], c["check"]) for c in checks if c["severity"] == "critical")
     assert critical == [("amount", "mean_shift"), ("amount", "numeric_drift")]
     assert [(a["status"], a["severity"], a["feature"], a["check"]) for a in data["recent_alerts"]] == [
-        ("firing", "critical", "amount", "mean_shift"), ("firing", "critical", "amount", "numeric_drift")]
+        ("firing", "warning", "amount", "outside_reference"), ("firing", "critical", "amount", "mean_shift"),
+        ("firing", "critical", "amount", "numeric_drift")]
     assert get(worker, "/status?monitor=nope")[0] == 404
     assert get(worker, f"/monitors/{MONITOR}/features/nope")[0] == 404
 
@@ -126,7 +128,8 @@ def test_chromium_renders_the_fired_alerts_and_the_feature_rows_with_their_sever
     alerts = re.findall(r'<tr class="alert sev-(\w+)" data-status="(\w+)">.*?<td>(\w+)</td><td>(\w+)</td><td>'
                         + re.escape(iso(START + 4 * 60_000)), dom)
     assert sorted(alerts) == [("critical", "firing", "amount", "mean_shift"),
-                              ("critical", "firing", "amount", "numeric_drift")]
+                              ("critical", "firing", "amount", "numeric_drift"),
+                              ("warning", "firing", "amount", "outside_reference")]
     rows = re.findall(r'<tr class="check sev-(\w+)" data-severity="\w+"[^>]*><td>(?:<a [^>]+>)?([^<]+)(?:</a>)?</td>'
                       r"<td>all</td><td>(\w+)</td>", dom)
     graded = {(feature, check): severity for severity, feature, check in rows}
@@ -141,7 +144,8 @@ def test_chromium_shows_the_summary_and_what_fires_before_the_checks(worker: Wor
     dom = chromium("--dump-dom", f"http://127.0.0.1:{worker.web_port}/").stdout
     summary = re.search(r'<p class="summary sev-critical" id="summary">(.*?)</p>', dom)
     assert summary is not None and summary.group(1).startswith(
-        "2 alerts firing (2 critical); worst: fraud-model amount mean_shift, critical since 08:04:00 event time.")
+        "3 alerts firing (2 critical, 1 warning); worst: fraud-model amount mean_shift, critical since 08:04:00 "
+        "event time.")
     firing = re.findall(r'<tr class="firing sev-critical" data-severity="critical">.*?<a [^>]+>amount</a></td>'
                         r"<td>(\w+)</td><td>amount: ", dom)
     assert firing == ["mean_shift", "numeric_drift"]
@@ -155,7 +159,7 @@ def test_chromium_screenshots_a_feature_page_with_both_distributions(worker: Wor
     assert figure.count(b"<polyline") == 2
     assert page.count(b"<tr class='history'") >= 3 and b"stroke-dasharray" in page
     timeline = page.split(b"<h2>Alert timeline</h2>")[1]
-    assert timeline.count(b"data-status='firing'") == 2
+    assert timeline.count(b"data-status='firing'") == 3   # numeric_drift, mean_shift, outside_reference
     png = tmp_path / "amount.png"
     chromium(f"--screenshot={png}", "--window-size=1280,1600", "--hide-scrollbars", url)
     data = png.read_bytes()

@@ -52,7 +52,8 @@ def test_calibrate_prints_yaml_that_pastes_into_the_topology(tmp_path: Path,
     out = capsys.readouterr().out
     proposed = yaml.safe_load(out)["monitors"][0]
     assert proposed["name"] == "m"
-    assert set(proposed["checks"]) == {"numeric_drift", "categorical_drift", "mean_shift"}
+    assert set(proposed["checks"]) == {"numeric_drift", "categorical_drift", "mean_shift", "outside_reference",
+                                       "slow_drift"}
     assert proposed["checks"]["numeric_drift"]["metric"] == "psi"
     # pasted under the monitor, the file stays valid and carries the new thresholds
     checks = "    checks:\n" + "".join(f"      {name}: {value}\n".replace("'", "") for name, value in

@@ -78,24 +78,27 @@ def test_replay_writes_alerts_evaluations_dead_letters_and_digests(tmp_path: Pat
     assert [(a["feature"], a["check"], a["severity"], a["status"]) for a in alerts] == [
         ("amount", "numeric_drift", "critical", "firing"),
         ("amount", "mean_shift", "critical", "firing"),
+        ("amount", "outside_reference", "warning", "firing"),      # ×2.5 puts 2% beyond any value seen
         ("amount", "numeric_drift", "critical", "resolved"),
         ("amount", "mean_shift", "critical", "resolved"),
+        ("amount", "outside_reference", "warning", "resolved"),
         ("age", "missing_rate", "critical", "firing")]
-    # 7 windows x (4 numeric features x 4 default checks + 2 categorical x 3 + the monitor's volume and
+    # 7 windows x (4 numeric features x 6 default checks + 2 categorical x 4 + the monitor's volume and
     # schema drift + the slo check of the 4 features that declare a range)
-    assert len(evaluations) == 7 * 28 and {e["schema"] for e in evaluations} == {"stream_guard.evaluation/v1"}
-    # amount's drift and mean are critical in windows 4 and 5 (one alert each: they stay firing), age in 6
-    assert sum(e["severity"] == "ok" for e in evaluations) == 7 * 28 - 5
+    assert len(evaluations) == 7 * 38 and {e["schema"] for e in evaluations} == {"stream_guard.evaluation/v1"}
+    # amount's drift and mean are critical in windows 4 and 5 (one alert each: they stay firing), its
+    # values outside the reference's a warning in both, age in 6
+    assert sum(e["severity"] == "ok" for e in evaluations) == 7 * 38 - 7
     assert [(d["offset"], d["reason"]) for d in dead] == [
         (9600, "invalid_json"), (9601, "empty"), (9602, "missing_timestamp")]
     assert [(d["window"]["start"], [e["feature"] for e in d["firing"]]) for d in digests] == [
         (iso(START + w * 60_000), features)
-        for w, features in ((4, ["amount", "amount"]), (5, ["amount", "amount"]), (6, ["age"]))]
+        for w, features in ((4, ["amount"] * 3), (5, ["amount"] * 3), (6, ["age"]))]
     err = capsys.readouterr().err
     assert ("9,603 lines: 9,603 events read, 9,600 folded, 3 dead letters "
             "(empty 1, invalid_json 1, missing_timestamp 1)") in err
-    assert ("7 windows evaluated (196 checks, 8,400 events); alerts: 3 critical firing, 2 critical resolved; "
-            "3 window digests") in err
+    assert ("7 windows evaluated (266 checks, 8,400 events); alerts: 3 critical firing, 1 warning firing, "
+            "2 critical resolved, 1 warning resolved; 3 window digests") in err
 
 
 def test_a_digest_prints_as_one_line_ranking_what_fires() -> None:
@@ -116,7 +119,7 @@ def test_replay_reads_gzip_and_gives_the_same_alert_ids(tmp_path: Path) -> None:
     for source, out in ((plain, "a1.jsonl"), (zipped, "a2.jsonl")):
         assert main(["replay", str(DEMO), str(source), "--alerts-out", str(tmp_path / out), "--quiet"]) == 0
     ids = [[a["id"] for a in jsonl(tmp_path / out)] for out in ("a1.jsonl", "a2.jsonl")]
-    assert ids[0] == ids[1] and len(ids[0]) == 2
+    assert ids[0] == ids[1] and len(ids[0]) == 3
 
 
 def test_replay_of_a_missing_events_file_is_one_line_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -136,3 +139,12 @@ def test_the_console_script_is_installed_and_its_help_lists_every_command() -> N
                          text=True, check=True).stdout
     for command in ("validate", "replay", "worker", "local", "demo", "produce", "alerts"):
         assert f"    {command} " in out
+
+
+def test_replay_says_when_most_windows_are_thinner_than_min_samples(tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    events = write_events(tmp_path / "e.jsonl", list(scenario.stream(4, START, 50)))
+    assert main(["replay", str(DEMO), str(events)]) == 0
+    err = capsys.readouterr().err
+    assert ("monitor fraud-model: 3 of 3 windows held fewer than min_samples (200) events, so their checks grade "
+            "info at most; a window of 4m would hold about 200 at this rate") in err

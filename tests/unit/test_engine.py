@@ -48,12 +48,16 @@ def test_each_demo_fault_is_critical_in_its_first_window_and_resolves_after_it()
     assert [(window_of(a), a["status"], a["severity"], a["feature"], a["check"]) for a in alerts] == [
         (4, "firing", "critical", "amount", "numeric_drift"),
         (4, "firing", "critical", "amount", "mean_shift"),
+        (4, "firing", "warning", "amount", "outside_reference"),     # ×2.5: 2% of values beyond any seen
         (6, "resolved", "critical", "amount", "numeric_drift"),
         (6, "resolved", "critical", "amount", "mean_shift"),
+        (6, "resolved", "warning", "amount", "outside_reference"),
         (6, "firing", "critical", "age", "missing_rate"),
         (8, "resolved", "critical", "age", "missing_rate"),
         (8, "firing", "critical", "country", "categorical_drift"),
+        (8, "firing", "critical", "country", "new_category"),          # 'XK' takes a quarter of the events
         (10, "resolved", "critical", "country", "categorical_drift"),
+        (10, "resolved", "critical", "country", "new_category"),
     ]
 
 
@@ -67,7 +71,7 @@ def test_alert_ids_are_the_same_however_the_stream_is_batched() -> None:
     events = list(scenario.stream(11, START, 1200))
     first = [a["id"] for a in run(MonitorEngine(DEMO), events, chunk=2000)]
     second = [a["id"] for a in run(MonitorEngine(DEMO), events, chunk=777)]
-    assert first == second and len(first) == len(set(first)) == 7
+    assert first == second and len(first) == len(set(first)) == 10
 
 
 def test_every_alert_carries_every_alert_v1_field_and_no_nan() -> None:
@@ -196,7 +200,7 @@ def test_thin_windows_grade_info_at_most() -> None:
               for w in range(5) for i in range(50)]
     alerts = run(engine, events)
     assert Counter((a["severity"], a["feature"], a["check"]) for a in alerts) == Counter(
-        {("info", "x", "numeric_drift"): 1, ("info", "x", "mean_shift"): 1})
+        {("info", "x", "numeric_drift"): 1, ("info", "x", "mean_shift"): 1, ("info", "x", "outside_reference"): 1})
 
 
 def test_a_critical_window_is_left_out_of_the_features_later_reference() -> None:
@@ -205,8 +209,8 @@ def test_a_critical_window_is_left_out_of_the_features_later_reference() -> None
             for w in range(6) for i in range(50)]
     alerts = run(engine, base)
     assert [(window, a["status"], a["check"]) for a in alerts for window in [int(a["window"]["start"][14:16])]] == [
-        (3, "firing", "numeric_drift"), (3, "firing", "mean_shift"),
-        (4, "resolved", "numeric_drift"), (4, "resolved", "mean_shift")]
+        (3, "firing", "numeric_drift"), (3, "firing", "mean_shift"), (3, "firing", "outside_reference"),
+        (4, "resolved", "numeric_drift"), (4, "resolved", "mean_shift"), (4, "resolved", "outside_reference")]
     assert 3 * 60_000 not in [w.profile.start for w in engine.history.values() if "x" not in w.critical]
 
 

@@ -281,10 +281,11 @@ def test_the_engine_emits_one_digest_per_window_in_which_something_fires() -> No
         digest = engine.close_window(start, engine.local_profiles(start), emitted_at=0).digest
         if digest is not None:
             digests.append(((start - START) // 60_000, sorted((e["feature"], e["check"]) for e in digest["firing"])))
-    amount = [("amount", "mean_shift"), ("amount", "numeric_drift")]
+    amount = [("amount", "mean_shift"), ("amount", "numeric_drift"), ("amount", "outside_reference")]
+    country = [("country", "categorical_drift"), ("country", "new_category")]
     assert digests == [(4, amount), (5, amount),
                        (6, [("age", "missing_rate")]), (7, [("age", "missing_rate")]),
-                       (8, [("country", "categorical_drift")]), (9, [("country", "categorical_drift")])]
+                       (8, country), (9, country)]
 
 
 def test_digest_false_turns_the_digest_off() -> None:

@@ -57,7 +57,8 @@ def test_a_shared_feature_breaking_alerts_once_per_source_naming_every_monitor_d
     amount = {name: [(a["check"], a["status"], a["monitors"]) for a in alerts
                      if a["feature"] == "amount" and a["monitor"] == name] for name in everyone}
     sequence = [("numeric_drift", "firing", everyone), ("mean_shift", "firing", everyone),
-                ("numeric_drift", "resolved", everyone), ("mean_shift", "resolved", everyone)]
+                ("outside_reference", "firing", everyone), ("numeric_drift", "resolved", everyone),
+                ("mean_shift", "resolved", everyone), ("outside_reference", "resolved", everyone)]
     # fraud-model publishes for the `payments` topic (churn-model reads the same events), ltv-model for its own
     assert amount == {"fraud-model": sequence, "churn-model": [], "ltv-model": sequence}
     # the monitors' own features alert as usual, without a `monitors` list

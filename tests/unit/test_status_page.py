@@ -67,10 +67,12 @@ def test_status_json_keeps_its_fields_and_adds_the_latest_windows_checks_and_ale
     critical = {(c["feature"], c["check"]) for c in window["checks"] if c["severity"] == "critical"}
     assert critical == {("amount", "numeric_drift"), ("amount", "mean_shift")}
     assert [(a["status"], a["feature"], a["check"]) for a in status["recent_alerts"]] == [
-        ("firing", "amount", "mean_shift"), ("firing", "amount", "numeric_drift")]
+        ("firing", "amount", "outside_reference"), ("firing", "amount", "mean_shift"),
+        ("firing", "amount", "numeric_drift")]
     assert [(f["feature"], f["check"], f["severity"], f["since"]) for f in status["firing_alerts"]] == [
         ("amount", "mean_shift", "critical", iso(START + 4 * 60_000)),
-        ("amount", "numeric_drift", "critical", iso(START + 4 * 60_000))]
+        ("amount", "numeric_drift", "critical", iso(START + 4 * 60_000)),
+        ("amount", "outside_reference", "warning", iso(START + 4 * 60_000))]
     assert orjson.loads(orjson.dumps(worker_status("demo-guard", {DEMO.name: runtime}, {DEMO.name: view})))
 
 
@@ -132,7 +134,7 @@ def test_metrics_read_the_runtimes_counts_at_scrape_time(worker: Any) -> None:
         runtime.engine.watermark() / 1000
     monitor = (("monitor", "fraud-model"),)
     assert samples[("stream_guard_firing_alerts", (*monitor, ("severity", "critical")))] == 2
-    assert samples[("stream_guard_firing_alerts", (*monitor, ("severity", "warning")))] == 0
+    assert samples[("stream_guard_firing_alerts", (*monitor, ("severity", "warning")))] == 1   # outside_reference
     assert samples[("stream_guard_alerts_total", (*monitor, ("severity", "critical"), ("status", "firing")))] == 2
     assert samples[("stream_guard_windows_evaluated_total", monitor)] == 5
     assert samples[("stream_guard_evaluation_duration_seconds_count", monitor)] == 5
@@ -184,7 +186,8 @@ def test_the_page_opens_with_a_summary_sentence_then_what_fires_then_the_checks(
     summary = re.search(r"<p class='summary sev-critical' id='summary'>(.*?)</p>", page)
     assert summary is not None
     behind = (NOW - worker[0].engine.watermark()) / 60_000
-    assert summary.group(1) == (f"2 alerts firing (2 critical); worst: fraud-model amount mean_shift, critical since "
+    assert summary.group(1) == ("3 alerts firing (2 critical, 1 warning); worst: fraud-model amount mean_shift, "
+                                f"critical since "
                                 f"{iso(START + 4 * 60_000)[11:19]} event time. Event time is {behind:.2g} min "
                                 "behind the clock.")
     order = [page.index(marker) for marker in ("id='summary'", "<table class='firing'>", "<table class='checks'>",
@@ -199,7 +202,9 @@ def test_each_firing_row_says_what_why_and_since_when_in_event_and_wall_time(wor
                       r"<td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td></tr>", page)
     assert [(r[0], r[1], r[2], r[3], r[4], r[6], r[7]) for r in rows] == [
         ("critical", "fraud-model", "/monitors/fraud-model/features/amount", "amount", check,
-         iso(START + 4 * 60_000), iso(NOW)) for check in ("mean_shift", "numeric_drift")]
+         iso(START + 4 * 60_000), iso(NOW)) for check in ("mean_shift", "numeric_drift")] + [
+        ("warning", "fraud-model", "/monitors/fraud-model/features/amount", "amount", "outside_reference",
+         iso(START + 4 * 60_000), iso(NOW))]
     assert all(r[5].startswith("amount: ") for r in rows) and all(r[8].endswith(" min") for r in rows)
 
 

@@ -208,7 +208,7 @@ def test_a_store_that_lost_its_data_is_claimed_again_and_folding_and_evaluation_
     assert runtime.engine.last_evaluated == T0 + 3 * 60_000
     assert asyncio.run(store.last_evaluated(SPEC.name)) == T0 + 3 * 60_000
     assert [(a["feature"], a["check"], a["status"]) for a in sink.sent if a.get("schema", "").endswith("alert/v1")
-            ] == [("x", "numeric_drift", "firing"), ("x", "mean_shift", "firing")]
+            ] == [("x", "numeric_drift", "firing"), ("x", "mean_shift", "firing"), ("x", "outside_reference", "firing")]
     assert [c.profile.start for c in asyncio.run(store.load_monitor(SPEC.name)).closed] == [
         T0 + w * 60_000 for w in range(4)]   # the closed windows the worker held, written back
     assert "holds no claim of partition 0 of monitor m" in caplog.text

@@ -34,6 +34,7 @@ class Measure:
     value: float | None
     p_value: float | None = None
     detail: str = ""
+    examples: tuple[str, ...] = ()    # values that show the problem, carried into the alert
 
 
 # numeric ------------------------------------------------------------------------------------------

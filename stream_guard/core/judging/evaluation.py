@@ -18,13 +18,22 @@ from dataclasses import dataclass, replace
 from stream_guard.core.alerting.alerts import Evaluation
 from stream_guard.core.decoding.registry import ABSENT_SUFFIX
 from stream_guard.core.decoding.schema import constrained
-from stream_guard.core.judging import checks
+from stream_guard.core.judging import checks, learned
+from stream_guard.core.judging.references import (
+    ClosedWindow,
+    Reference,
+    anchored_windows,
+    merged_reference,
+    recent_windows,
+    reference_windows,
+    resolve_reference,
+)
 from stream_guard.core.profiles.profile import CategoricalProfile, FeatureProfile, NumericProfile, WindowProfile
 from stream_guard.core.profiles.snapshot import Snapshot
 from stream_guard.core.topology.check_specs import CATEGORICAL_CHECKS, NUMERIC_CHECKS, SeverityLadder
-from stream_guard.core.topology.durations import format_duration
-from stream_guard.core.topology.features import kind
+from stream_guard.core.topology.features import FeatureSpec, kind
 from stream_guard.core.topology.monitor import MonitorSpec
+from stream_guard.core.topology.rules import Rule
 
 SEGMENT_ALL = "all"
 SEGMENT_MARK = "\x1f"   # joins a segment and a feature in ClosedWindow.critical
@@ -37,104 +46,9 @@ METRIC_LABELS = {
     "mean_shift_sd": "mean shift (sd)", "std_shift_ratio": "sd change", "unseen_share": "share of new values",
     "distinct_fold_change": "distinct-count fold change", "events_fold_change": "event-count fold change",
     "violation_rate": "SLO violation rate", "schema_changes": "schema changes",
+    "outside_share": "share outside what the reference held", "new_value_share": "share of values never seen",
+    "reference_shift_sd": "rolling reference's shift from its anchor (sd)",
 }
-
-
-@dataclass(frozen=True)
-class ClosedWindow:
-    """A merged, evaluated window kept as reference material; `critical` names its critical features."""
-
-    profile: WindowProfile
-    critical: frozenset[str] = frozenset()
-
-
-@dataclass(frozen=True)
-class Reference:
-    windows: tuple[ClosedWindow, ...]
-    feature: FeatureProfile | None
-    events: int
-    missing: int
-    description: str = ""            # "the previous 5 windows", "snapshot 'train' (50,000 rows)"
-    snapshot: Snapshot | None = None
-
-    @property
-    def start(self) -> int | None:
-        return min(w.profile.start for w in self.windows) if self.windows else None
-
-    @property
-    def end(self) -> int | None:
-        return max(w.profile.end for w in self.windows) if self.windows else None
-
-    @property
-    def size(self) -> int:
-        """How many windows it merges (a snapshot counts as one)."""
-        return 1 if self.snapshot is not None else len(self.windows)
-
-
-def resolve_reference(monitor: MonitorSpec, feature: str, current_start: int,
-                      history: Sequence[ClosedWindow], snapshot: Snapshot | None = None) -> Reference:
-    """The reference of `feature` for the window starting at `current_start`, by the monitor's kind."""
-    spec = monitor.reference
-    if spec.kind == "snapshot":
-        if snapshot is None:
-            return Reference((), None, 0, 0, f"snapshot {spec.name or spec.file!r} (not loaded)")
-        profile = snapshot.profile.features.get(feature)
-        if profile is None:
-            return Reference((), None, 0, 0, f"snapshot {snapshot.name!r} (no {feature!r} in it)", snapshot)
-        description = f"snapshot {snapshot.name!r} ({snapshot.rows:,} rows)"
-        return Reference((), profile, snapshot.rows, profile.missing, description, snapshot)
-    chosen, description = _reference_windows(monitor, feature, current_start, history)
-    if not chosen:
-        return Reference((), None, 0, 0, description)
-    merged = chosen[0].profile.features[feature]
-    for window in chosen[1:]:
-        merged = merged.merged(window.profile.features[feature])  # type: ignore[arg-type]
-    return Reference(chosen, merged, sum(w.profile.events for w in chosen), merged.missing, description)
-
-
-def _reference_windows(monitor: MonitorSpec, feature: str, current_start: int,
-                       history: Sequence[ClosedWindow]) -> tuple[tuple[ClosedWindow, ...], str]:
-    spec = monitor.reference
-    usable = [w for w in history if not (spec.exclude_critical and feature in w.critical)
-              or spec.kind == "fixed"]
-    if spec.kind == "seasonal":
-        assert spec.period is not None
-        wanted = {current_start - k * spec.period for k in range(1, spec.window_count() + 1)}
-        chosen = tuple(sorted((w for w in usable if w.profile.start in wanted),
-                              key=lambda w: w.profile.start, reverse=True))
-        back = format_duration(spec.period)
-        seasons = spec.window_count()
-        return chosen, (f"the same window {back} earlier" if seasons == 1
-                        else f"the same window 1 to {seasons} × {back} earlier ({len(chosen)} found)")
-    if spec.kind == "fixed":
-        low, high = spec.range()
-        chosen = tuple(w for w in usable if low <= w.profile.start and w.profile.end <= high)
-        return chosen, f"the fixed range {spec.start} to {spec.end} ({len(chosen)} windows)"
-    earlier = sorted((w for w in usable if w.profile.end <= current_start or
-                      (w.profile.start < current_start and monitor.window.hop is None)),
-                     key=lambda w: w.profile.start, reverse=True)
-    chosen = tuple(earlier[: spec.window_count()])
-    return chosen, f"the previous {len(chosen)} windows"
-
-
-def reference_horizon(monitor: MonitorSpec) -> int:
-    """How many of the newest closed windows some future window's reference may still need."""
-    spec = monitor.reference
-    if spec.kind == "seasonal":
-        assert spec.period is not None
-        return spec.window_count() * spec.period // monitor.window.step
-    if spec.kind == "rolling":
-        return spec.window_count() * 3   # extra ones stand in for windows left out as critical
-    return 0   # fixed windows are pinned by their range; a snapshot needs no windows
-
-
-def pinned(monitor: MonitorSpec, closed: ClosedWindow) -> bool:
-    """True for windows a fixed reference consists of: they are kept however old."""
-    spec = monitor.reference
-    if spec.kind != "fixed":
-        return False
-    low, high = spec.range()
-    return low <= closed.profile.start and closed.profile.end <= high
 
 
 def evaluate_window(monitor: MonitorSpec, current: WindowProfile, history: Sequence[ClosedWindow],
@@ -168,13 +82,29 @@ def _window_results(monitor: MonitorSpec, current: WindowProfile, history: Seque
         reference = resolve_reference(monitor, name, current.start, history, snapshot)
         for check in NUMERIC_CHECKS if kind(spec) == "numeric" else CATEGORICAL_CHECKS:
             ladder: SeverityLadder = getattr(spec.checks, check) or getattr(monitor.checks, check)
-            if check == "slo" and not constrained(spec, rules.get(name, ())):
-                continue   # nothing declared that a record could violate
-            if ladder.enabled:
-                results.append(replace(_run_check(monitor, name, check, ladder, current, reference), segment=segment))
+            if ladder.enabled and _applies(monitor, spec, check, rules.get(name, ())):
+                anchored = check in ("slow_drift", "new_category") and monitor.reference.kind == "rolling"
+                other = (merged_reference(name, *anchored_windows(monitor, name, current.start, history))
+                         if anchored else reference)
+                chosen, second = (other, reference) if check == "slow_drift" else (reference, other)
+                result = _run_check(monitor, name, check, ladder, current, chosen, second)
+                results.append(replace(result, segment=segment))
     if monitor.checks.volume.enabled:
-        results.append(replace(_volume(monitor, current, history, snapshot), segment=segment))
+        results.append(replace(_volume(monitor, current, history), segment=segment))
     return results
+
+
+def _applies(monitor: MonitorSpec, spec: FeatureSpec, check: str, rules: Sequence[Rule]) -> bool:
+    """Whether `check` has anything to judge on a feature declared as `spec`."""
+    if check == "slo":
+        return constrained(spec, rules)   # something declared that a record could violate
+    if check == "slow_drift":
+        return monitor.reference.kind == "rolling"   # other references do not follow the data
+    if check == "new_category":
+        return spec.allowed is None       # declared values are the slo check's
+    if check == "outside_reference":
+        return spec.min is None or spec.max is None or spec.type != "integer"
+    return True
 
 
 @dataclass(frozen=True)
@@ -196,10 +126,17 @@ class _Result:
 
 
 def _run_check(monitor: MonitorSpec, name: str, check: str, ladder: SeverityLadder,
-               current: WindowProfile, reference: Reference) -> _Result:
+               current: WindowProfile, reference: Reference, other: Reference) -> _Result:
+    """`other` is the second reference some checks use: the rolling reference for `slow_drift` (whose
+    `reference` is the anchor), the anchor for `new_category`."""
     feature = current.features[name]
     metric = _metric(check, ladder)
-    measure, n_current, n_reference = _measure(name, check, metric, ladder, feature, current, reference, monitor)
+    if check == "slow_drift":
+        measure, n_current, n_reference = _slow_drift(monitor, feature, reference, other)
+    elif check == "new_category":
+        measure, n_current, n_reference = _new_category(monitor, feature, reference, other)
+    else:
+        measure, n_current, n_reference = _measure(name, check, metric, ladder, feature, current, reference, monitor)
     if measure.value is not None and not math.isfinite(measure.value):   # graded ok and null in JSON otherwise
         measure = checks.Measure(None, None, f"its value came out as {measure.value} ({measure.detail or 'no detail'})")
     return _Result(name, check, metric, ladder, measure, n_current, n_reference, current,
@@ -212,7 +149,9 @@ def _metric(check: str, ladder: SeverityLadder) -> str:
     if check == "missing_rate":
         return "missing_rate_relative_increase" if getattr(ladder, "metric") == "relative" else "missing_rate_increase"  # noqa: B009
     return {"invalid_rate": "invalid_rate_increase", "mean_shift": "mean_shift_sd", "std_shift": "std_shift_ratio",
-            "unseen_share": "unseen_share", "cardinality": "distinct_fold_change", "slo": "violation_rate"}[check]
+            "unseen_share": "unseen_share", "cardinality": "distinct_fold_change", "slo": "violation_rate",
+            "outside_reference": "outside_share", "new_category": "new_value_share",
+            "slow_drift": "reference_shift_sd"}[check]
 
 
 def _measure(name: str, check: str, metric: str, ladder: SeverityLadder, feature: FeatureProfile,
@@ -244,6 +183,8 @@ def _measure(name: str, check: str, metric: str, ladder: SeverityLadder, feature
             return checks.mean_shift(ref, feature), feature.n, ref.n
         if check == "std_shift":
             return checks.std_shift(ref, feature), feature.n, ref.n
+        if check == "outside_reference":
+            return learned.outside_reference(ref, feature, monitor.all_features()[name]), feature.n, ref.n
         return checks.numeric_drift(metric, ref, feature, getattr(ladder, "bins", 10)), feature.n, ref.n
     assert isinstance(ref, CategoricalProfile) and isinstance(feature, CategoricalProfile)
     if check == "unseen_share":
@@ -262,6 +203,35 @@ def _measure(name: str, check: str, metric: str, ladder: SeverityLadder, feature
     return measure, feature.n, ref.n
 
 
+def _new_category(monitor: MonitorSpec, feature: FeatureProfile, reference: Reference,
+                  anchor: Reference) -> tuple[checks.Measure, int, int]:
+    needed = monitor.reference.needed_windows()
+    if reference.size < needed or reference.feature is None:
+        return checks.Measure(None, None, f"reference not ready ({reference.size} of {needed} windows)"), \
+            feature.n, 0
+    ref = reference.feature
+    assert isinstance(ref, CategoricalProfile) and isinstance(feature, CategoricalProfile)
+    if feature.n == 0 or ref.n == 0:
+        return checks.Measure(None, None, "no valid values to compare"), feature.n, ref.n
+    held = anchor.feature if anchor is not reference and anchor.size >= needed else None
+    assert held is None or isinstance(held, CategoricalProfile)
+    return learned.new_category(ref, feature, held), feature.n, ref.n
+
+
+def _slow_drift(monitor: MonitorSpec, feature: FeatureProfile, anchor: Reference,
+                rolling: Reference) -> tuple[checks.Measure, int, int]:
+    """The rolling reference's mean against its anchor's, in the anchor's standard deviations."""
+    needed = monitor.reference.needed_windows()
+    if anchor.size < needed or rolling.size < needed or anchor.feature is None or rolling.feature is None:
+        return checks.Measure(None, None, f"anchor not ready ({anchor.description})"), feature.n, 0
+    assert isinstance(anchor.feature, NumericProfile) and isinstance(rolling.feature, NumericProfile)
+    if anchor.feature.n == 0 or rolling.feature.n == 0:
+        return checks.Measure(None, None, "no valid values to compare"), rolling.feature.n, anchor.feature.n
+    measure = checks.mean_shift(anchor.feature, rolling.feature)
+    detail = f"{rolling.description} against {anchor.description}: {measure.detail}"
+    return replace(measure, detail=detail), rolling.feature.n, anchor.feature.n
+
+
 def _distinct(feature: FeatureProfile | None) -> float | None:
     return feature.distinct_count() if isinstance(feature, CategoricalProfile) else None
 
@@ -270,17 +240,12 @@ def _invalid(feature: FeatureProfile) -> int:
     return feature.invalid + (feature.out_of_range if isinstance(feature, NumericProfile) else 0)
 
 
-def _volume(monitor: MonitorSpec, current: WindowProfile, history: Sequence[ClosedWindow],
-            snapshot: Snapshot | None) -> _Result:
-    needed = monitor.reference.needed_windows()
-    if monitor.reference.kind == "snapshot":
-        chosen: tuple[ClosedWindow, ...] = ()
-        description = "a snapshot"
-        measure = checks.Measure(None, None, "volume needs windows of the same length; a snapshot has none")
-    else:
-        chosen, description = _reference_windows(monitor, MONITOR_WIDE, current.start, history)
-        measure = (checks.volume([w.profile.events for w in chosen], current.events) if len(chosen) >= needed
-                   else checks.Measure(None, None, f"reference not ready ({len(chosen)} of {needed} windows)"))
+def _volume(monitor: MonitorSpec, current: WindowProfile, history: Sequence[ClosedWindow]) -> _Result:
+    """Events against a baseline of recent windows, whatever the distribution checks compare with."""
+    chosen, description = recent_windows(monitor, MONITOR_WIDE, current.start, history)
+    needed = monitor.reference.needed_windows() if monitor.reference.kind in ("rolling", "seasonal") else 3
+    measure = (checks.volume([w.profile.events for w in chosen], current.events) if len(chosen) >= needed
+               else checks.Measure(None, None, f"reference not ready ({len(chosen)} of {needed} windows)"))
     return _Result(MONITOR_WIDE, "volume", "events_fold_change", monitor.checks.volume, measure, current.events,
                    sum(w.profile.events for w in chosen), current, description,
                    min((w.profile.start for w in chosen), default=None),
@@ -291,7 +256,7 @@ def _schema_drift(monitor: MonitorSpec, current: WindowProfile, history: Sequenc
     """New undeclared fields, and declared fields no event carried, against the reference windows."""
     needed = monitor.reference.needed_windows()
     chosen, description = (((), "a snapshot") if monitor.reference.kind == "snapshot"
-                           else _reference_windows(monitor, MONITOR_WIDE, current.start, history))
+                           else reference_windows(monitor, MONITOR_WIDE, current.start, history))
     if monitor.reference.kind != "snapshot" and len(chosen) < needed:
         measure = checks.Measure(None, None, f"reference not ready ({len(chosen)} of {needed} windows)")
     else:
@@ -345,7 +310,8 @@ def _graded(monitor: MonitorSpec, results: list[_Result], emitted_at: int) -> li
             n_reference=result.n_reference,
             summary=_summary(result, severity, "; ".join(notes)), emitted_at=emitted_at,
             p_value=result.measure.p_value, p_adjusted=p_adjusted, importance=importance,
-            examples=tuple(result.current.features[result.feature].examples) if result.check == "slo" else (),
+            examples=(tuple(result.current.features[result.feature].examples) if result.check == "slo"
+                      else result.measure.examples),
         ))
     return evaluations
 

@@ -19,6 +19,7 @@ from datasketches import frequent_items_error_type, frequent_strings_sketch, hll
 
 from stream_guard.core.decoding.columns import INVALID, MAX_UNKNOWN_FIELDS, MISSING, VALID, FeatureColumn
 from stream_guard.core.decoding.schema import EXAMPLES, examples
+from stream_guard.core.profiles.tails import merged_tails, read_tail, tail
 from stream_guard.core.topology.features import FeatureSpec, kind
 from stream_guard.core.topology.monitor import MonitorSpec
 
@@ -49,6 +50,11 @@ class NumericProfile:
     violations: int = 0                                  # records breaking the declared schema or rules
     examples: list[str] = field(default_factory=list)    # a few of their values
     extreme: int = 0                                     # valid values beyond ±EXTREME, kept out of the sums
+    fractional: int | None = 0                           # valid values that are not whole numbers (None: stored
+                                                         # before they were counted)
+    low_tail: list[float] | None = field(default_factory=list)    # the TAIL smallest values, ascending
+    high_tail: list[float] | None = field(default_factory=list)   # the TAIL largest values, ascending (None: stored
+                                                                  # before they were kept)
 
     def __post_init__(self) -> None:
         if self.sketch is None:
@@ -87,6 +93,9 @@ class NumericProfile:
             self.out_of_range += int(np.count_nonzero(values > spec.max))
         if len(values):
             self.sketch.update(values)
+            if self.fractional is not None:
+                self.fractional += int(np.count_nonzero(values != np.floor(values)))
+            self._keep_tails(values)
             if values.min() <= -EXTREME or values.max() >= EXTREME:
                 # valid numbers, but one near 1e308 would make the sums infinite and every mean check void
                 summed = values[np.abs(values) < EXTREME]
@@ -94,6 +103,12 @@ class NumericProfile:
                 values = summed
             self.total += float(values.sum())
             self.total_sq += float(np.dot(values, values))
+
+    def _keep_tails(self, values: np.ndarray) -> None:
+        if self.low_tail is None or self.high_tail is None:
+            return
+        self.low_tail = tail(np.concatenate((self.low_tail, values)), low=True)
+        self.high_tail = tail(np.concatenate((self.high_tail, values)), low=False)
 
     def merged(self, other: NumericProfile) -> NumericProfile:
         sketch = kll_doubles_sketch(self.k)
@@ -104,13 +119,18 @@ class NumericProfile:
             self.out_of_range + other.out_of_range, self.total + other.total,
             self.total_sq + other.total_sq, sketch, self.violations + other.violations,
             _merged_examples(self.examples, other.examples), self.extreme + other.extreme,
+            None if self.fractional is None or other.fractional is None else self.fractional + other.fractional,
+            *merged_tails((self.low_tail, self.high_tail), (other.low_tail, other.high_tail)),
         )
 
     def header(self) -> dict[str, Any]:
         return {"kind": "numeric", "k": self.k, "missing": self.missing, "invalid": self.invalid,
                 "out_of_range": self.out_of_range, "total": _json_float(self.total),
                 "total_sq": _json_float(self.total_sq), "violations": self.violations, "examples": self.examples,
-                "extreme": self.extreme}
+                "extreme": self.extreme, **({} if self.fractional is None else {"fractional": self.fractional}),
+                **({} if self.low_tail is None or self.high_tail is None else
+                   {"low_tail": [_json_float(v) for v in self.low_tail],
+                    "high_tail": [_json_float(v) for v in self.high_tail]})}
 
     def sketch_bytes(self) -> bytes:
         return bytes(self.sketch.serialize())
@@ -119,7 +139,8 @@ class NumericProfile:
     def restore(cls, header: dict[str, Any], blob: bytes) -> NumericProfile:
         return cls(header["k"], header["missing"], header["invalid"], header["out_of_range"],
                    _read_float(header["total"]), _read_float(header["total_sq"]), kll_doubles_sketch.deserialize(blob),
-                   header.get("violations", 0), list(header.get("examples", [])), header.get("extreme", 0))
+                   header.get("violations", 0), list(header.get("examples", [])), header.get("extreme", 0),
+                   header.get("fractional"), read_tail(header.get("low_tail")), read_tail(header.get("high_tail")))
 
 
 def _json_float(value: float) -> float | str:

@@ -146,6 +146,30 @@ class UnseenShareCheck(SeverityLadder):
     critical: float | None = 0.1
 
 
+class NewCategoryCheck(SeverityLadder):
+    """Share of the window taken by values the reference never held (the largest one alone when the
+    reference's value set is open); the alert names them."""
+
+    warning: float | None = 0.01
+    critical: float | None = 0.04
+
+
+class OutsideReferenceCheck(SeverityLadder):
+    """Share of a numeric feature's values outside what its reference held: range (with a margin),
+    sign and integrality, each where the feature declares none."""
+
+    warning: float | None = 0.01
+    critical: float | None = 0.05
+
+
+class SlowDriftCheck(SeverityLadder):
+    """Under a rolling reference: how far that reference's mean has moved from an anchored one (the
+    windows before the newest 2 × `windows`), in the anchor's standard deviations."""
+
+    warning: float | None = 0.2
+    critical: float | None = 0.35
+
+
 class CardinalityCheck(SeverityLadder):
     """Distinct values now against distinct values per reference window, as a fold change (≥ 1)."""
 
@@ -240,6 +264,9 @@ class FeatureChecks(Frozen):
     unseen_share: UnseenShareCheck | None = None
     cardinality: CardinalityCheck | None = None
     slo: SloCheck | None = None
+    new_category: NewCategoryCheck | None = None
+    outside_reference: OutsideReferenceCheck | None = None
+    slow_drift: SlowDriftCheck | None = None
 
 
 class ChecksSpec(Frozen):
@@ -254,14 +281,19 @@ class ChecksSpec(Frozen):
     unseen_share: UnseenShareCheck = UnseenShareCheck()
     cardinality: CardinalityCheck = CardinalityCheck()
     slo: SloCheck = SloCheck()
+    new_category: NewCategoryCheck = NewCategoryCheck()
+    outside_reference: OutsideReferenceCheck = OutsideReferenceCheck()
+    slow_drift: SlowDriftCheck = SlowDriftCheck()
     volume: VolumeCheck = VolumeCheck()
     schema_drift: SchemaDriftCheck = SchemaDriftCheck()
     freshness: FreshnessCheck = FreshnessCheck()
     performance: PerformanceCheck = PerformanceCheck()
 
 
-NUMERIC_CHECKS = ("numeric_drift", "mean_shift", "std_shift", "missing_rate", "invalid_rate", "slo")
-CATEGORICAL_CHECKS = ("categorical_drift", "unseen_share", "cardinality", "missing_rate", "invalid_rate", "slo")
+NUMERIC_CHECKS = ("numeric_drift", "mean_shift", "std_shift", "missing_rate", "invalid_rate", "slo",
+                  "outside_reference", "slow_drift")
+CATEGORICAL_CHECKS = ("categorical_drift", "unseen_share", "cardinality", "missing_rate", "invalid_rate", "slo",
+                      "new_category")
 
 
 class MultipleTestingSpec(Frozen):
