@@ -49,7 +49,7 @@ class RepeatSummary(logging.Filter):
             held = self._held.pop(kind, 0)
         if held:
             record.msg = f"{record.getMessage()} [{held:,} more like this in the last {self.period_s:g}s, not shown]"
-            record.args = None
+            record.args = ()
         return True
 
     def take_suppressed(self) -> int:
@@ -67,7 +67,7 @@ class KafkaTracebackInOneLine(logging.Filter):
         error = record.exc_info[1] if record.exc_info else None
         if error is not None and type(error).__module__.startswith(("aiokafka", "kafka")):
             record.msg = f"a Kafka client task failed: {type(error).__name__}: {error}"
-            record.args, record.exc_info, record.exc_text = None, None, None
+            record.args, record.exc_info, record.exc_text = (), None, None
         return True
 
 

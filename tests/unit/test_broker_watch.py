@@ -50,3 +50,28 @@ def test_repeated_errors_are_held_back_and_counted_on_the_next_line_of_their_kin
 def test_info_lines_are_never_held_back() -> None:
     summary = RepeatSummary(period_s=30, clock=lambda: 0.0)
     assert all(summary.filter(record("joined group", level=logging.INFO)) for _ in range(5))
+
+
+def test_lines_rewritten_by_the_filters_still_format_under_fausts_formatter() -> None:
+    """Faust's formatter (mode's ExtensionFormatter) wraps args that are not a tuple: `None` became
+    `(None,)`, and the rewritten line failed with 'not all arguments converted' at shutdown."""
+    from kafka.errors import KafkaConnectionError
+    from mode.utils.logging import ExtensionFormatter
+
+    from stream_guard.runtime.log_summary import KafkaTracebackInOneLine
+
+    try:
+        raise KafkaConnectionError("Connection at 127.0.0.1:9092 closed")
+    except KafkaConnectionError as exc:
+        record = logging.LogRecord("asyncio", logging.ERROR, __file__, 1, "Task exception was never retrieved",
+                                   (), (type(exc), exc, exc.__traceback__))
+    assert KafkaTracebackInOneLine().filter(record)
+    assert ExtensionFormatter(fmt="%(message)s").format(record) == (
+        "a Kafka client task failed: KafkaConnectionError: KafkaConnectionError: Connection at 127.0.0.1:9092 closed")
+
+    summary = RepeatSummary(period_s=30, clock=iter([0.0, 1.0, 40.0]).__next__)
+    lines = [logging.LogRecord("aiokafka", logging.ERROR, __file__, 1, "Unable connect to %s", ("node 1",), None)
+             for _ in range(3)]
+    shown = [r for r in lines if summary.filter(r)]
+    assert [ExtensionFormatter(fmt="%(message)s").format(r) for r in shown] == [
+        "Unable connect to node 1", "Unable connect to node 1 [1 more like this in the last 30s, not shown]"]
