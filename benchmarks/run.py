@@ -435,8 +435,10 @@ def run_all(args: argparse.Namespace, events_file: Path) -> None:
 
 def _prepare(stack: LocalStack, topic: str, events: list[dict[str, Any]], per_message: int) -> None:
     create_topics(stack.bootstrap(), {topic: 1})
-    sent = kafka_io.produce(stack.broker_url, topic, workload.messages(events, per_message))
-    print(f"produced {len(events):,} events in {sent:,} messages to {topic}", flush=True)
+    delivery = kafka_io.produce(stack.broker_url, topic, workload.messages(events, per_message))
+    if delivery.failed or delivery.stopped_at is not None:
+        raise RuntimeError(delivery.describe(topic))
+    print(f"produced {len(events):,} events in {delivery.acknowledged:,} messages to {topic}", flush=True)
 
 
 def _cores() -> int:
