@@ -498,17 +498,20 @@ def peers_report(results: dict[str, Any]) -> list[str]:
 
 def report(results: dict[str, Any]) -> str:
     lines = [f"machine: {results['machine']}; {results['date']}", "",
-             "| run | events | events/s (wall) | events per CPU-second | every round, events/s |",
-             "|---|---:|---:|---:|---:|"]
+             "| run | events | events/s (wall) | events per CPU-second | every round, events/s | peak resident MB |",
+             "|---|---:|---:|---:|---:|---:|"]
     for name in ("a_raw_aiokafka_per_message", "b_naive_faust_per_message", "c_stream_guard_per_message",
                  "a_raw_aiokafka_batched", "d_stream_guard_batched"):
         wall, cpu = rate(results[name])
         rounds = ", ".join(f"{r:,}" for r in results[name].get("rounds_events_per_s", []))
-        lines.append(f"| {name} | {results[name]['events']:,} | {wall:,.0f} | {cpu:,.0f} | {rounds} |")
+        rss = results[name].get("peak_rss_bytes")
+        lines.append(f"| {name} | {results[name]['events']:,} | {wall:,.0f} | {cpu:,.0f} | {rounds} | "
+                     f"{'' if rss is None else f'{rss / 2**20:,.0f}'} |")
     c, b = rate(results["c_stream_guard_per_message"])[0], rate(results["b_naive_faust_per_message"])[0]
     d, a = rate(results["d_stream_guard_batched"])[0], rate(results["a_raw_aiokafka_batched"])[0]
+    raw = rate(results["a_raw_aiokafka_per_message"])[0]
     lat = results["latency"]
-    lines += ["", f"per-message: stream_guard / naive Faust = {c / b:.2f}",
+    lines += ["", f"per-message: stream_guard / raw aiokafka decode = {c / raw:.2f}, / naive Faust = {c / b:.2f}",
               f"batched: stream_guard / raw aiokafka decode = {d / a:.2f}",
               f"alert latency after window close ({lat['windows']} windows): p50 {lat['p50_s'] * 1000:.0f} ms, "
               f"p99 {lat['p99_s'] * 1000:.0f} ms, max {lat['max_s'] * 1000:.0f} ms",
