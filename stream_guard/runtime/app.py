@@ -23,15 +23,16 @@ from stream_guard.adapters.redis_store import RedisStateStore
 from stream_guard.adapters.schema_registry import RegistryClient
 from stream_guard.core.alerting.alerts import dumps
 from stream_guard.core.decoding.records import PAYLOAD_PREFIX, DeadLetter, RawRecord
-from stream_guard.core.topology.monitor import MonitorSpec
 from stream_guard.core.topology.schema_registry import REGISTRY_FORMATS
 from stream_guard.core.topology.topology import Topology
+from stream_guard.runtime.faust_internals import commit_offsets, kafka_consumer
 from stream_guard.runtime.faust_tuning import set_fetch_max_wait
+from stream_guard.runtime.fetch_path import add_fold_agent, install_fetch_path
 from stream_guard.runtime.labels import add_label_agents
 from stream_guard.runtime.metrics import WorkerMetrics
 from stream_guard.runtime.monitor_runtime import MonitorRuntime
 from stream_guard.runtime.retrying import wall_clock_ms
-from stream_guard.runtime.schema_loading import RecordSink, with_schemas
+from stream_guard.runtime.schema_loading import with_schemas
 from stream_guard.runtime.web import ObservedPublisher, WorkerObserver, add_views
 from stream_guard.views.live_view import MonitorView
 
@@ -95,8 +96,7 @@ class FaustSource:
         """The topic's partition count from the consumer's cluster metadata (every member has it; Faust's
         `topic_partitions` only knows it on the group leader), or None before the consumer has it."""
         try:
-            consumer: Any = self.app.consumer
-            found = consumer._thread._ensure_consumer().partitions_for_topic(self.topic)
+            found = kafka_consumer(self.app).partitions_for_topic(self.topic)
         except Exception:  # the consumer does not exist before the worker has started
             found = None
         if found:
@@ -114,10 +114,8 @@ class FaustSource:
     async def _bounded_commit(self, offsets: dict[TP, int]) -> None:
         """A commit the broker does not take within `COMMIT_TIMEOUT_S` is given up, said once per outage:
         Redis holds the offsets that count (an owner resumes from them), Kafka's are only kept behind them."""
-        # Faust's own commit path only commits offsets of acked messages; this one takes offsets as given
-        consumer: Any = self.app.consumer
         try:
-            await asyncio.wait_for(consumer._commit(offsets), COMMIT_TIMEOUT_S)
+            await asyncio.wait_for(commit_offsets(self.app, offsets), COMMIT_TIMEOUT_S)
         except TimeoutError:
             if not self._commit_failing:
                 log.warning(f"{self.topic}: the broker did not take an offset commit within {COMMIT_TIMEOUT_S:g}s; "
@@ -157,7 +155,9 @@ def build_app(topology: Topology, web_port: int | None = None,
         broker_heartbeat_interval=topology.kafka.heartbeat_interval / 1000,
         broker_rebalance_timeout=topology.kafka.session_timeout / 1000,
         producer_acks=-1,
+        broker_max_poll_records=max(m.source.messages_per_batch() for m in topology.monitors),
     )
+    transport = install_fetch_path(app)
     set_fetch_max_wait(app, topology.kafka.fetch_max_wait)
     store = RedisStateStore.for_topology(topology)
     runtimes: dict[str, MonitorRuntime] = {}
@@ -171,7 +171,7 @@ def build_app(topology: Topology, web_port: int | None = None,
         runtime.observer = observer
     registry = _schema_registry(topology)
     for monitor in topology.monitors:
-        _add_agent(app, monitor, with_schemas(runtimes[monitor.name], registry))
+        add_fold_agent(app, transport, monitor, with_schemas(runtimes[monitor.name], registry))
     add_label_agents(app, topology, runtimes, store, publisher, lambda topic: FaustSource(app, topic), _raw)
 
     @app.task
@@ -217,19 +217,6 @@ def _schema_registry(topology: Topology) -> RegistryClient | None:
     return RegistryClient(topology.schema_registry)
 
 
-def _add_agent(app: faust.App, monitor: MonitorSpec, runtime: RecordSink) -> None:
-    # acks off: Faust never commits this topic; the runtime commits what Redis has stored
-    topic = app.topic(monitor.source.topic, key_type=bytes, value_type=bytes,
-                      key_serializer="raw", value_serializer="raw", acks=False)
-    size, within = monitor.source.messages_per_batch(), monitor.source.batch_within / 1000
-
-    async def fold(stream: Any) -> None:
-        async for events in stream.take_events(size, within=within):
-            await runtime.on_records([_raw(e.message) for e in events])
-
-    app.agent(topic, name=f"stream_guard.fold.{monitor.name}")(fold)
-
-
 def _highwater(app: faust.App) -> Callable[[str, int], int | None]:
     """The high watermark of an assigned partition as the consumer last fetched it (None if unknown)."""
 
@@ -244,6 +231,7 @@ def _highwater(app: faust.App) -> Callable[[str, int], int | None]:
 
 
 def _raw(message: Any) -> RawRecord:
+    """A record of a topic Faust consumes one message at a time (a label topic) as the core's."""
     return RawRecord(message.value, message.partition, message.offset, message.topic)
 
 

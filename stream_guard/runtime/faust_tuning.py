@@ -17,7 +17,9 @@ import logging
 from typing import Any
 
 import faust
-from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+
+from stream_guard.runtime.faust_internals import set_fetch_max_wait as set_consumer_fetch_wait
+from stream_guard.runtime.faust_internals import set_stop_timeout, wrap_consumer_factory
 
 _ATTRIBUTE = "stream_guard_fetch_max_wait_ms"
 CONSUMER_STOP_S = 5.0
@@ -27,29 +29,19 @@ log = logging.getLogger("stream_guard.worker")
 def set_fetch_max_wait(app: faust.App, milliseconds: int) -> None:
     """Make the consumer `app` creates wait at most `milliseconds` for a fetch to fill."""
     setattr(app, _ATTRIBUTE, milliseconds)
-    _install()
+    wrap_consumer_factory(_tune)
 
 
-def _install() -> None:
-    original = AIOKafkaConsumerThread._create_worker_consumer
-    if getattr(original, "_stream_guard", False):
-        return
-
-    def create_worker_consumer(self: Any, transport: Any) -> Any:
-        consumer = original(self, transport)
-        wait = getattr(self.app, _ATTRIBUTE, None)
-        if wait is not None:
-            consumer._fetch_max_wait_ms = wait  # read when the consumer starts its fetcher
-        _bound_stop(self)
-        return consumer
-
-    create_worker_consumer._stream_guard = True  # type: ignore[attr-defined]
-    AIOKafkaConsumerThread._create_worker_consumer = create_worker_consumer  # type: ignore[method-assign]
+def _tune(thread: Any, consumer: Any) -> None:
+    wait = getattr(thread.app, _ATTRIBUTE, None)
+    if wait is not None:
+        set_consumer_fetch_wait(consumer, wait)
+    _bound_stop(thread)
 
 
 def _bound_stop(thread: Any) -> None:
     """Make the consumer thread's stop give up after `CONSUMER_STOP_S` with one line, not a traceback."""
-    thread.shutdown_timeout = CONSUMER_STOP_S
+    set_stop_timeout(thread, CONSUMER_STOP_S)
     stop = thread.stop
 
     async def bounded_stop() -> None:

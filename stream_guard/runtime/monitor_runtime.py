@@ -87,7 +87,7 @@ class MonitorRuntime:
         self._ready.set()
 
     async def on_records(self, records: Sequence[RawRecord]) -> None:
-        partitions = {r.partition for r in records}
+        partitions = set(map(_partition_of, records))
         self.freshness.received(partitions, self.clock())
         await self._ready.wait()
         async with self._lock:
@@ -98,7 +98,7 @@ class MonitorRuntime:
                 records = [r for r in records if r.partition in self.epochs]
             if partitions & self._gaps.resuming:
                 records = self._without_gaps(records)
-            self._notice_restarted_logs(records)
+            self._notice_restarted_logs(records, partitions)
             # dead letters wait for their partition's next flush, published only while it is still ours
             for letter in self.engine.fold(records):
                 self._dead.setdefault(letter.record.partition, []).append(letter)
@@ -109,10 +109,10 @@ class MonitorRuntime:
         if due or self.clock() - self._last_flush >= self.state.flush_interval:
             await self.tick()
 
-    def _notice_restarted_logs(self, records: Sequence[RawRecord]) -> None:
+    def _notice_restarted_logs(self, records: Sequence[RawRecord], partitions: set[int]) -> None:
         """Fold a partition's log again from its start when it restarted below what was folded from it
         (`core.ownership.log_restarted`); else its records would be skipped as folded before."""
-        ordered = records[::-1]   # the first record of each partition is the last one written below
+        ordered = records[::-1] if len(partitions) > 1 else records[:1]   # a fetch holds one partition
         first = dict(zip(map(_partition_of, ordered), map(_offset_of, ordered), strict=True))
         for partition, offset in first.items():
             folder = self.engine.folders[partition]

@@ -1,0 +1,57 @@
+"""The Faust, mode and aiokafka internals stream_guard leans on are still there, in the form it uses them,
+and the versions that have them are the ones pyproject.toml pins."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import tomllib
+from pathlib import Path
+
+import faust
+
+from stream_guard.runtime.faust_internals import SUPPORTED, Internal, problems
+
+PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
+
+
+def test_every_internal_stream_guard_uses_is_unchanged() -> None:
+    found = problems()
+    assert not found, (
+        "an upgrade of faust-streaming, mode-streaming or aiokafka changed what stream_guard relies on; adapt "
+        "stream_guard/runtime/faust_internals.py (and the fetch path) or keep the versions pyproject.toml pins:\n  "
+        + "\n  ".join(found))
+
+
+def test_a_method_whose_parameters_changed_is_named() -> None:
+    internal = Internal("faust.transport.consumer:Consumer._wait_next_records", "a test", ("self", "seconds"))
+    assert internal.problem() == "parameters are now ('self', 'timeout'), not ('self', 'seconds')"
+
+
+def test_a_missing_attribute_is_named() -> None:
+    assert Internal("faust.transport.consumer:Consumer._gone", "a test").problem() == "Consumer._gone is gone"
+    assert Internal("faust.streams:Stream.gone", "a test", assigned_in="__init__").problem() == (
+        "Stream.__init__ no longer sets self.gone")
+
+
+def test_the_pins_in_pyproject_are_the_supported_versions() -> None:
+    dependencies = tomllib.loads(PYPROJECT.read_text())["project"]["dependencies"]
+    for dist, (major, minor) in SUPPORTED.items():
+        pin = next(d for d in dependencies if re.match(rf"{dist}\b", d))
+        assert f"<{major}.{minor + 1}" in pin, f"pyproject.toml pins {pin!r}; stream_guard supports {major}.{minor}.x"
+
+
+def test_a_faust_stream_yields_a_plain_item_as_it_was_put() -> None:
+    """The fetch path puts lists of records on an agent's queue: Faust's stream must hand them over as they are."""
+
+    async def first_item() -> object:
+        app = faust.App("sg-internals-test", broker="kafka://127.0.0.1:1", store="memory://", web_enabled=False)
+        channel = app.channel(maxsize=2)
+        stream = app.stream(channel)
+        app.flow_control.resume()
+        await channel.put(["one", "two"])
+        async for item in stream:
+            return item
+        return None
+
+    assert asyncio.run(asyncio.wait_for(first_item(), 10)) == ["one", "two"]

@@ -1,0 +1,90 @@
+"""The fetch path hands a source partition's fetched records to its agent's queue in slices, and a full
+queue holds the consumer back (runtime/fetch_path.py); no broker needed."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+from typing import Any
+
+from faust.types import TP
+from mode.utils.queues import FlowControlEvent, ThrowableQueue
+
+from stream_guard.core.decoding.records import RawRecord
+from stream_guard.runtime.fetch_path import FetchedRecords, FetchTransport, SourceInlet
+
+SOURCE, OTHER = "fraud.features", "other.topic"
+
+
+def fetched(topic: str, partition: int, count: int) -> list[Any]:
+    return [SimpleNamespace(value=f"{topic}-{i}".encode(), offset=100 + i) for i in range(count)]
+
+
+def setup(batch_size: int = 2, maxsize: int = 10, flow_active: bool = True) -> tuple[FetchTransport, Any]:
+    flow = FlowControlEvent(initially_suspended=False)
+    app: Any = SimpleNamespace(
+        consumer=SimpleNamespace(flow_active=flow_active, highwater=lambda tp: 1000),
+        consumer_generation_id=3, monitor=SimpleNamespace(track_tp_end_offset=lambda tp, offset: None),
+        flow_control=flow)
+    transport = FetchTransport(["kafka://127.0.0.1:9092"], app)
+    inlet = SourceInlet(app, batch_size)
+    queue: ThrowableQueue[Any] = ThrowableQueue(maxsize=maxsize, flow_control=flow, clear_on_resume=True)
+    inlet.attach(SimpleNamespace(queue=queue))
+    transport.inlets[SOURCE] = [inlet]
+    return transport, queue
+
+
+def drain(queue: Any) -> list[FetchedRecords]:
+    return [queue.get_nowait() for _ in range(queue.qsize())]
+
+
+def test_a_source_partitions_records_leave_the_fetch_in_slices_of_the_batch_size() -> None:
+    transport, queue = setup(batch_size=2)
+    fetch = {TP(SOURCE, 1): fetched(SOURCE, 1, 5), TP(OTHER, 0): fetched(OTHER, 0, 2)}
+    asyncio.run(transport.hand_over(fetch, None))
+    assert list(fetch) == [TP(OTHER, 0)]   # what is not a source's stays for Faust's own path
+    slices = drain(queue)
+    assert [len(s.records) for s in slices] == [2, 2, 1]
+    assert {s.generation for s in slices} == {3}
+    assert slices[0].records[0] == RawRecord(b"fraud.features-0", 1, 100, SOURCE)
+    assert type(slices[0].records[0]) is RawRecord
+
+
+def test_nothing_is_handed_over_while_flow_is_stopped() -> None:
+    transport, queue = setup(flow_active=False)
+    fetch = {TP(SOURCE, 0): fetched(SOURCE, 0, 3)}
+    asyncio.run(transport.hand_over(fetch, None))
+    assert fetch == {} and queue.empty()
+
+
+def test_a_partition_that_is_not_active_is_not_handed_over() -> None:
+    transport, queue = setup()
+    asyncio.run(transport.hand_over({TP(SOURCE, 0): fetched(SOURCE, 0, 3), TP(SOURCE, 1): fetched(SOURCE, 1, 1)},
+                                    {TP(SOURCE, 1)}))
+    assert [r.partition for s in drain(queue) for r in s.records] == [1]
+
+
+def test_a_full_queue_holds_the_consumer_until_the_agent_takes_a_slice() -> None:
+    async def scenario() -> list[int]:
+        transport, queue = setup(batch_size=1, maxsize=1)
+        handing = asyncio.ensure_future(transport.hand_over({TP(SOURCE, 0): fetched(SOURCE, 0, 3)}, None))
+        taken = []
+        for _ in range(3):
+            await asyncio.sleep(0.05)
+            assert queue.qsize() == 1
+            taken.append(queue.get_nowait().records[0].offset)
+        await asyncio.wait_for(handing, 1)
+        return taken
+
+    assert asyncio.run(scenario()) == [100, 101, 102]
+
+
+def test_a_rebalance_clearing_the_queue_releases_a_waiting_consumer() -> None:
+    async def scenario() -> None:
+        transport, queue = setup(batch_size=1, maxsize=1)
+        handing = asyncio.ensure_future(transport.hand_over({TP(SOURCE, 0): fetched(SOURCE, 0, 2)}, None))
+        await asyncio.sleep(0.05)
+        queue.clear()   # what Faust's flow control does on a revocation: the waiting put is cancelled
+        await asyncio.wait_for(handing, 1)   # the consumer's drain loop goes on, not cancelled with it
+
+    asyncio.run(scenario())
