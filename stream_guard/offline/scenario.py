@@ -26,15 +26,18 @@ class Fault:
     first_window: int
     last_window: int
     description: str
+    warnings: tuple[str, ...] = ()   # the checks expected to warn (a small share of the events is affected)
 
     def active(self, window: int) -> bool:
         return self.first_window <= window <= self.last_window
 
 
 FAULTS = (
-    Fault("amount-shift", "amount", ("numeric_drift", "mean_shift"), 4, 5, "amount ×2.5: an upstream unit change"),
+    Fault("amount-shift", "amount", ("numeric_drift", "mean_shift"), 4, 5, "amount ×2.5: an upstream unit change",
+          warnings=("outside_reference",)),
     Fault("age-missing", "age", ("missing_rate",), 6, 7, "40% of events lose `age`"),
-    Fault("new-country", "country", ("categorical_drift",), 8, 9, "a new country code 'XK' takes 25% of traffic"),
+    Fault("new-country", "country", ("categorical_drift", "new_category"), 8, 9,
+          "a new country code 'XK' takes 25% of traffic"),
 )
 COUNTRIES = ["US", "GB", "DE", "FR", "BR", "IN"]
 COUNTRY_SHARES = [0.4, 0.15, 0.15, 0.1, 0.1, 0.1]

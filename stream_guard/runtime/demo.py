@@ -196,14 +196,15 @@ def _report(console: Console, alerts: list[dict[str, Any]], options: DemoOptions
     if options.faults:
         table = Table("injected fault", "expected alert", "what fired")
         for fault in scenario.FAULTS:
-            hits = sorted({a["severity"] for a in firing
-                           if a["feature"] == fault.feature and a["check"] in fault.checks})
-            table.add_row(fault.description, f"{fault.feature} / {', '.join(fault.checks)}",
+            expected = (*fault.checks, *fault.warnings)
+            hits = sorted({a["severity"] for a in firing if a["feature"] == fault.feature and a["check"] in expected},
+                          key=("info", "warning", "critical").index)
+            table.add_row(fault.description, f"{fault.feature} / {', '.join(expected)}",
                           ", ".join(hits) if hits else "[red]nothing yet: run longer (--seconds)[/]")
         console.print(table)
     loud = [a for a in firing if a["severity"] in ("warning", "critical")]
-    expected = {(f.feature, c) for f in scenario.FAULTS for c in f.checks} if options.faults else set()
-    stray = [a for a in loud if (a["feature"], a["check"]) not in expected]
+    faulted = {f.feature for f in scenario.FAULTS} if options.faults else set()
+    stray = [a for a in loud if a["feature"] not in faulted]
     console.print(f"{len(alerts)} alert records ({len(firing)} firing, {len(alerts) - len(firing)} resolved); "
                   f"{len(stray)} warning/critical alerts on features with no fault injected.")
     if options.alerts_out:

@@ -35,7 +35,8 @@ def test_demo_raises_a_critical_alert_for_each_fault_and_replay_gives_the_same_i
     assert done.returncode == 0, done.stdout + done.stderr
     assert all(set(a) >= ALERT_FIELDS for a in alerts)
     firing = {(a["feature"], a["check"], a["severity"]) for a in alerts if a["status"] == "firing"}
-    assert firing == {(f.feature, check, "critical") for f in scenario.FAULTS for check in f.checks}
+    assert firing == ({(f.feature, check, "critical") for f in scenario.FAULTS for check in f.checks}
+                      | {(f.feature, check, "warning") for f in scenario.FAULTS for check in f.warnings})
     assert "0 warning/critical alerts on features with no fault injected" in done.stdout
 
     replayed = tmp_path / "replayed.jsonl"
