@@ -53,15 +53,20 @@ def with_overrides(topology: Topology, broker: str | None = None, redis: str | N
 def _parse_yaml(text: str, path: Path) -> tuple[Any, dict[Loc, int]]:
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
+        if root is None:
+            raise TopologyError([f"{path}:1: the file is empty; a topology starts with `version: 1`"])
+        lines: dict[Loc, int] = {}
+        return _build(root, (), lines, path, [MAX_NODES]), lines
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else 1
         raise TopologyError([f"{path}:{line}: invalid YAML: {exc.problem}"]) from None
-    if root is None:
-        raise TopologyError([f"{path}:1: the file is empty; a topology starts with `version: 1`"])
-    lines: dict[Loc, int] = {}
-    budget = [MAX_NODES]
-    data = _build(root, (), lines, path, budget)
-    return data, lines
+    except yaml.reader.ReaderError as exc:   # a control character: YAML allows none outside quotes
+        line = text.count("\n", 0, exc.position) + 1
+        raise TopologyError([f"{path}:{line}: invalid YAML: the control character U+{exc.character:04X} is "
+                             f"not allowed; delete it"]) from None
+    except RecursionError:
+        raise TopologyError([f"{path}:1: the document nests lists or mappings too deeply to read; "
+                             f"a topology is a few levels deep"]) from None
 
 
 def _build(node: yaml.Node, loc: Loc, lines: dict[Loc, int], path: Path, budget: list[int]) -> Any:
