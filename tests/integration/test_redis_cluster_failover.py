@@ -8,8 +8,8 @@ back as its replica and a new worker carries on.
 
 - Without `redis.wait_replicas` that loses data: the new worker resumes from the replica's older offset,
   the consumer group from the newer committed one, and the records in between are never folded (the
-  partition's stored offset stays below Kafka's committed one: the records after it are held back as
-  past a gap that never closes, and the windows close without them once the partition is idle).
+  records after them are held back as past a gap that never closes: the partition stays below Kafka's
+  committed offset, or moves on past the gap once it has lasted 5 s).
 - With `redis.wait_replicas: 1` nothing is lost: a flush counts as stored only once the replica has it,
   so no Kafka offset runs ahead of the replica, and the counts and alert ids are exactly those of replay.
 
@@ -103,7 +103,10 @@ def test_without_waiting_for_replicas_a_failover_loses_flushes_kafka_had_committ
     assert committed > cut_off, "Kafka's committed offset ran ahead of what the replica holds"
     feed.join()
     state.wait(lambda: state.last_window() == WINDOWS - 2, "every window evaluated", 120, workers)
-    assert state.meta(0)["next_offset"] <= cut_off < committed
+    # the records after the replica's offset are held back as past a gap; if more come after 5 s the gap
+    # is accepted (and said), else the partition stays there: either way the gap is never folded
+    held = state.meta(0)["next_offset"] <= cut_off
+    assert held or "did not arrive within 5 s of the claim" in workers[-1].log()
     assert state.total("folded") < GOOD
 
 
