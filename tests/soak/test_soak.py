@@ -107,20 +107,22 @@ class Producer:
             for window in range(self.windows):
                 events = window_events(window)
                 self.lines.extend(orjson.dumps(e) for e in events)
-                for i, event in enumerate(events):
-                    self._send(client, "per-message", i % PARTITIONS, orjson.dumps(event), 1)
-                for i in range(0, len(events), PER_ARRAY):
-                    chunk = events[i:i + PER_ARRAY]
-                    self._send(client, "batched", (i // PER_ARRAY) % PARTITIONS, orjson.dumps(chunk), len(chunk))
+                sent = [self._send(client, "per-message", i % PARTITIONS, orjson.dumps(event), 1)
+                        for i, event in enumerate(events)]
+                sent += [self._send(client, "batched", (i // PER_ARRAY) % PARTITIONS,
+                                    orjson.dumps(events[i:i + PER_ARRAY]), len(events[i:i + PER_ARRAY]))
+                         for i in range(0, len(events), PER_ARRAY)]
                 client.flush()
+                for future in sent:   # every message acknowledged before the next window: counted exactly
+                    future.get(timeout=30)
                 time.sleep(max(0.0, began + (window + 1) * WINDOW_SECONDS - time.monotonic()))
         finally:
             client.close()
             self.done.set()
 
-    def _send(self, client: Any, monitor: str, partition: int, value: bytes, events: int) -> None:
-        client.send(f"{self.app}-{monitor}", value, partition=partition).get(timeout=30)
+    def _send(self, client: Any, monitor: str, partition: int, value: bytes, events: int) -> Any:
         self.events[(monitor, partition)] += events
+        return client.send(f"{self.app}-{monitor}", value, partition=partition)
 
 
 class Chaos:
