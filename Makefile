@@ -48,6 +48,12 @@ alerting-tools:
 clean:
 	rm -rf $(VENV) $(PEERS_VENV) build *.egg-info .pytest_cache
 
+# the soak under chaos (tests/soak): three workers, a Redis Cluster failing over, 20 minutes of events;
+# SG_SOAK_SECONDS=180 for the 3-minute version; SG_SOAK_SEED=N repeats a run's faults
+.PHONY: soak
+soak: $(STAMP)
+	SG_SOAK_SECONDS=$${SG_SOAK_SECONDS:-1200} $(BIN)/python -m pytest -s -q -p no:cacheprovider tests/soak $(ARGS)
+
 .PHONY: bench peers-venv lint
 bench: $(STAMP) $(PEERS_STAMP)
 	$(BIN)/python benchmarks/run.py $(ARGS)

@@ -19,6 +19,11 @@ class ServiceUnreachable(StreamGuardError):
     """Kafka or Redis could not be reached at the URL given."""
 
 
+class NotReplicated(ServiceUnreachable):
+    """Redis applied a write but fewer replicas than `redis.wait_replicas` acknowledged it in time: it is
+    not yet safe from a failover, so it is written again and no Kafka offset it covers is committed."""
+
+
 class Fenced(StreamGuardError):
     """Another worker claimed the partition (or the evaluation) since this worker did: its write is refused."""
 

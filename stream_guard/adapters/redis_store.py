@@ -32,6 +32,11 @@ watched as `WatchError`, the error it uses for a watched key that changed; the s
 epoch again and raises `ServiceUnreachable` (retry) while it is still this worker's, `Fenced` when it
 is another's, and `StateLost` when there is none (a Redis that restarted without its data).
 
+With `wait_replicas` (the topology's `redis.wait_replicas`), every transaction counts as stored only once
+that many replicas acknowledged it within `wait_timeout` ms (`WAIT`, `adapters.redis_replication`);
+fewer raise `NotReplicated`, a `ServiceUnreachable`: the worker writes it again and commits no Kafka
+offset meanwhile.
+
 The store reads and writes the values of `core.state` and nothing else of the engine.
 """
 
@@ -47,11 +52,11 @@ from redis.exceptions import RedisError, WatchError
 
 from stream_guard.adapters.credentials import redacted, redis_options
 from stream_guard.adapters.redis_join import join_from, read_join, write_join
+from stream_guard.adapters.redis_replication import replicated_transaction
 from stream_guard.core.alerting.alerts import finite
 from stream_guard.core.judging.references import ClosedWindow
 from stream_guard.core.ports import Before
 from stream_guard.core.profiles.profile import WindowProfile
-from stream_guard.core.profiles.snapshot import Snapshot
 from stream_guard.core.state import (
     Claim,
     ClosedRecord,
@@ -64,7 +69,7 @@ from stream_guard.core.state import (
     Presence,
 )
 from stream_guard.core.topology.topology import Topology
-from stream_guard.errors import Fenced, ServiceUnreachable, StateLost
+from stream_guard.errors import Fenced, NotReplicated, ServiceUnreachable, StateLost
 
 _META_FIELDS = ("next_offset", "watermark", "closed_before", "consumed", "folded", "dead_lettered", "filtered",
                 "heard_at", "epoch", "log_resets")
@@ -116,11 +121,14 @@ def _int(value: Any) -> int | None:
 
 
 class RedisStateStore:
-    def __init__(self, url: str, app: str, cluster: bool = False, timeout: float = 10, **options: Any) -> None:
+    def __init__(self, url: str, app: str, cluster: bool = False, timeout: float = 10, wait_replicas: int = 0,
+                 wait_timeout: int = 500, **options: Any) -> None:
         """`options` go to redis-py beside the URL: `password`, `ssl_ca_certs` (see `for_topology`).
-        With `cluster`, the URL names any node of a Redis Cluster. `timeout` (seconds) bounds each call."""
+        With `cluster`, the URL names any node of a Redis Cluster. `timeout` (seconds) bounds each call.
+        With `wait_replicas`, a write is stored once that many replicas have it (`wait_timeout` ms at most)."""
         self.url = url
         self.app = app
+        self.wait_replicas, self.wait_timeout = wait_replicas, wait_timeout
         self.client: Any = (RedisCluster.from_url(url, socket_connect_timeout=3, socket_timeout=timeout, **options)
                             if cluster else
                             aioredis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=timeout, **options))
@@ -129,7 +137,8 @@ class RedisStateStore:
     def for_topology(cls, topology: Topology, url: str | None = None) -> RedisStateStore:
         """The store of a topology's app, with the password and CA file its `redis:` section names."""
         spec = topology.redis if url is None else topology.redis.model_copy(update={"url": url})
-        return cls(spec.url, topology.app, spec.cluster, **redis_options(spec))
+        return cls(spec.url, topology.app, spec.cluster, wait_replicas=spec.wait_replicas,
+                   wait_timeout=spec.wait_timeout, **redis_options(spec))
 
     async def ping(self) -> None:
         """Raise ServiceUnreachable naming the URL when Redis does not answer."""
@@ -313,9 +322,12 @@ class RedisStateStore:
     async def _write(self, build: Any, guard: Guard | None = None, before: Before | None = None) -> Any:
         """Run `build`'s commands in one MULTI/EXEC. With a guard, only while its key still holds the
         epoch (else `Fenced`, or `StateLost` when it holds none). `before` runs after the guard was
-        checked, before the commands are sent."""
+        checked, before the commands are sent. With `wait_replicas`, raise `NotReplicated` when fewer
+        replicas than that acknowledged the transaction in time (it is on the master: writing it again is
+        harmless)."""
+        pipe, replication = self._transaction()
         try:
-            async with self.client.pipeline(transaction=True) as pipe:
+            async with pipe:
                 if guard is not None:
                     await pipe.watch(guard[0])
                     _check_epoch(guard, await (pipe.hget(guard[0], guard[1]) if guard[1] else pipe.get(guard[0])))
@@ -324,13 +336,25 @@ class RedisStateStore:
                 if guard is not None:
                     pipe.multi()
                 build(pipe)
-                return await pipe.execute()
+                result = await pipe.execute()
         except WatchError:
             assert guard is not None   # only a watched write can raise it
             await self._after_interrupted_write(guard)
             raise Fenced(f"{guard[3]} was taken over by another worker while this worker wrote it") from None
         except (RedisError, OSError) as exc:
             raise ServiceUnreachable(f"Redis at {redacted(self.url)} failed: {exc}") from None
+        if replication is not None and replication.replicas < self.wait_replicas:
+            acked = "none (WAIT failed)" if replication.replicas < 0 else replication.replicas
+            raise NotReplicated(f"Redis at {redacted(self.url)} stored a write but {acked} of the {self.wait_replicas} "
+                                f"replicas wanted (redis.wait_replicas) acknowledged it within {self.wait_timeout} ms; "
+                                f"it is written again before the Kafka offsets it covers are committed")
+        return result
+
+    def _transaction(self) -> tuple[Any, Any]:
+        """A MULTI/EXEC pipeline, and what says how many replicas acknowledged it (None: not asked)."""
+        if not self.wait_replicas:
+            return self.client.pipeline(transaction=True), None
+        return replicated_transaction(self.client, self.wait_replicas, self.wait_timeout)
 
     async def _after_interrupted_write(self, guard: Guard) -> None:
         """A watched write did not go through: read the epoch again to tell a takeover from a failure."""
@@ -351,31 +375,3 @@ def _check_epoch(guard: Guard, held: bytes | None) -> None:
         raise StateLost(f"Redis holds no claim of {what} (this worker's epoch is {epoch}): it lost its data")
     if int(held) != epoch:
         raise Fenced(f"{what} was taken over by another worker (epoch {int(held)}, this worker's {epoch})")
-
-
-class SnapshotStore:
-    """Snapshot references in Redis: one hash per monitor, `sg:{APP/MONITOR}:snapshots`, name -> bytes."""
-
-    def __init__(self, state: RedisStateStore) -> None:
-        self.state = state
-
-    def _key(self, monitor: str) -> str:
-        return self.state._monitor_key(monitor, "snapshots")
-
-    async def save(self, monitor: str, snapshot: Snapshot) -> bool:
-        """Store a new snapshot; False (and nothing written) when the name is taken: snapshots never change."""
-        created = await self.state._read(lambda pipe: [pipe.hsetnx(self._key(monitor), snapshot.name,
-                                                                   snapshot.to_bytes())])
-        return bool(created[0])
-
-    async def load(self, monitor: str, name: str) -> Snapshot | None:
-        (blob,) = await self.state._read(lambda pipe: [pipe.hget(self._key(monitor), name)])
-        return Snapshot.from_bytes(blob) if blob is not None else None
-
-    async def all(self, monitor: str) -> list[Snapshot]:
-        (blobs,) = await self.state._read(lambda pipe: [pipe.hgetall(self._key(monitor))])
-        return sorted((Snapshot.from_bytes(b) for b in blobs.values()), key=lambda s: s.name)
-
-    async def delete(self, monitor: str, name: str) -> bool:
-        (removed,) = await self.state._read(lambda pipe: [pipe.hdel(self._key(monitor), name)])
-        return bool(removed)

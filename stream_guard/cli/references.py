@@ -44,7 +44,8 @@ def reference_parser(commands: Any) -> None:
 
 
 def _snapshot_store(topology: Any) -> Any:
-    from stream_guard.adapters.redis_store import RedisStateStore, SnapshotStore
+    from stream_guard.adapters.redis_store import RedisStateStore
+    from stream_guard.adapters.snapshot_store import SnapshotStore
     return SnapshotStore(RedisStateStore.for_topology(topology))
 
 

@@ -7,8 +7,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from stream_guard.adapters.credentials import redacted
-from stream_guard.adapters.redis_store import RedisStateStore, SnapshotStore
+from stream_guard.adapters.redis_store import RedisStateStore
 from stream_guard.adapters.reference_files import ReadReport, read_rows
+from stream_guard.adapters.snapshot_store import SnapshotStore
 from stream_guard.core.profiles.snapshot import Snapshot, SnapshotBuilder
 from stream_guard.core.topology.monitor import MonitorSpec
 from stream_guard.core.topology.topology import Topology

@@ -142,6 +142,18 @@ class RedisSpec(PasswordSource, _RedactedURL):
     ca_file: str | None = Field(default=None, description="PEM file of the CAs that sign the server's certificate")
     cluster: bool = Field(default=False, description="the URL names a node of a Redis Cluster (keys of one "
                                                      "partition, and of one monitor, share a hash slot)")
+    wait_replicas: int = Field(default=0, ge=0, le=16, description=(
+        "a write counts as stored once this many replicas acknowledged it (Redis WAIT), so a failover cannot "
+        "lose a flush whose Kafka offsets were committed; 0: do not wait"))
+    wait_timeout: Duration = Field(default=500, description="how long a write waits for its replicas; fewer in time "
+                                                            "and it is written again (consuming waits)")
+
+    @field_validator("wait_timeout")
+    @classmethod
+    def _bounded_wait(cls, value: int) -> int:
+        if not 0 < value <= 60_000:   # Redis reads WAIT 0 as "wait forever"
+            raise ValueError("wait_timeout must be more than 0 and at most 1m, e.g. 500ms")
+        return value
 
     @field_serializer("url")
     def _dump_url(self, url: str) -> str:

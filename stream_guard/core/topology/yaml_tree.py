@@ -58,6 +58,10 @@ def _compose(text: str) -> yaml.Node | None:
         mark = exc.problem_mark or exc.context_mark
         context = f"{exc.context}, " if exc.context else ""
         raise YamlProblem(mark.line + 1 if mark else 1, f"invalid YAML: {context}{exc.problem}") from None
+    except yaml.reader.ReaderError as exc:   # a control character: YAML allows none outside quotes
+        line = text.count("\n", 0, exc.position) + 1
+        raise YamlProblem(line, f"invalid YAML: the control character U+{exc.character:04X} is not allowed; "
+                                "delete it") from None
 
 
 def _check_depth(text: str) -> None:
