@@ -50,6 +50,7 @@ class _Partition:
     epoch: int | None = None
     claimed_at: int | None = None
     alive_at: int | None = None
+    alive_since: int | None = None
     written: bool = False   # anything stored besides a claim
 
 
@@ -112,16 +113,17 @@ class MemoryStateStore:
             held.windows.pop(start, None)
         held.state, held.written = replace(changes.state, windows={}), True
 
-    async def touch(self, monitor: str, partitions: Sequence[int], now: int) -> None:
+    async def touch(self, monitor: str, partitions: Sequence[int], now: int, since: int | None = None) -> None:
         for partition in partitions:
-            self._partition(monitor, partition).alive_at = now
+            held = self._partition(monitor, partition)
+            held.alive_at, held.alive_since = now, since
 
     async def presence(self, monitor: str, partitions: Sequence[int]) -> dict[int, Presence]:
         out = {}
         for p in partitions:
             held = self._partitions.get((monitor, p)) or _Partition()
             out[p] = Presence(held.state.watermark, held.state.heard_at, held.alive_at, held.claimed_at,
-                              frozenset(held.windows), held.state.log_resets)
+                              frozenset(held.windows), held.state.log_resets, held.alive_since)
         return out
 
     async def partition_profiles(self, monitor: str, partitions: Sequence[int], start: int) -> list[WindowProfile]:

@@ -7,7 +7,8 @@ Key layout (the `{...}` hash tag keeps one partition's keys, or one monitor's, i
                                        filtered, dead_lettered:REASON per dead-letter reason, recent_time:0
                                        and recent_time:1 (the last event times the watermark counted), heard_at (the
                                        owner's clock when records last came), alive_at (the owner's clock,
-                                       refreshed every flush interval), claimed_at and epoch (the
+                                       refreshed every flush interval) and alive_since (since when it was
+                                       refreshed without a break), claimed_at and epoch (the
                                        owner's claim), log_resets (times its log restarted)
     sg:{APP/MONITOR}:closed      hash  window start -> merged WindowProfile bytes (reference material)
     sg:{APP/MONITOR}:critical    hash  window start -> JSON list of features critical in that window
@@ -199,11 +200,13 @@ class RedisStateStore:
         guard = None if epoch is None else (meta_key, "epoch", epoch, f"partition {partition} of monitor {monitor}")
         await self._write(write, guard, before)
 
-    async def touch(self, monitor: str, partitions: Sequence[int], now: int) -> None:
-        """Say this worker is alive and reading these partitions (an idle partition of a live owner
-        stops holding windows open; one whose owner is gone keeps holding them until it is taken over)."""
+    async def touch(self, monitor: str, partitions: Sequence[int], now: int, since: int | None = None) -> None:
+        """Say this worker is alive and reading these partitions, and since when without a break (an idle
+        partition of a live owner stops holding windows open; one whose owner is gone keeps holding them
+        until it is taken over)."""
+        alive = {"alive_at": now} | ({"alive_since": since} if since is not None else {})
         if partitions:
-            await self._read(lambda pipe: [pipe.hset(self._partition_key(monitor, p, "meta"), "alive_at", now)
+            await self._read(lambda pipe: [pipe.hset(self._partition_key(monitor, p, "meta"), mapping=alive)
                                            for p in partitions])
 
     async def presence(self, monitor: str, partitions: Sequence[int]) -> dict[int, Presence]:
@@ -213,12 +216,12 @@ class RedisStateStore:
             return {}
         replies = await self._read(lambda pipe: [
             (pipe.hmget(self._partition_key(monitor, p, "meta"), "watermark", "heard_at", "alive_at", "claimed_at",
-                        "log_resets"),
+                        "log_resets", "alive_since"),
              pipe.hkeys(self._partition_key(monitor, p, "windows"))) for p in partitions])
         return {p: Presence(_int(watermark), _int(heard), _int(alive), _int(claimed), frozenset(int(k) for k in keys),
-                            _int(resets) or 0)
-                for p, (watermark, heard, alive, claimed, resets), keys in zip(partitions, replies[0::2],
-                                                                               replies[1::2], strict=True)}
+                            _int(resets) or 0, _int(since))
+                for p, (watermark, heard, alive, claimed, resets, since), keys in zip(partitions, replies[0::2],
+                                                                                      replies[1::2], strict=True)}
 
     async def partition_profiles(self, monitor: str, partitions: Sequence[int], start: int) -> list[WindowProfile]:
         """Window `start` as stored by each of the given partitions (absent ones are skipped)."""

@@ -5,6 +5,7 @@ its claims, what the store holds of other workers' partitions); the runtime only
 
 - the owner of a source's partition 0 evaluates the monitor (`evaluates`);
 - a partition just claimed waits a while for the records before a gap (`GapWatch`);
+- a worker says it is alive every flush interval, and since when without a break (`Watching`);
 - a window closes only once every partition of the source has passed it or is idle or gone
   (`remote_partition`, `waiting_for_partitions`).
 """
@@ -42,14 +43,18 @@ class RemotePartition(NamedTuple):
 
 
 def remote_activity(heard: int | None, alive: int | None, claimed: int | None, now: int,
-                    idle_timeout: int) -> tuple[int, int]:
+                    idle_timeout: int, since: int | None = None) -> tuple[int, int]:
     """When another worker's partition counts as active, and when its records were last heard of.
 
     `heard` is when its owner last received records of it, `claimed` when the owner claimed it, `alive`
-    when the owner last said it was alive and reading it: all three on the owner's clock.
+    when the owner last said it was alive and reading it, `since` when it began saying so without a
+    break (`Watching`): all four on the owner's clock.
 
     The partition may stop holding windows open only when its owner said it was alive after the
-    partition had been silent for `idle_timeout`: the owner saw the silence. An owner that died just
+    partition had been silent for `idle_timeout`, and had been saying so without a break all that
+    time: the owner saw the silence. An owner paused meanwhile (SIGSTOP, a stalled process) read
+    nothing while paused; on waking it says it is alive before it reads the records that came
+    meanwhile, so its silence counts only from when it woke. An owner that died just
     after its last records also went silent; its `alive` stops a moment after `heard`, so a test on
     `alive` alone would take the silence of a dead worker for an idle source during that moment and
     close windows past the records waiting for a new owner (they would be dead-lettered as `late`).
@@ -60,13 +65,15 @@ def remote_activity(heard: int | None, alive: int | None, claimed: int | None, n
     (1000, 1000)
     >>> remote_activity(heard=1_000, alive=1_200, claimed=0, now=12_500, idle_timeout=10_000)
     (12500, 12500)
+    >>> remote_activity(heard=1_000, alive=12_000, claimed=0, now=12_500, idle_timeout=10_000, since=12_000)
+    (12500, 1000)
     """
     last = max(heard or 0, claimed or 0)
     if alive is None or now - alive >= idle_timeout or not last:
         return now, now
-    if now - last < idle_timeout or alive - last >= idle_timeout:
+    if now - last < idle_timeout or alive - max(last, since or 0) >= idle_timeout:
         return last, last
-    return now, last             # silent for long, and the owner has not said since that it is reading
+    return now, last             # silent for long, and the owner has not watched it that long since
 
 
 def remote_partition(presence: Presence, now: int, idle_timeout: int) -> RemotePartition | None:
@@ -74,8 +81,41 @@ def remote_partition(presence: Presence, now: int, idle_timeout: int) -> RemoteP
     if presence.alive_at is None and presence.watermark is None and not presence.windows:
         return None
     active_at, heard_at = remote_activity(presence.heard_at, presence.alive_at, presence.claimed_at, now,
-                                          idle_timeout)
+                                          idle_timeout, presence.alive_since)
     return RemotePartition(presence.watermark, active_at, presence.windows, heard_at, presence.log_resets)
+
+
+@dataclass
+class Watching:
+    """Since when this worker has been watching its partitions without a break.
+
+    The worker says it is alive once every flush interval (`said`); a longer gap means it read nothing
+    for a while (paused, stalled, or waiting for its store): the silence of its partitions meanwhile
+    says nothing of the source, so its watch starts again (`since`), and what it tells others of how
+    long it has watched goes with it.
+
+    >>> watching = Watching(interval=1_000)
+    >>> watching.said(0), watching.said(1_000), watching.said(2_100), watching.since
+    (False, False, False, 0)
+    >>> watching.said(12_000), watching.since
+    (True, 12000)
+    """
+
+    interval: int                 # the flush interval: how often the worker says it is alive
+    said_at: int | None = None    # when it last said so
+    since: int | None = None      # when it began saying so without a break
+
+    def due(self, now: int) -> bool:
+        """Whether it is time to say it again."""
+        return self.said_at is None or now - self.said_at >= self.interval
+
+    def said(self, now: int) -> bool:
+        """The worker says it is alive at `now`; True when it had not for long (its watch was broken)."""
+        broken = self.said_at is not None and now - self.said_at > 2 * self.interval
+        if self.since is None or broken:
+            self.since = now
+        self.said_at = now
+        return broken
 
 
 class LocalPartition(NamedTuple):

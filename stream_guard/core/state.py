@@ -85,6 +85,7 @@ class Presence:
     claimed_at: int | None
     windows: frozenset[int]
     log_resets: int = 0
+    alive_since: int | None = None   # since when its owner has said it is alive without a break
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from stream_guard.core.ownership import (
     EVALUATOR_PARTITION,
     GapWatch,
     LocalPartition,
+    Watching,
     evaluates,
     expected_partitions,
     log_restarted,
@@ -69,7 +70,7 @@ class MonitorRuntime:
         self._dead: dict[int, list[DeadLetter]] = {}   # partition -> dead letters not published yet
         self._gaps = GapWatch()                    # just-claimed partitions whose first records may skip some
         self._last_flush = 0
-        self._last_touch = 0
+        self._watching = Watching(state.flush_interval)   # since when this worker said it is alive without a break
         self._ready = asyncio.Event()
         self.freshness = FreshnessWatch(monitor)
         self._last_freshness = 0
@@ -296,9 +297,10 @@ class MonitorRuntime:
                 committed[partition] = self.engine.folders[partition].next_offset
         if committed:
             await self.source.commit(committed)
-        if only is None and self.clock() - self._last_touch >= self.state.flush_interval:
-            self._last_touch = self.clock()
-            await self._retrying(lambda: self.store.touch(self.monitor.name, sorted(self.epochs), self._last_touch))
+        if only is None and (watching := self._watching).due(now := self.clock()):
+            if watching.said(now):   # it read nothing for a while: its partitions' silence says nothing
+                self.engine.unpaused(now)
+            await self._retrying(lambda: self.store.touch(self.monitor.name, sorted(self.epochs), now, watching.since))
         self._last_flush = self.clock()
         if changed:
             self.observer.flushed(self.monitor.name, time.perf_counter() - began)

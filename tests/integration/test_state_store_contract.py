@@ -181,10 +181,11 @@ def test_presence_says_what_other_workers_stored_and_nothing_for_partitions_neve
     async def scenario() -> None:
         epoch = (await subject.other.claim_partition(NAME, 1, now=4_000)).epoch
         await subject.other.save_partition(NAME, 1, folder.changes(), epoch)
-        await subject.other.touch(NAME, [1], now=6_000)
+        await subject.other.touch(NAME, [1], now=6_000, since=4_500)
         seen = await subject.store.presence(NAME, [1, 2])
         assert (seen[1].watermark, seen[1].heard_at, seen[1].alive_at, seen[1].claimed_at, seen[1].windows) == (
             100_000, 5_000, 6_000, 4_000, frozenset(folder.windows))
+        assert (seen[1].alive_since, seen[2].alive_since) == (4_500, None)
         assert (seen[2].watermark, seen[2].alive_at, seen[2].windows) == (None, None, frozenset())
         profiles = await subject.store.partition_profiles(NAME, [1, 2], 0)
         assert [p.to_bytes() for p in profiles] == [folder.windows[0].to_bytes()]

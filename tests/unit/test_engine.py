@@ -121,17 +121,21 @@ def test_redelivered_records_below_the_next_offset_are_not_folded_twice() -> Non
 IDLE = 10_000
 
 
-@pytest.mark.parametrize(("heard", "alive", "claimed", "now", "expected"), [
-    (1_000, 1_500, 500, 6_000, (1_000, 1_000)),       # records 5 s ago, owner alive: active since then
-    (1_000, 11_500, 500, 11_600, (1_000, 1_000)),     # owner alive 10.5 s after its last records: idle
-    (1_000, 1_500, 500, 11_200, (11_200, 1_000)),     # silent 10.2 s, owner not heard since 0.5 s after: held
-    (1_000, 1_500, 500, 11_600, (11_600, 11_600)),    # owner not heard for 10.1 s: gone, records wait for the next
-    (None, 1_500, 1_000, 6_000, (1_000, 1_000)),      # claimed, no records yet
-    (None, None, None, 6_000, (6_000, 6_000)),        # never said it was alive
+@pytest.mark.parametrize(("heard", "alive", "claimed", "now", "expected", "since"), [
+    (1_000, 1_500, 500, 6_000, (1_000, 1_000), None),       # records 5 s ago, owner alive: active since then
+    (1_000, 11_500, 500, 11_600, (1_000, 1_000), None),     # owner alive 10.5 s after its last records: idle
+    (1_000, 11_500, 500, 11_600, (1_000, 1_000), 200),      # ... and saying so without a break since before
+    (1_000, 11_500, 500, 11_600, (11_600, 1_000), 11_500),  # ... but it just woke from a pause: held
+    (1_000, 22_000, 500, 22_100, (1_000, 1_000), 11_500),   # watched 10.5 s since it woke: idle
+    (1_000, 1_500, 500, 11_200, (11_200, 1_000), None),     # silent 10.2 s, owner not heard since 0.5 s after: held
+    (1_000, 1_500, 500, 11_600, (11_600, 11_600), None),    # owner not heard for 10.1 s: gone, records wait
+    (None, 1_500, 1_000, 6_000, (1_000, 1_000), None),      # claimed, no records yet
+    (None, None, None, 6_000, (6_000, 6_000), None),        # never said it was alive
 ])
 def test_another_workers_partition_stops_holding_windows_open_only_when_its_owner_saw_it_silent(
-        heard: int | None, alive: int | None, claimed: int | None, now: int, expected: tuple[int, int]) -> None:
-    assert remote_activity(heard, alive, claimed, now, IDLE) == expected
+        heard: int | None, alive: int | None, claimed: int | None, now: int, expected: tuple[int, int],
+        since: int | None) -> None:
+    assert remote_activity(heard, alive, claimed, now, IDLE, since) == expected
 
 
 def test_the_partitions_of_a_worker_killed_after_its_last_flush_hold_the_windows_until_taken_over() -> None:

@@ -263,3 +263,69 @@ def test_records_read_again_after_a_crash_are_not_taken_for_a_restarted_log() ->
     asyncio.run(scenario())
     folder = runtime.engine.folders[0]
     assert (folder.next_offset, folder.counts.consumed, folder.log_resets) == (350, 50, 0)
+
+
+def test_a_worker_paused_past_the_idle_timeout_does_not_make_its_partition_look_idle_when_it_wakes() -> None:
+    """The owner of partition 1 is paused (SIGSTOP) for longer than the idle timeout while its records
+    keep coming; on waking, its timer says it is alive before it has read them. That is no owner having
+    watched the partition stay silent: the evaluator must not close windows past the records waiting."""
+    store, clock = MemoryStateStore(), Clock()
+    a, _, _ = worker(store, {0}, clock=clock)       # evaluates
+    b, _, b_sink = worker(store, {1}, clock=clock)
+    s, minute = T0 // 1000, 60
+
+    async def scenario() -> None:
+        for w, owned in ((a, {0}), (b, {1})):
+            await w.start()
+            await w.assigned(owned)
+        clock.now += 1_000
+        await a.on_records(events(100, 0, start_s=s))
+        await b.on_records(events(100, 1, start_s=s))
+        await a.tick()
+        await b.tick()
+        for second in range(2, 12):                 # b is paused; partition 0 goes on through three windows
+            clock.now = T0 + second * 1_000
+            if second < 5:
+                await a.on_records(events(100, 0, first=100 * (second - 1), start_s=s + (second - 1) * minute))
+            await a.tick()
+            assert a.engine.last_evaluated is None
+        clock.now = T0 + 11_500                     # b wakes: its timer ticks before its consumer reads
+        await b.tick()
+        clock.now += 100
+        await a.tick()
+        assert a.engine.last_evaluated is None      # partition 1 has not passed the first window yet
+        await b.on_records(events(100, 1, first=100, start_s=s + minute))   # what came while b was paused
+        await b.tick()
+
+    asyncio.run(scenario())
+    assert b_sink.dead == [] and b.engine.folders[1].counts.folded == 200
+
+
+def test_the_evaluator_paused_past_the_idle_timeout_does_not_take_its_own_partition_for_idle_when_it_wakes() -> None:
+    store, clock = MemoryStateStore(), Clock()
+    a, _, a_sink = worker(store, {0}, clock=clock)   # evaluates
+    b, _, _ = worker(store, {1}, clock=clock)
+    s, minute = T0 // 1000, 60
+
+    async def scenario() -> None:
+        for w, owned in ((a, {0}), (b, {1})):
+            await w.start()
+            await w.assigned(owned)
+        clock.now += 1_000
+        await a.on_records(events(100, 0, start_s=s))
+        await b.on_records(events(100, 1, start_s=s))
+        await a.tick()
+        for second in range(2, 12):                 # a is paused; partition 1 goes on through three windows
+            clock.now = T0 + second * 1_000
+            if second < 5:
+                await b.on_records(events(100, 1, first=100 * (second - 1), start_s=s + (second - 1) * minute))
+            await b.tick()
+        clock.now = T0 + 12_000                     # a wakes: its timer ticks before its consumer reads
+        await a.tick()
+        assert a.engine.last_evaluated is None      # partition 0 has not passed the first window yet
+        await a.on_records(events(100, 0, first=100, start_s=s + minute))   # what came while a was paused
+        await a.tick()
+
+    asyncio.run(scenario())
+    assert a_sink.dead == [] and a.engine.folders[0].counts.folded == 200
+    assert a.engine.last_evaluated == T0       # the first window, once both partitions passed it
