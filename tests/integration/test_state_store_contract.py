@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import socket
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -30,7 +29,8 @@ from stream_guard.core.profiles.folding import PartitionFolder
 from stream_guard.core.profiles.profile import WindowProfile
 from stream_guard.core.state import ClosedRecord, PartitionChanges
 from stream_guard.errors import Fenced, ServiceUnreachable, StateLost
-from stream_guard.runtime.local_stack import LocalStack, free_port, start_redis
+from stream_guard.runtime.local_cluster import cluster_port
+from stream_guard.runtime.local_stack import LocalStack, start_redis
 
 from ..unit.builders import monitor
 
@@ -50,26 +50,11 @@ class Subject:
     raw: redis.Redis | None = None   # a plain client of the same server, for pausing it
 
 
-def _cluster_port() -> int:
-    """A free port whose cluster bus port (port + 10,000: Redis 6 cannot set it otherwise) is free too."""
-    for _ in range(200):
-        port = free_port()
-        if port + 10_000 > 65_535:
-            continue
-        with socket.socket() as bus:
-            try:
-                bus.bind(("127.0.0.1", port + 10_000))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no free port pair for a cluster-mode redis-server")
-
-
 @pytest.fixture(scope="module")
 def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, redis.Redis]]:
     """A real Redis Cluster of one node owning all 16,384 slots: it enforces the cluster protocol's rule
     that one transaction (and one multi-key command) stays within one hash slot."""
-    port = _cluster_port()
+    port = cluster_port()
     server = start_redis(port, tmp_path_factory.mktemp("cluster"), "--cluster-enabled", "yes",
                          "--cluster-config-file", "nodes.conf")
     client = redis.Redis(port=port, socket_connect_timeout=0.5)
