@@ -186,7 +186,7 @@ def _snapshots(topology: Any, path: Path, console: Console) -> dict[str, Any]:
 
     from stream_guard.offline.references import snapshots_for
 
-    if not any(m.reference.kind == "snapshot" for m in topology.monitors):
+    if not any(s.kind == "snapshot" for m in topology.monitors for s in m.reference_specs().values()):
         return {}
     with console.status("loading snapshot references…"):
         return asyncio.run(snapshots_for(topology, path))

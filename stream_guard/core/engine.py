@@ -69,6 +69,7 @@ class MonitorEngine:
     last_evaluated: int | None = None     # start of the newest evaluated window
     clock: Callable[[], int] | None = None  # epoch ms; with it, `future` also means ahead of the clock
     snapshot: Snapshot | None = None      # the profile a `snapshot` reference compares with
+    snapshots: dict[str, Snapshot] = field(default_factory=dict)   # named snapshot references, by name
     preferred_segments: frozenset[str] = frozenset()   # the largest segments of the last closed window
     remote: dict[int, RemotePartition] = field(default_factory=dict)   # partitions other workers fold
     resets: ResetWatch = field(default_factory=ResetWatch)
@@ -79,6 +80,11 @@ class MonitorEngine:
         self.book = AlertBook.for_monitor(self.monitor)
         if self.schemas is None and self.monitor.source.format in REGISTRY_FORMATS:
             self.schemas = WriterSchemas.for_monitor(self.monitor)
+
+    def use_snapshots(self, found: dict[str, Snapshot]) -> None:
+        """Take the snapshot references found for the monitor, by reference name (`reference_specs`)."""
+        self.snapshots = dict(found)
+        self.snapshot = found.get(self.monitor.default_reference())
 
     def folder(self, partition: int) -> PartitionFolder:
         if partition not in self.folders:
@@ -151,7 +157,7 @@ class MonitorEngine:
         current = merge_all(list(profiles)) if profiles else WindowProfile.empty(self.monitor, start)
         current = current.capped(self.monitor.max_segments)
         evaluations, closed = evaluate_window(self.monitor, current, list(self.history.values()), emitted_at,
-                                              self.snapshot)
+                                              self.snapshot, self.snapshots)
         reset = self.resets.evaluation(self.monitor, self.log_resets(), start, emitted_at,
                                        any(s.check == RESET_CHECK and (s.severity or s.pending)
                                            for s in self.book.series.values()))

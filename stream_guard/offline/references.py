@@ -11,7 +11,7 @@ from stream_guard.adapters.redis_store import RedisStateStore
 from stream_guard.adapters.reference_files import ReadReport, read_rows
 from stream_guard.adapters.snapshot_store import SnapshotStore
 from stream_guard.core.profiles.snapshot import Snapshot, SnapshotBuilder
-from stream_guard.core.topology.monitor import MonitorSpec
+from stream_guard.core.topology.monitor import MonitorSpec, ReferenceSpec
 from stream_guard.core.topology.topology import Topology
 from stream_guard.errors import StreamGuardError
 
@@ -31,16 +31,18 @@ def build_from_file(monitor: MonitorSpec, path: Path, name: str,
     return builder.build(name, path.name, int(time.time() * 1000)), report
 
 
-def reference_file(topology_path: Path, monitor: MonitorSpec) -> Path:
+def reference_file(topology_path: Path, spec: ReferenceSpec) -> Path:
     """A `file:` snapshot's path: as written, or relative to the topology file's folder."""
-    assert monitor.reference.file is not None
-    given = Path(monitor.reference.file)
+    assert spec.file is not None
+    given = Path(spec.file)
     return given if given.is_absolute() or given.exists() else topology_path.parent / given
 
 
-async def stored_snapshot(topology: Topology, monitor: MonitorSpec, redis_url: str | None = None) -> Snapshot:
-    """A `name:` snapshot from Redis, or an error saying how to build it."""
-    name = monitor.reference.name
+async def stored_snapshot(topology: Topology, monitor: MonitorSpec, redis_url: str | None = None,
+                          spec: ReferenceSpec | None = None) -> Snapshot:
+    """A `name:` snapshot (of `spec`, by default the monitor's reference) from Redis, or an error saying
+    how to build it."""
+    name = (spec or monitor.reference).name
     assert name is not None
     url = redis_url or topology.redis.url
     state = RedisStateStore.for_topology(topology, url)
@@ -57,15 +59,17 @@ async def stored_snapshot(topology: Topology, monitor: MonitorSpec, redis_url: s
 
 
 async def snapshots_for(topology: Topology, topology_path: Path,
-                        redis_url: str | None = None) -> dict[str, Snapshot]:
-    """The snapshot of every monitor whose reference is one, by monitor name."""
-    out = {}
+                        redis_url: str | None = None) -> dict[str, dict[str, Snapshot]]:
+    """The snapshot of every reference that is one, by monitor name, then by reference name
+    (`MonitorSpec.reference_specs`: the single `reference:` is named `reference`)."""
+    out: dict[str, dict[str, Snapshot]] = {}
     for monitor in topology.monitors:
-        spec = monitor.reference
-        if spec.kind != "snapshot":
-            continue
-        if spec.file is not None:
-            out[monitor.name] = build_from_file(monitor, reference_file(topology_path, monitor), spec.file)[0]
-        else:
-            out[monitor.name] = await stored_snapshot(topology, monitor, redis_url)
+        for name, spec in monitor.reference_specs().items():
+            if spec.kind != "snapshot":
+                continue
+            if spec.file is not None:
+                found = build_from_file(monitor, reference_file(topology_path, spec), spec.file)[0]
+            else:
+                found = await stored_snapshot(topology, monitor, redis_url, spec)
+            out.setdefault(monitor.name, {})[name] = found
     return out

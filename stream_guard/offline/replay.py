@@ -13,7 +13,7 @@ from __future__ import annotations
 import gzip
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -97,19 +97,28 @@ def read_records(path: Path, chunk: int = CHUNK) -> Iterator[list[RawRecord]]:
         yield batch
 
 
+def _engine(monitor: MonitorSpec, found: Snapshot | Mapping[str, Snapshot] | None) -> MonitorEngine:
+    engine = MonitorEngine(monitor, clock=_wall_clock_ms)
+    if isinstance(found, Snapshot):
+        engine.snapshot = found
+    elif found:
+        engine.use_snapshots(dict(found))
+    return engine
+
+
 def replay(topology: Topology, path: Path, on_alert: Sink, on_evaluation: Sink,
            on_dead_letter: Sink, progress: Callable[[int], None] | None = None,
-           on_digest: Sink | None = None, snapshots: dict[str, Snapshot] | None = None,
+           on_digest: Sink | None = None, snapshots: Mapping[str, Snapshot | Mapping[str, Snapshot]] | None = None,
            on_window: Callable[[MonitorEngine, WindowResult], None] | None = None,
            labels: Path | None = None) -> ReplaySummary:
     """Feed every monitor of `topology` the events of `path`; report records through the sinks.
 
-    `snapshots` holds, by monitor name, the profile of each monitor whose reference is a snapshot;
+    `snapshots` holds, by monitor name, the profile of each monitor whose reference is a snapshot, or
+    of each of its named snapshot references by reference name;
     `labels`, a JSON Lines file of label events for the monitors that declare `labels:`.
     """
     joins = LabelReplay.from_file(topology, labels) if labels is not None else LabelReplay()
-    engines = [MonitorEngine(_reading(m, path), clock=_wall_clock_ms, snapshot=(snapshots or {}).get(m.name))
-               for m in topology.monitors]
+    engines = [_engine(_reading(m, path), (snapshots or {}).get(m.name)) for m in topology.monitors]
     for engine in engines:
         if engine.schemas is not None:
             engine.schemas.learn({FILE_SCHEMA_ID: file_schema(path)})

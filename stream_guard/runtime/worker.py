@@ -68,8 +68,8 @@ def run_worker(topology: Topology, web_port: int | None, loglevel: str = "info",
     snapshots = asyncio.run(snapshots_for(topology, topology_path or Path("topology.yaml")))
     app, runtimes = build_app(topology, web_port=web_port,
                               datadir=tempfile.mkdtemp(prefix=f"sg-worker-{topology.app}-"))
-    for name, snapshot in snapshots.items():
-        runtimes[name].engine.snapshot = snapshot
+    for name, found in snapshots.items():
+        runtimes[name].engine.use_snapshots(found)
     watch = watch_broker(topology)
     threading.excepthook = _log_thread_death
     worker = BoundedStopWorker(app, loglevel=loglevel, quiet=True)

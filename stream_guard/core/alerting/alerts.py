@@ -84,6 +84,7 @@ class Evaluation:
     p_adjusted: float | None = None    # after the monitor window's multiple-testing correction
     importance: float = 1.0   # the feature's weight: `severity` grades value × importance
     examples: tuple[str, ...] = ()   # slo: a few values that broke the schema
+    reference_name: str | None = None   # which of the monitor's named `references:` (None: it has one)
 
     @property
     def fingerprint(self) -> str:
@@ -119,6 +120,7 @@ class Evaluation:
                 "kind": self.reference_kind,
                 "start": iso(self.reference_start) if self.reference_start is not None else None,
                 "end": iso(self.reference_end) if self.reference_end is not None else None,
+                **({"name": self.reference_name} if self.reference_name is not None else {}),
             },
             "value": finite(self.value),
             "p_value": significant(self.p_value),

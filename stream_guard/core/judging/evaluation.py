@@ -12,7 +12,7 @@ p-value adjusted for every test of the monitor window (Benjamini-Hochberg by def
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from stream_guard.core.alerting.alerts import Evaluation
@@ -33,6 +33,7 @@ from stream_guard.core.profiles.snapshot import Snapshot
 from stream_guard.core.topology.check_specs import CATEGORICAL_CHECKS, NUMERIC_CHECKS, SeverityLadder
 from stream_guard.core.topology.features import FeatureSpec, kind
 from stream_guard.core.topology.monitor import MonitorSpec
+from stream_guard.core.topology.reference_choice import check_reference
 from stream_guard.core.topology.rules import Rule
 
 SEGMENT_ALL = "all"
@@ -52,16 +53,22 @@ METRIC_LABELS = {
 
 
 def evaluate_window(monitor: MonitorSpec, current: WindowProfile, history: Sequence[ClosedWindow],
-                    emitted_at: int, snapshot: Snapshot | None = None) -> tuple[list[Evaluation], ClosedWindow]:
+                    emitted_at: int, snapshot: Snapshot | None = None,
+                    snapshots: Mapping[str, Snapshot] | None = None) -> tuple[list[Evaluation], ClosedWindow]:
     """Every check on every feature of the closed window `current`, and the monitor's volume and
-    schema; then the same for each of its segments, against that segment's own history."""
-    results = _window_results(monitor, current, history, snapshot, SEGMENT_ALL)
+    schema; then the same for each of its segments, against that segment's own history.
+
+    `snapshot` is the default reference's snapshot; `snapshots` those of named references, by name."""
+    found = dict(snapshots or {})
+    if snapshot is not None:
+        found.setdefault(monitor.default_reference(), snapshot)
+    results = _window_results(monitor, current, history, found, SEGMENT_ALL)
     if monitor.checks.schema_drift.enabled:
         results.append(_schema_drift(monitor, current, history))
     for segment, profile in sorted(current.segments.items()):
         own = [ClosedWindow(w.profile.segments[segment], _segment_critical(w.critical, segment))
                for w in history if segment in w.profile.segments]
-        results += _window_results(monitor, profile, own, snapshot, segment)
+        results += _window_results(monitor, profile, own, found, segment)
     evaluations = _graded(monitor, results, emitted_at)
     critical = frozenset(e.feature if e.segment == SEGMENT_ALL else f"{e.segment}{SEGMENT_MARK}{e.feature}"
                          for e in evaluations if e.severity == "critical")
@@ -75,22 +82,32 @@ def _segment_critical(critical: frozenset[str], segment: str) -> frozenset[str]:
 
 
 def _window_results(monitor: MonitorSpec, current: WindowProfile, history: Sequence[ClosedWindow],
-                    snapshot: Snapshot | None, segment: str) -> list[_Result]:
+                    snapshots: Mapping[str, Snapshot], segment: str) -> list[_Result]:
+    """Each check against the reference it names (`check_reference`): the monitor as that check sees it
+    (`judged_against`) has that reference in its `reference`."""
     results: list[_Result] = []
     rules = monitor.parsed_rules()
+    views = {name: monitor.judged_against(name) for name in monitor.reference_specs()}
     for name, spec in monitor.all_features().items():
-        reference = resolve_reference(monitor, name, current.start, history, snapshot)
+        resolved: dict[str, Reference] = {}
         for check in NUMERIC_CHECKS if kind(spec) == "numeric" else CATEGORICAL_CHECKS:
-            ladder: SeverityLadder = getattr(spec.checks, check) or getattr(monitor.checks, check)
-            if ladder.enabled and _applies(monitor, spec, check, rules.get(name, ())):
-                anchored = check in ("slow_drift", "new_category") and monitor.reference.kind == "rolling"
-                other = (merged_reference(name, *anchored_windows(monitor, name, current.start, history))
+            own: SeverityLadder | None = getattr(spec.checks, check)
+            ladder: SeverityLadder = own or getattr(monitor.checks, check)
+            chosen = check_reference(monitor, check, own)
+            view = views[chosen]
+            if ladder.enabled and _applies(view, spec, check, rules.get(name, ())):
+                if chosen not in resolved:
+                    resolved[chosen] = resolve_reference(view, name, current.start, history, snapshots.get(chosen))
+                reference = resolved[chosen]
+                anchored = check in ("slow_drift", "new_category") and view.reference.kind == "rolling"
+                other = (merged_reference(name, *anchored_windows(view, name, current.start, history))
                          if anchored else reference)
-                chosen, second = (other, reference) if check == "slow_drift" else (reference, other)
-                result = _run_check(monitor, name, check, ladder, current, chosen, second)
-                results.append(replace(result, segment=segment))
+                first, second = (other, reference) if check == "slow_drift" else (reference, other)
+                result = _run_check(view, name, check, ladder, current, first, second)
+                results.append(replace(result, segment=segment, reference_name=chosen))
     if monitor.checks.volume.enabled:
-        results.append(replace(_volume(monitor, current, history), segment=segment))
+        chosen = check_reference(monitor, "volume")
+        results.append(replace(_volume(views[chosen], current, history), segment=segment, reference_name=chosen))
     return results
 
 
@@ -123,6 +140,7 @@ class _Result:
     reference_start: int | None
     reference_end: int | None
     segment: str = SEGMENT_ALL
+    reference_name: str | None = None   # None: the monitor's default reference
 
 
 def _run_check(monitor: MonitorSpec, name: str, check: str, ladder: SeverityLadder,
@@ -290,6 +308,7 @@ def _graded(monitor: MonitorSpec, results: list[_Result], emitted_at: int) -> li
     features = monitor.all_features()
     for result, p_adjusted in zip(results, adjusted):
         value, ladder = result.measure.value, result.ladder
+        reference_name = result.reference_name or monitor.default_reference()
         importance = spec.importance if (spec := features.get(result.feature)) else 1.0
         severity = "ok" if value is None else ladder.grade(value * importance)
         notes = [result.measure.detail] if result.measure.detail else []
@@ -304,7 +323,8 @@ def _graded(monitor: MonitorSpec, results: list[_Result], emitted_at: int) -> li
         evaluations.append(Evaluation(
             monitor=monitor.name, segment=result.segment, feature=result.feature, check=result.check,
             metric=result.metric, severity=severity, window_start=result.current.start,
-            window_end=result.current.end, reference_kind=monitor.reference.kind,
+            window_end=result.current.end, reference_kind=monitor.reference_specs()[reference_name].kind,
+            reference_name=reference_name if monitor.references else None,
             reference_start=result.reference_start, reference_end=result.reference_end, value=value,
             threshold=ladder.threshold_for(severity), n_current=result.n_current,
             n_reference=result.n_reference,

@@ -163,7 +163,12 @@ def anchored_windows(monitor: MonitorSpec, feature: str, current_start: int,
 
 
 def reference_horizon(monitor: MonitorSpec) -> int:
-    """How many of the newest closed windows some future window's reference may still need."""
+    """How many of the newest closed windows some future window's reference may still need (the most
+    any of the monitor's references needs)."""
+    return max(_horizon(monitor.judged_against(name)) for name in monitor.reference_specs())
+
+
+def _horizon(monitor: MonitorSpec) -> int:
     spec = monitor.reference
     if spec.kind == "seasonal":
         assert spec.period is not None
@@ -183,13 +188,16 @@ def pinned(monitor: MonitorSpec, closed: ClosedWindow) -> bool:
 
 
 def kept_starts(monitor: MonitorSpec, history: Mapping[int, ClosedWindow]) -> set[int]:
-    """The closed windows to keep: the newest `reference_horizon`, a fixed reference's, and for every
-    feature critical somewhere in them, the windows from before its critical stretch that its
-    reference reaches back to (bounded: a reference's worth per feature). Applied until nothing
-    more goes, so keeping the result again keeps all of it (a restart rebuilds the same history)."""
+    """The closed windows to keep: for each of the monitor's references, the newest `reference_horizon`,
+    a fixed reference's, and for every feature critical somewhere in them, the windows from before its
+    critical stretch that its reference reaches back to (bounded: a reference's worth per feature).
+    Applied until nothing more goes, so keeping the result again keeps all of it (a restart rebuilds
+    the same history)."""
+    views = [monitor.judged_against(name) for name in monitor.reference_specs()]
     keep = set(history)
     while True:
-        now = _kept_once(monitor, {s: history[s] for s in keep})
+        kept = {s: history[s] for s in keep}
+        now = set().union(*(_kept_once(view, kept) for view in views))
         if now == keep:
             return keep
         keep = now
@@ -198,7 +206,7 @@ def kept_starts(monitor: MonitorSpec, history: Mapping[int, ClosedWindow]) -> se
 def _kept_once(monitor: MonitorSpec, history: Mapping[int, ClosedWindow]) -> set[int]:
     starts = sorted(history, reverse=True)
     keep = {s for s in starts if pinned(monitor, history[s])}
-    keep.update([s for s in starts if s not in keep][:reference_horizon(monitor)])
+    keep.update([s for s in starts if s not in keep][:_horizon(monitor)])
     names = set().union(*(w.critical for w in history.values()))
     spec = monitor.reference
     if spec.kind == "seasonal":

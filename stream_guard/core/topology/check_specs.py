@@ -24,6 +24,9 @@ class SeverityLadder(Frozen):
     warning: float | None = None
     critical: float | None = None
     enabled: bool = True
+    reference: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9_.\-]+$",
+        description="which of the monitor's `references:` this check compares with (default: the first)")
 
     @field_validator("info", "warning", "critical", mode="before")
     @classmethod

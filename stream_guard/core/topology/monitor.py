@@ -176,6 +176,8 @@ def _window_count(value: object) -> object:
 
 
 WindowCount = Annotated[int, BeforeValidator(_window_count)]
+ReferenceName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]+$")]
+DEFAULT_REFERENCE = "reference"   # the name of the single `reference:` form
 
 
 class AlertingSpec(Frozen):
@@ -205,6 +207,9 @@ class MonitorSpec(Frozen):
     source: SourceSpec
     window: WindowSpec
     reference: ReferenceSpec = ReferenceSpec()
+    references: dict[ReferenceName, ReferenceSpec] = Field(
+        default={}, description="several named references (instead of `reference:`); a check names its own "
+                                "with `reference: NAME`, else it uses the first one listed")
     features: dict[str, FeatureSpec] = {}
     uses: list[str] = Field(default=[], description="shared features (the topology's `features:`) it watches too")
     segment_by: list[str] = Field(default=[], max_length=3,
@@ -244,11 +249,25 @@ class MonitorSpec(Frozen):
 
     @model_validator(mode="after")
     def _seasonal_period(self) -> MonitorSpec:
+        if self.references and "reference" not in self.model_fields_set:   # the first named one is the default
+            object.__setattr__(self, "reference", next(iter(self.references.values())))
         period = self.reference.period
-        if period is not None and period % self.window.step:
+        if not self.references and period is not None and period % self.window.step:
             raise ValueError(f"reference period {format_duration(period)} is not a multiple of the window size "
                              f"{format_duration(self.window.size)}")
         return self
+
+    def reference_specs(self) -> dict[str, ReferenceSpec]:
+        """Every reference by name: the named ones in order (the first is the default), or the single one."""
+        return dict(self.references) if self.references else {DEFAULT_REFERENCE: self.reference}
+
+    def default_reference(self) -> str:
+        return next(iter(self.references), DEFAULT_REFERENCE)
+
+    def judged_against(self, name: str) -> MonitorSpec:
+        """The monitor as a check that uses reference `name` sees it: that reference in `reference`."""
+        spec = self.reference_specs()[name]
+        return self if spec is self.reference else self.model_copy(update={"reference": spec})
 
     @field_validator("window")
     @classmethod

@@ -17,6 +17,7 @@ from stream_guard.core.topology.features import FeatureSpec
 from stream_guard.core.topology.frozen import Frozen
 from stream_guard.core.topology.model_spec import model_problems
 from stream_guard.core.topology.monitor import MonitorSpec
+from stream_guard.core.topology.reference_choice import reference_problems
 from stream_guard.core.topology.rules import parse_rule
 from stream_guard.core.topology.schema_registry import SchemaRegistrySpec, registry_url
 from stream_guard.core.topology.services import AlertsSpec, AppName, KafkaSpec, RedisSpec, StateSpec, WebSpec
@@ -88,6 +89,16 @@ class Topology(Frozen):
                   for i, m in enumerate(self.monitors)
                   for where, message in model_problems(m.model, m.labels, m.checks.performance,
                                                        {n: f.type for n, f in m.prediction.items()})]
+        if errors:
+            raise ValidationError.from_exception_data("Topology", errors)
+        return self
+
+    @model_validator(mode="after")
+    def _references(self) -> Topology:
+        """Named references and the checks that choose among them fit together (errors point at the key)."""
+        errors = [InitErrorDetails(type=PydanticCustomError("value_error", message), loc=("monitors", i, *where),
+                                   input=None)
+                  for i, m in enumerate(self.monitors) for where, message in reference_problems(m)]
         if errors:
             raise ValidationError.from_exception_data("Topology", errors)
         return self
