@@ -71,8 +71,17 @@ def evaluate_window(monitor: MonitorSpec, current: WindowProfile, history: Seque
         results += _window_results(monitor, profile, own, found, segment)
     evaluations = _graded(monitor, results, emitted_at)
     critical = frozenset(e.feature if e.segment == SEGMENT_ALL else f"{e.segment}{SEGMENT_MARK}{e.feature}"
-                         for e in evaluations if e.severity == "critical")
+                         for e in evaluations if e.severity == "critical" and _marks(monitor, e))
     return evaluations, ClosedWindow(current, critical)
+
+
+def _marks(monitor: MonitorSpec, evaluation: Evaluation) -> bool:
+    """Whether a critical grade leaves the window out of the feature's references. With named references,
+    only a grade against a reference of recent windows (rolling, seasonal) does, and the monitor-wide
+    checks: a feature far from its training snapshot is far from the training data, not from its own
+    recent past, which stays its rolling reference."""
+    return (not monitor.references or evaluation.feature == MONITOR_WIDE
+            or evaluation.reference_kind in ("rolling", "seasonal"))
 
 
 def _segment_critical(critical: frozenset[str], segment: str) -> frozenset[str]:
