@@ -12,7 +12,6 @@ import orjson
 from rich.console import Console
 
 from stream_guard.cli.common import command
-from stream_guard.core.topology.durations import format_duration
 from stream_guard.core.topology.file import load_topology, with_overrides
 from stream_guard.errors import StreamGuardError, TopologyError
 
@@ -21,11 +20,30 @@ from stream_guard.errors import StreamGuardError, TopologyError
 def validate_parser(commands: Any) -> None:
     sub = command(commands, "validate", "check topology files; prints FILE:LINE: message per error, exit 2 if any",
                   _validate)
+    sub.description = (
+        "Check topology files: every problem is printed as FILE:LINE: message, and the exit code is 2 if\n"
+        "there is any (0 otherwise). With --events, also read a file of sample events through each\n"
+        "monitor's decoder and windows, as replay would, without running any check, and report per monitor:\n"
+        "  - events read and folded, and the windows they make;\n"
+        "  - how many windows hold fewer than min_samples events: their checks can grade info at most, so\n"
+        "    a monitor whose windows are mostly that thin never alerts; the report gives the window size\n"
+        "    that would hold min_samples at the file's rate (or lower min_samples);\n"
+        "  - dead letters by reason (invalid_json, missing_timestamp, late, ...): what the worker would\n"
+        "    send to the dead-letter topic instead of profiling.")
+    sub.epilog = ("examples:\n"
+                  "  stream-guard validate topologies/*.yaml\n"
+                  "  stream-guard validate topologies/demo.yaml --events sample.jsonl.gz")
+    sub.formatter_class = argparse.RawDescriptionHelpFormatter
     sub.add_argument("topologies", nargs="+", metavar="TOPOLOGY", type=Path)
+    sub.add_argument("--events", metavar="FILE", type=Path,
+                     help="sample events (.jsonl, .jsonl.gz or .avro, as replay reads them) to check against "
+                          "each topology: events, windows, thin windows, dead letters per monitor")
 
 
 def _validate(args: argparse.Namespace) -> int:
     problems: list[str] = []
+    if args.events is not None and not args.events.is_file():
+        raise StreamGuardError(f"{args.events}: no such events file")
     for path in args.topologies:
         try:
             topology = load_topology(path)
@@ -34,6 +52,11 @@ def _validate(args: argparse.Namespace) -> int:
             continue
         features = sum(len(m.all_features()) for m in topology.monitors)
         print(f"{path}: ok ({len(topology.monitors)} monitors, {features} features)")
+        if args.events is not None:
+            from stream_guard.offline.event_check import check_events
+
+            for report in check_events(topology, args.events):
+                print("\n".join(report.lines()))
     for problem in problems:
         print(problem, file=sys.stderr)
     return 2 if problems else 0
@@ -128,11 +151,7 @@ def _print_replay_summary(console: Console, summary: Any) -> None:
                       f"{counts.invalid:,} unreadable")
     for name, thin in summary.thin.items():
         if thin.mostly_thin():
-            reaching = thin.window_reaching()
-            console.print(f"monitor {name}: {thin.thin} of {thin.windows} windows held fewer than min_samples "
-                          f"({thin.min_samples}) events, so their checks grade info at most"
-                          + (f"; a window of {format_duration(reaching)} would hold about {thin.min_samples} at "
-                             f"this rate" if reaching else ""), style="yellow")
+            console.print(f"monitor {name}: {thin.sentence()}", style="yellow")
     if summary.open_windows:
         console.print(f"{summary.open_windows} window(s) still open at the end of the file, not evaluated "
                       f"({summary.open_events:,} events; their end plus grace was not reached)", style="dim")

@@ -20,6 +20,7 @@ from typing import IO, Any
 
 from stream_guard.core.decoding.records import DeadLetter, RawRecord
 from stream_guard.core.engine import MonitorEngine, WindowResult
+from stream_guard.core.judging.thin_windows import ThinWindows
 from stream_guard.core.labels.tracker import PerformanceResult
 from stream_guard.core.profiles.snapshot import Snapshot
 from stream_guard.core.state import JoinCounts
@@ -53,27 +54,6 @@ class ReplaySummary:
     thin: dict[str, ThinWindows] = field(default_factory=dict)          # monitor -> its windows below min_samples
 
 
-@dataclass
-class ThinWindows:
-    """How many of a monitor's evaluated windows held fewer events than its `min_samples`."""
-
-    min_samples: int
-    window_ms: int
-    windows: int = 0
-    thin: int = 0
-    events: int = 0
-
-    def mostly_thin(self) -> bool:
-        return self.windows > 0 and self.thin * 2 > self.windows
-
-    def window_reaching(self) -> int | None:
-        """The window size, in ms, whose events would reach `min_samples` at the mean rate seen."""
-        if not self.events:
-            return None
-        exact = -(-self.min_samples * self.window_ms * self.windows // self.events)
-        return -(-exact // 1000) * 1000   # whole seconds
-
-
 def open_events(path: Path) -> IO[bytes]:
     """A binary reader for `.jsonl` or `.jsonl.gz`."""
     if path.suffix == ".gz":
@@ -97,12 +77,16 @@ def read_records(path: Path, chunk: int = CHUNK) -> Iterator[list[RawRecord]]:
         yield batch
 
 
-def _engine(monitor: MonitorSpec, found: Snapshot | Mapping[str, Snapshot] | None) -> MonitorEngine:
-    engine = MonitorEngine(monitor, clock=_wall_clock_ms)
+def file_engine(monitor: MonitorSpec, path: Path,
+                found: Snapshot | Mapping[str, Snapshot] | None = None) -> MonitorEngine:
+    """An engine for `monitor` reading the events of `path` (as `_reading` says), with its snapshots."""
+    engine = MonitorEngine(_reading(monitor, path), clock=_wall_clock_ms)
     if isinstance(found, Snapshot):
         engine.snapshot = found
     elif found:
         engine.use_snapshots(dict(found))
+    if engine.schemas is not None:
+        engine.schemas.learn({FILE_SCHEMA_ID: file_schema(path)})
     return engine
 
 
@@ -118,10 +102,7 @@ def replay(topology: Topology, path: Path, on_alert: Sink, on_evaluation: Sink,
     `labels`, a JSON Lines file of label events for the monitors that declare `labels:`.
     """
     joins = LabelReplay.from_file(topology, labels) if labels is not None else LabelReplay()
-    engines = [_engine(_reading(m, path), (snapshots or {}).get(m.name)) for m in topology.monitors]
-    for engine in engines:
-        if engine.schemas is not None:
-            engine.schemas.learn({FILE_SCHEMA_ID: file_schema(path)})
+    engines = [file_engine(m, path, (snapshots or {}).get(m.name)) for m in topology.monitors]
     summary = ReplaySummary(labels=joins.labels_read)
     sinks = _Sinks(on_alert, on_evaluation, on_dead_letter, on_digest or (lambda record: None),
                    on_window or (lambda engine, result: None), joins)
@@ -198,10 +179,7 @@ def _performance(result: PerformanceResult, summary: ReplaySummary, sinks: _Sink
 
 def _count_thin(engine: MonitorEngine, events: int, summary: ReplaySummary) -> None:
     monitor = engine.monitor
-    thin = summary.thin.setdefault(monitor.name, ThinWindows(monitor.min_samples, monitor.window.size))
-    thin.windows += 1
-    thin.events += events
-    thin.thin += events < monitor.min_samples
+    summary.thin.setdefault(monitor.name, ThinWindows(monitor.min_samples, monitor.window.size)).add(events)
 
 
 def _dead(letter: DeadLetter, summary: ReplaySummary, sink: Sink) -> None:

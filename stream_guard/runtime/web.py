@@ -106,6 +106,7 @@ def monitor_status(runtime: MonitorRuntime, view: MonitorView) -> dict[str, Any]
     return {**runtime_status(runtime), "latest_window": view.window_json(), "firing_alerts": firing,
             "recent_alerts": view.recent_alerts(), "freshness": check_json(fresh) if fresh else None,
             "behind_seconds": max(now - mark, 0) / 1000 if mark is not None else None,
+            "thin_windows": view.thin_json(),
             **{k: v for extension in runtime.extensions for k, v in extension.status().items()}}
 
 

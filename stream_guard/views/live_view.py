@@ -24,6 +24,7 @@ from stream_guard.core.alerting.alerts import finite, iso, significant
 from stream_guard.core.engine import MonitorEngine, WindowResult
 from stream_guard.core.judging.evaluation import SEGMENT_ALL
 from stream_guard.core.judging.references import ClosedWindow
+from stream_guard.core.judging.thin_windows import ThinWindows
 from stream_guard.core.profiles.snapshot import Snapshot
 from stream_guard.core.topology.monitor import MonitorSpec
 from stream_guard.views.distributions import distribution_svg, feature_pair
@@ -63,6 +64,7 @@ class MonitorView:
     alerts: deque[dict[str, Any]] = field(init=False)
     checks: deque[tuple[str, dict[CheckKey, dict[str, Any]]]] = field(
         default_factory=lambda: deque(maxlen=MAX_HISTORY_WINDOWS))   # (window start, its checks), oldest first
+    events: deque[int] = field(default_factory=lambda: deque(maxlen=MAX_HISTORY_WINDOWS))   # per window, oldest first
     _plots: dict[tuple[str, str], str | None] = field(default_factory=dict)
     _history: dict[int, ClosedWindow] = field(default_factory=dict)   # the engine's, after the last close
 
@@ -81,6 +83,7 @@ class MonitorView:
         self._history = history
         self.latest = LatestWindow(result, tuple(material[s] for s in sorted(material)), engine.snapshot, now)
         self._plots = {}
+        self.events.append(result.events)
         self.checks.append((iso(result.start), {(e.segment, e.feature, e.check): check_json(e)
                                                 for e in result.evaluations}))
 
@@ -129,6 +132,18 @@ class MonitorView:
                 "evaluated_at": iso(self.latest.evaluated_at),
                 "checks": [check_json(e) for e in sorted(result.evaluations,
                                                          key=lambda e: (e.segment, e.feature, e.check))]}
+
+    def thin_json(self) -> dict[str, Any] | None:
+        """The last windows this process evaluated against `min_samples`: how many were thinner, and (when
+        most were) the sentence that says what it means and the window size that would reach it."""
+        if not self.events:
+            return None
+        thin = ThinWindows(self.monitor.min_samples, self.monitor.window.size)
+        for events in self.events:
+            thin.add(events)
+        return {"windows": thin.windows, "thin": thin.thin, "min_samples": thin.min_samples,
+                "window_reaching_seconds": (reaching // 1000 if (reaching := thin.window_reaching()) else None),
+                "summary": thin.sentence() if thin.mostly_thin() else None}
 
     def plot(self, feature: str, segment: str = SEGMENT_ALL) -> str | None:
         """The feature's reference and current distributions in the latest window, as SVG."""

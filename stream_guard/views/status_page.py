@@ -151,6 +151,10 @@ def monitor_section(name: str, data: Mapping[str, Any], title: bool = True) -> s
                      f"{_e(window['end'])} · {window['events']:,} events · evaluated at "
                      f"{_e(window['evaluated_at'])}</h3>")
         parts.append(checks_table(name, [*fresh, *window["checks"]], link=True))
+    thin = data.get("thin_windows") or {}
+    if thin.get("summary"):
+        parts.append(f"<p class='thin sev-warning'>Thin windows: of the last {_e(thin['windows'])} windows "
+                     f"this worker evaluated, {_e(thin['summary'])}.</p>")
     parts += ["<h3>Worker</h3><table class='facts'>",
               _fact("watermark (event time)", data.get("watermark") or "none yet"),
               _fact("event time behind the clock", _age(data.get("behind_seconds"))),
