@@ -48,6 +48,39 @@ def acceptance(results: dict[str, Any], setting: str) -> list[dict[str, Any]]:
     return out
 
 
+def over_seeds(results: dict[str, Any]) -> list[str]:
+    """The acceptance on every seed of `--seeds`, stream_guard alone (`seeds.py`)."""
+    if "seeds" not in results:
+        return []
+    from benchmarks.detection.seeds import Outcome
+    seeds = results["seeds"]["seeds"]
+    lines = ["## Acceptance over seeds (stream_guard alone, default thresholds)", "",
+             f"Seeds {', '.join(map(str, seeds))}, the same stream lengths (`seeds.py`). Each cell: the changed "
+             "window (from 1) in which stream_guard was first critical (the gradual drift: with its shift there), or "
+             "`miss`; on the controls, its critical alerts and warnings, which must be 0 and fewer than the best "
+             "peer's false alarms on that control with seed 11 (in brackets).", "",
+             "| scenario | reference | " + " | ".join(f"seed {s}" for s in seeds) + " | |",
+             "|---|---|" + "---|" * (len(seeds) + 1)]
+    for row in results["seeds"]["rows"]:
+        outcomes = [Outcome(**o) for o in row["outcomes"]]
+        best = best_peer(results["scenarios"].get(row["scenario"], {}).get("rows", {})) \
+            if row["kind"] == "control" else None
+        verdict = "pass" if all(o.passed(best[1] if best else None) for o in outcomes) else "**FAIL**"
+        peer = f" [{best[0]}: {best[1]}]" if best else ""
+        lines.append(f"| {row['scenario']}{peer} | {row['setting']} | "
+                     + " | ".join(o.text() for o in outcomes) + f" | {verdict} |")
+    return lines + [""]
+
+
+def best_peer(rows: dict[str, Any]) -> tuple[str, int] | None:
+    """The peer with the fewest false alarms in a scenario's rows, and how many."""
+    peers = {t: r["false_alarms"] for t, r in rows.items() if t not in SG_ROWS and t not in BASELINES}
+    if not peers:
+        return None
+    best = min(peers, key=lambda t: peers[t])
+    return best, peers[best]
+
+
 def closest(name: str, evaluations: list[dict[str, Any]], first: int, end: int) -> str:
     """The check on the changed feature that came nearest its critical threshold in [first, end)."""
     from benchmarks.detection.scenarios import scenario
@@ -95,6 +128,7 @@ def render(results: dict[str, Any], scenarios: list[Scenario], scale: Scale) -> 
             verdict = "pass" if a["passed"] else "**FAIL**"
             lines.append(f"| {a['scenario']} | {a['criterion']} | {verdict} | {a['detail']} |")
         lines.append("")
+    lines += over_seeds(results)
     lines += ["## Overview", "",
               "`stream_guard` rows use the rolling reference, `stream_guard fixed` rows the fixed one.", "",
               "Each cell: delay in windows of the first alarm after the change (0: in the first changed window) "

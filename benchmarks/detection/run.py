@@ -28,7 +28,7 @@ import orjson
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.detection import guard, report  # noqa: E402
+from benchmarks.detection import guard, report, seeds  # noqa: E402
 from benchmarks.detection.scenarios import FULL, QUICK, SCENARIOS, START, Scale, Scenario, stream  # noqa: E402
 from benchmarks.detection.scoring import Alarm, Timeline, event_alarms, score, window_alarms  # noqa: E402
 
@@ -116,6 +116,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
     parser.add_argument("--json", type=Path, default=HERE / "results.json")
     parser.add_argument("--no-peers", action="store_true", help="stream_guard and the baselines only")
+    parser.add_argument("--seeds", type=int, nargs="*", default=[],
+                        help="also run stream_guard alone on these seeds (seeds.py) and check the acceptance on each")
     args = parser.parse_args()
     scale = QUICK if args.quick else FULL
     began = time.perf_counter()
@@ -164,10 +166,19 @@ def main() -> None:
                                        "evaluations": guarded[setting][s.name]["evaluations"]}
                              for setting in guard.SETTINGS}}
     results["seconds"] = time.perf_counter() - began
-    results["command"] = "make detection" + (" ARGS=--quick" if args.quick else "")
+    extra = (["--quick"] if args.quick else []) + (["--seeds", *map(str, args.seeds)] if args.seeds else [])
+    results["command"] = "make detection" + (f" ARGS=\"{' '.join(extra)}\"" if len(extra) > 1
+                                             else f" ARGS={extra[0]}" if extra else "")
     results["machine"] = machine()
     results["stream_guard"] = stream_guard_version()
     results["acceptance"] = {setting: report.acceptance(results, setting) for setting in guard.SETTINGS}
+    if args.seeds:
+        began_seeds = time.perf_counter()
+        results["seeds"] = {"seeds": args.seeds, "rows": [
+            {"scenario": s.name, "kind": s.kind, "setting": setting,
+             "outcomes": [o.__dict__ for o in outcomes]} for s, setting, outcomes in seeds.table(args.seeds, scale)]}
+        print(f"seeds: {time.perf_counter() - began_seeds:.0f} s", file=sys.stderr, flush=True)
+        results["seconds"] = time.perf_counter() - began
     args.json.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
     args.out.write_text(report.render(results, scenarios, scale))
     print(f"wrote {args.out} in {results['seconds']:.0f} s", file=sys.stderr)
