@@ -190,7 +190,8 @@ def _calibrate(args: argparse.Namespace) -> int:
                          progress=lambda n: status.update(f"replaying… {n:,} lines"),
                          snapshots=_snapshots(topology, args.topology, console))
     _print_replay_summary(console, summary)
-    text = as_yaml(propose(evaluations, args.rate), args.events.name, summary.windows, args.rate)
+    allowances = {m.name: m.checks.cusum.allowance for m in topology.monitors}
+    text = as_yaml(propose(evaluations, args.rate, allowances), args.events.name, summary.windows, args.rate)
     if args.out:
         args.out.write_text(text)
         console.print(f"thresholds written to {args.out}")

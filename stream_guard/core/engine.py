@@ -157,7 +157,7 @@ class MonitorEngine:
         current = merge_all(list(profiles)) if profiles else WindowProfile.empty(self.monitor, start)
         current = current.capped(self.monitor.max_segments)
         evaluations, closed = evaluate_window(self.monitor, current, list(self.history.values()), emitted_at,
-                                              self.snapshot, self.snapshots)
+                                              self.snapshot, self.snapshots, self.book.sequential)
         reset = self.resets.evaluation(self.monitor, self.log_resets(), start, emitted_at,
                                        any(s.check == RESET_CHECK and (s.severity or s.pending)
                                            for s in self.book.series.values()))

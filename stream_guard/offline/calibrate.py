@@ -8,18 +8,25 @@ A few hundred windows cannot show a 1-in-1,000 tail directly, so the tail is ext
 square root of each check's excess over its floor is close to normal for these statistics
 (chi-square-like distances, absolute shifts), so a threshold is `floor + (mean + z * sd)²` of
 that root, with z the normal quantile for the rate. The empirical maximum is printed beside it.
+
+The `cusum` check accumulates, so its values are not independent windows: its thresholds are set for
+a run length instead, one warning per `1 / rate` clean windows and one critical per `100 / rate`, from
+the spread of the windows' own mean shifts (`window_shift_sd`, their root mean square) and the
+monitor's allowance, through Siegmund's approximation (`core.judging.sequential`).
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any
 
 import numpy as np
+
+from stream_guard.core.judging.sequential import threshold_for
 
 FLOORS = {"events_fold_change": 1.0, "distinct_fold_change": 1.0}   # the value of "no change" where not 0
 MIN_VALUES = 30
@@ -36,16 +43,37 @@ class Proposal:
     warning: float | None
     critical: float | None
     note: str = ""
+    allowance: float | None = None   # cusum: the allowance its thresholds were set for
 
 
-def propose(evaluations: Iterable[dict[str, Any]], rate: float) -> list[Proposal]:
-    """One proposal per (monitor, check, metric), pooling the values of every feature."""
+def propose(evaluations: Iterable[dict[str, Any]], rate: float,
+            allowances: Mapping[str, float] | None = None) -> list[Proposal]:
+    """One proposal per (monitor, check, metric), pooling the values of every feature; `allowances` gives
+    each monitor's `cusum` allowance (0.05 when not given)."""
     pooled: dict[tuple[str, str, str], list[float]] = defaultdict(list)
     for record in evaluations:
-        if record.get("value") is not None:
-            pooled[(record["monitor"], record["check"], record["metric"])].append(float(record["value"]))
-    return [_proposal(monitor, check, metric, values, rate)
+        value = record.get("window_shift_sd") if record["check"] == "cusum" else record.get("value")
+        if value is not None:
+            pooled[(record["monitor"], record["check"], record["metric"])].append(float(value))
+    return [_run_length(monitor, metric, values, rate, (allowances or {}).get(monitor, 0.05)) if check == "cusum"
+            else _proposal(monitor, check, metric, values, rate)
             for (monitor, check, metric), values in sorted(pooled.items())]
+
+
+def _run_length(monitor: str, metric: str, shifts: list[float], rate: float, allowance: float) -> Proposal:
+    """The cusum thresholds whose run lengths on windows like these are 1 / rate and 100 / rate."""
+    if len(shifts) < MIN_VALUES:
+        return Proposal(monitor, "cusum", metric, len(shifts), 0.0, None, None,
+                        f"only {len(shifts)} values; need {MIN_VALUES} windows x features at least")
+    sigma = float(np.sqrt(np.mean(np.square(shifts))))
+    largest = float(np.abs(shifts).max())
+    if sigma == 0:
+        return Proposal(monitor, "cusum", metric, len(shifts), largest, None, None,
+                        "the window means never moved; keep the defaults")
+    return Proposal(monitor, "cusum", metric, len(shifts), largest, threshold_for(1 / rate, allowance, sigma),
+                    threshold_for(100 / rate, allowance, sigma),
+                    f"run lengths {round(1 / rate):,} and {round(100 / rate):,} windows at shifts of "
+                    f"{sigma:.3g} sd (rms)", allowance)
 
 
 def _proposal(monitor: str, check: str, metric: str, values: list[float], rate: float) -> Proposal:
@@ -93,5 +121,8 @@ def as_yaml(proposals: list[Proposal], source: str, windows: int, rate: float) -
                 lines.append(f"      # {p.check}: no proposal: {p.note} ({basis[2:]})")
                 continue
             metric = f"metric: {p.metric}, " if p.check in DRIFT_CHECKS else ""
+            if p.check == "cusum":   # on only when enabled; its basis: the windows' own shifts
+                metric = f"enabled: true, allowance: {p.allowance:g}, "
+                basis = f"# {p.values:,} windows' shifts, largest {p.observed_max:.3g} sd; {p.note}"
             lines.append(f"      {p.check}: {{{metric}warning: {p.warning:g}, critical: {p.critical:g}}}  {basis}")
     return "\n".join(lines) + "\n"

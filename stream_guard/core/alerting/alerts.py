@@ -85,6 +85,7 @@ class Evaluation:
     importance: float = 1.0   # the feature's weight: `severity` grades value × importance
     examples: tuple[str, ...] = ()   # slo: a few values that broke the schema
     reference_name: str | None = None   # which of the monitor's named `references:` (None: it has one)
+    window_shift_sd: float | None = None   # cusum: the window's own mean shift, in the baseline's sd
 
     @property
     def fingerprint(self) -> str:
@@ -132,6 +133,7 @@ class Evaluation:
             "emitted_at": iso(self.emitted_at),
             "importance": finite(self.importance),
             **({"examples": list(self.examples)} if self.examples else {}),
+            **({"window_shift_sd": finite(self.window_shift_sd)} if self.window_shift_sd is not None else {}),
         }
 
 

@@ -12,7 +12,8 @@ Otherwise nothing is emitted: the same severity twice is one record. Features th
 never alert alone; their firing series fold into one source-level alert (`inhibition`).
 
 The `AlertBook` is the whole state and round-trips through JSON (version 2; version 1 is read too)
-so the live worker can keep it in Redis.
+so the live worker can keep it in Redis. It also carries the `cusum` check's sums (`sequential`), which
+must persist with the alerts they lead to.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class AlertBook:
     sources: dict[str, str] = field(default_factory=dict)           # feature -> the source it declares
     series: dict[str, SeriesState] = field(default_factory=dict)    # fingerprint -> state
     groups: dict[str, SourceState] = field(default_factory=dict)    # source-level fingerprint -> state
+    sequential: dict[str, list[float]] = field(default_factory=dict)  # segment<mark>feature -> cusum S⁺, S⁻
 
     @classmethod
     def for_monitor(cls, monitor: MonitorSpec, saved: Mapping[str, Any] | None = None) -> AlertBook:
@@ -148,7 +150,8 @@ class AlertBook:
     def to_json(self) -> dict[str, Any]:
         return {"version": BOOK_VERSION,
                 "series": {fp: asdict(s) for fp, s in self.series.items()},
-                "sources": {fp: asdict(g) for fp, g in self.groups.items()}}
+                "sources": {fp: asdict(g) for fp, g in self.groups.items()},
+                **({"sequential": {k: list(v) for k, v in self.sequential.items()}} if self.sequential else {})}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any] | None, policy: AlertingSpec | None = None,
@@ -162,6 +165,7 @@ class AlertBook:
         elif version == BOOK_VERSION:
             book.series = {fp: SeriesState(**s) for fp, s in data.get("series", {}).items()}
             book.groups = {fp: SourceState(**g) for fp, g in data.get("sources", {}).items()}
+            book.sequential = {k: [float(x) for x in v] for k, v in data.get("sequential", {}).items()}
         else:
             raise BookFormatError(f"alert book format v{version}; this version reads v1 and v{BOOK_VERSION}")
         return book

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from stream_guard.core.alerting.alerts import Evaluation
 from stream_guard.core.decoding.registry import ABSENT_SUFFIX
 from stream_guard.core.decoding.schema import constrained
-from stream_guard.core.judging import checks, learned
+from stream_guard.core.judging import checks, learned, sequential
 from stream_guard.core.judging.references import (
     ClosedWindow,
     Reference,
@@ -49,26 +49,30 @@ METRIC_LABELS = {
     "violation_rate": "SLO violation rate", "schema_changes": "schema changes",
     "outside_share": "share outside what the reference held", "new_value_share": "share of values never seen",
     "reference_shift_sd": "rolling reference's shift from its anchor (sd)",
+    "cusum_sd_windows": "CUSUM of the mean's shift (sd × windows)",
 }
 
 
 def evaluate_window(monitor: MonitorSpec, current: WindowProfile, history: Sequence[ClosedWindow],
                     emitted_at: int, snapshot: Snapshot | None = None,
-                    snapshots: Mapping[str, Snapshot] | None = None) -> tuple[list[Evaluation], ClosedWindow]:
+                    snapshots: Mapping[str, Snapshot] | None = None,
+                    sequential: dict[str, list[float]] | None = None) -> tuple[list[Evaluation], ClosedWindow]:
     """Every check on every feature of the closed window `current`, and the monitor's volume and
     schema; then the same for each of its segments, against that segment's own history.
 
-    `snapshot` is the default reference's snapshot; `snapshots` those of named references, by name."""
+    `snapshot` is the default reference's snapshot; `snapshots` those of named references, by name;
+    `sequential` the `cusum` sums by segment and feature, updated in place (the alert book keeps them)."""
     found = dict(snapshots or {})
     if snapshot is not None:
         found.setdefault(monitor.default_reference(), snapshot)
-    results = _window_results(monitor, current, history, found, SEGMENT_ALL)
+    sums = sequential if sequential is not None else {}
+    results = _window_results(monitor, current, history, found, SEGMENT_ALL, sums)
     if monitor.checks.schema_drift.enabled:
         results.append(_schema_drift(monitor, current, history))
     for segment, profile in sorted(current.segments.items()):
         own = [ClosedWindow(w.profile.segments[segment], _segment_critical(w.critical, segment))
                for w in history if segment in w.profile.segments]
-        results += _window_results(monitor, profile, own, found, segment)
+        results += _window_results(monitor, profile, own, found, segment, sums)
     evaluations = _graded(monitor, results, emitted_at)
     critical = frozenset(e.feature if e.segment == SEGMENT_ALL else f"{e.segment}{SEGMENT_MARK}{e.feature}"
                          for e in evaluations if e.severity == "critical" and _marks(monitor, e))
@@ -91,7 +95,7 @@ def _segment_critical(critical: frozenset[str], segment: str) -> frozenset[str]:
 
 
 def _window_results(monitor: MonitorSpec, current: WindowProfile, history: Sequence[ClosedWindow],
-                    snapshots: Mapping[str, Snapshot], segment: str) -> list[_Result]:
+                    snapshots: Mapping[str, Snapshot], segment: str, sums: dict[str, list[float]]) -> list[_Result]:
     """Each check against the reference it names (`check_reference`): the monitor as that check sees it
     (`judged_against`) has that reference in its `reference`."""
     results: list[_Result] = []
@@ -108,11 +112,14 @@ def _window_results(monitor: MonitorSpec, current: WindowProfile, history: Seque
                 if chosen not in resolved:
                     resolved[chosen] = resolve_reference(view, name, current.start, history, snapshots.get(chosen))
                 reference = resolved[chosen]
-                anchored = check in ("slow_drift", "new_category") and view.reference.kind == "rolling"
+                anchored = check in ("slow_drift", "new_category", "cusum") and view.reference.kind == "rolling"
                 other = (merged_reference(name, *anchored_windows(view, name, current.start, history))
                          if anchored else reference)
-                first, second = (other, reference) if check == "slow_drift" else (reference, other)
-                result = _run_check(view, name, check, ladder, current, first, second)
+                first, second = (other, reference) if check in ("slow_drift", "cusum") else (reference, other)
+                if check == "cusum":
+                    result = _cusum(view, name, ladder, current, first, sums, f"{segment}{SEGMENT_MARK}{name}")
+                else:
+                    result = _run_check(view, name, check, ladder, current, first, second)
                 results.append(replace(result, segment=segment, reference_name=chosen))
     if monitor.checks.volume.enabled:
         chosen = check_reference(monitor, "volume")
@@ -150,6 +157,7 @@ class _Result:
     reference_end: int | None
     segment: str = SEGMENT_ALL
     reference_name: str | None = None   # None: the monitor's default reference
+    shift_sd: float | None = None       # cusum: the window's own standardized mean shift
 
 
 def _run_check(monitor: MonitorSpec, name: str, check: str, ladder: SeverityLadder,
@@ -178,7 +186,7 @@ def _metric(check: str, ladder: SeverityLadder) -> str:
     return {"invalid_rate": "invalid_rate_increase", "mean_shift": "mean_shift_sd", "std_shift": "std_shift_ratio",
             "unseen_share": "unseen_share", "cardinality": "distinct_fold_change", "slo": "violation_rate",
             "outside_reference": "outside_share", "new_category": "new_value_share",
-            "slow_drift": "reference_shift_sd"}[check]
+            "slow_drift": "reference_shift_sd", "cusum": "cusum_sd_windows"}[check]
 
 
 def _measure(name: str, check: str, metric: str, ladder: SeverityLadder, feature: FeatureProfile,
@@ -257,6 +265,16 @@ def _slow_drift(monitor: MonitorSpec, feature: FeatureProfile, anchor: Reference
     measure = checks.mean_shift(anchor.feature, rolling.feature)
     detail = f"{rolling.description} against {anchor.description}: {measure.detail}"
     return replace(measure, detail=detail), rolling.feature.n, anchor.feature.n
+
+
+def _cusum(monitor: MonitorSpec, name: str, ladder: SeverityLadder, current: WindowProfile, baseline: Reference,
+           sums: dict[str, list[float]], key: str) -> _Result:
+    feature = current.features[name]
+    measure, shift = sequential.accumulate(baseline, feature, monitor.reference.needed_windows(), sums, key,
+                                           getattr(ladder, "allowance"), ladder.critical)  # noqa: B009
+    return _Result(name, "cusum", "cusum_sd_windows", ladder, measure, feature.n,
+                   baseline.feature.n if baseline.feature is not None else 0, current, baseline.description,
+                   baseline.start, baseline.end, shift_sd=shift)
 
 
 def _distinct(feature: FeatureProfile | None) -> float | None:
@@ -340,7 +358,7 @@ def _graded(monitor: MonitorSpec, results: list[_Result], emitted_at: int) -> li
             summary=_summary(result, severity, "; ".join(notes)), emitted_at=emitted_at,
             p_value=result.measure.p_value, p_adjusted=p_adjusted, importance=importance,
             examples=(tuple(result.current.features[result.feature].examples) if result.check == "slo"
-                      else result.measure.examples),
+                      else result.measure.examples), window_shift_sd=result.shift_sd,
         ))
     return evaluations
 

@@ -173,6 +173,18 @@ class SlowDriftCheck(SeverityLadder):
     critical: float | None = 0.35
 
 
+class CusumCheck(SeverityLadder):
+    """A CUSUM over the per-window mean in the baseline's standard deviations (the reference, or a rolling
+    reference's anchor), in sd × windows: slow drift accumulated beyond `allowance` sd a window. Off by
+    default; `stream-guard calibrate` sets the thresholds for a target run length on clean history."""
+
+    enabled: bool = False
+    allowance: float = Field(default=0.05, ge=0, le=10,
+                             description="changes of the mean smaller than this many sd a window are not accumulated")
+    warning: float | None = 1.0
+    critical: float | None = 2.0
+
+
 class CardinalityCheck(SeverityLadder):
     """Distinct values now against distinct values per reference window, as a fold change (≥ 1)."""
 
@@ -270,6 +282,7 @@ class FeatureChecks(Frozen):
     new_category: NewCategoryCheck | None = None
     outside_reference: OutsideReferenceCheck | None = None
     slow_drift: SlowDriftCheck | None = None
+    cusum: CusumCheck | None = None
 
 
 class ChecksSpec(Frozen):
@@ -287,6 +300,7 @@ class ChecksSpec(Frozen):
     new_category: NewCategoryCheck = NewCategoryCheck()
     outside_reference: OutsideReferenceCheck = OutsideReferenceCheck()
     slow_drift: SlowDriftCheck = SlowDriftCheck()
+    cusum: CusumCheck = CusumCheck()
     volume: VolumeCheck = VolumeCheck()
     schema_drift: SchemaDriftCheck = SchemaDriftCheck()
     freshness: FreshnessCheck = FreshnessCheck()
@@ -294,7 +308,7 @@ class ChecksSpec(Frozen):
 
 
 NUMERIC_CHECKS = ("numeric_drift", "mean_shift", "std_shift", "missing_rate", "invalid_rate", "slo",
-                  "outside_reference", "slow_drift")
+                  "outside_reference", "slow_drift", "cusum")
 CATEGORICAL_CHECKS = ("categorical_drift", "unseen_share", "cardinality", "missing_rate", "invalid_rate", "slo",
                       "new_category")
 
