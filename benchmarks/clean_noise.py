@@ -1,6 +1,6 @@
 """False alarms of the default checks on a long clean stream, per 10,000 windows.
 
-    .venv/bin/python benchmarks/clean_noise.py [--windows 10000] [--per-window 1000]
+    .venv/bin/python benchmarks/clean_noise.py [--windows 10000] [--per-window 1000] [--cusum]
 
 One monitor on its defaults (rolling reference of 10 windows) over clean traffic: a normal, a
 heavy-tailed lognormal, a uniform and an integer Poisson feature, and a categorical one with nine
@@ -33,9 +33,10 @@ FEATURES = {"normal": "numeric", "lognormal": "numeric", "uniform": "numeric", "
             "category": "categorical"}
 
 
-def topology() -> Topology:
+def topology(cusum: bool = False) -> Topology:
     monitor = {"name": "clean", "source": {"topic": "t", "timestamp": "ts"}, "window": {"size": "1m"},
-               "features": {n: {"type": t} for n, t in FEATURES.items()}}
+               "features": {n: {"type": t} for n, t in FEATURES.items()},
+               **({"checks": {"cusum": {"enabled": True}}} if cusum else {})}
     return Topology.model_validate({"version": 1, "app": "noise", "monitors": [monitor]})
 
 
@@ -55,9 +56,10 @@ def main() -> None:
     parser.add_argument("--windows", type=int, default=10_000)
     parser.add_argument("--per-window", type=int, default=1_000)
     parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument("--cusum", action="store_true", help="with the cusum check (off by default) on")
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
-    engine = MonitorEngine(topology().monitors[0])
+    engine = MonitorEngine(topology(args.cusum).monitors[0])
     graded: dict[str, Counter[str]] = defaultdict(Counter)
     largest: dict[str, float] = defaultdict(float)
     evaluated = 0

@@ -73,3 +73,16 @@ def test_calibrate_refuses_a_rate_that_is_no_rate(tmp_path: Path, capsys: pytest
 
 def _flow(mapping: dict[str, object]) -> str:
     return "{" + ", ".join(f"{k}: {v}" for k, v in mapping.items()) + "}"
+
+
+def test_calibrate_proposes_cusum_thresholds_that_paste_back_switched_on(tmp_path: Path,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    topology = tmp_path / "t.yaml"
+    topology.write_text(TOPOLOGY + "    checks:\n      cusum: {enabled: true, allowance: 0.1}\n")
+    events = stream(tmp_path / "clean.jsonl", faults=False)
+    assert main(["calibrate", str(topology), str(events)]) == 0
+    cusum = yaml.safe_load(capsys.readouterr().out)["monitors"][0]["checks"]["cusum"]
+    assert cusum["enabled"] is True and cusum["allowance"] == 0.1 and 0 < cusum["warning"] < cusum["critical"]
+    topology.write_text(TOPOLOGY + f"    checks:\n      cusum: {_flow(cusum)}\n".replace("'", ""))
+    pasted = load_topology(topology).monitors[0].checks.cusum
+    assert (pasted.enabled, pasted.allowance, pasted.warning) == (True, 0.1, cusum["warning"])
