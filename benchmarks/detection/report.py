@@ -54,31 +54,35 @@ def over_seeds(results: dict[str, Any]) -> list[str]:
         return []
     from benchmarks.detection.seeds import Outcome
     seeds = results["seeds"]["seeds"]
+    best = best_peer(results)
+    against = f"the best peer's false alarms over the controls with seed 11 ({best[0]}: {best[1]})" if best else (
+        "the best peer's false alarms (no peer ran)")
     lines = ["## Acceptance over seeds (stream_guard alone, default thresholds)", "",
              f"Seeds {', '.join(map(str, seeds))}, the same stream lengths (`seeds.py`). Each cell: the changed "
              "window (from 1) in which stream_guard was first critical (the gradual drift: with its shift there), or "
-             "`miss`; on the controls, its critical alerts and warnings, which must be 0 and fewer than the best "
-             "peer's false alarms on that control with seed 11 (in brackets).", "",
-             "| scenario | reference | " + " | ".join(f"seed {s}" for s in seeds) + " | |",
+             f"`miss`; on the controls, its critical alerts and warnings, which must be 0 and fewer than {against}.",
+             "", "| scenario | reference | " + " | ".join(f"seed {s}" for s in seeds) + " | |",
              "|---|---|" + "---|" * (len(seeds) + 1)]
     for row in results["seeds"]["rows"]:
         outcomes = [Outcome(**o) for o in row["outcomes"]]
-        best = best_peer(results["scenarios"].get(row["scenario"], {}).get("rows", {})) \
-            if row["kind"] == "control" else None
         verdict = "pass" if all(o.passed(best[1] if best else None) for o in outcomes) else "**FAIL**"
-        peer = f" [{best[0]}: {best[1]}]" if best else ""
-        lines.append(f"| {row['scenario']}{peer} | {row['setting']} | "
-                     + " | ".join(o.text() for o in outcomes) + f" | {verdict} |")
+        lines.append(f"| {row['scenario']} | {row['setting']} | " + " | ".join(o.text() for o in outcomes)
+                     + f" | {verdict} |")
     return lines + [""]
 
 
-def best_peer(rows: dict[str, Any]) -> tuple[str, int] | None:
-    """The peer with the fewest false alarms in a scenario's rows, and how many."""
-    peers = {t: r["false_alarms"] for t, r in rows.items() if t not in SG_ROWS and t not in BASELINES}
-    if not peers:
+def best_peer(results: dict[str, Any]) -> tuple[str, int] | None:
+    """The peer with the fewest false alarms over the controls, and how many (as `controls` counts them)."""
+    totals: dict[str, int] = {}
+    for sc in results["scenarios"].values():
+        if sc["kind"] == "control":
+            for tool, row in sc["rows"].items():
+                if tool not in SG_ROWS and tool not in BASELINES:
+                    totals[tool] = totals.get(tool, 0) + row["false_alarms"]
+    if not totals:
         return None
-    best = min(peers, key=lambda t: peers[t])
-    return best, peers[best]
+    best = min(totals, key=lambda t: totals[t])
+    return best, totals[best]
 
 
 def closest(name: str, evaluations: list[dict[str, Any]], first: int, end: int) -> str:

@@ -118,8 +118,15 @@ def main() -> None:
     parser.add_argument("--no-peers", action="store_true", help="stream_guard and the baselines only")
     parser.add_argument("--seeds", type=int, nargs="*", default=[],
                         help="also run stream_guard alone on these seeds (seeds.py) and check the acceptance on each")
+    parser.add_argument("--render", action="store_true",
+                        help="only write --out again from the figures in --json (after a change to report.py)")
     args = parser.parse_args()
     scale = QUICK if args.quick else FULL
+    if args.render:
+        results = orjson.loads(args.json.read_bytes())
+        shown = [s for s in SCENARIOS if s.name in results["scenarios"]]
+        args.out.write_text(report.render(results, shown, QUICK if results["quick"] else FULL))
+        return
     began = time.perf_counter()
     have_peers = PEERS_PYTHON.exists() and not args.no_peers
     scenarios = [s for s in SCENARIOS if have_peers or not s.external]
