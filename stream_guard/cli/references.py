@@ -20,7 +20,9 @@ def reference_parser(commands: Any) -> None:
         "reference", help="snapshot references: build one from a file, list, show, delete",
         description="Snapshot references are named, immutable profiles of a data set (a training set, say), "
                     "stored in Redis per monitor. A monitor compares with one through "
-                    "`reference: {kind: snapshot, name: NAME}`.")
+                    "`reference: {kind: snapshot, name: NAME}`, or names it among several "
+                    "(`references: {recent: {kind: rolling}, training: {kind: snapshot, name: NAME}}`) for the "
+                    "checks that say `reference: training`.")
     actions = group.add_subparsers(title="actions", metavar="ACTION")
     build = command(actions, "build", "profile a file (.jsonl, .jsonl.gz, .csv, .parquet) and store it",
                     _reference_build)
