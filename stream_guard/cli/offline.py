@@ -34,7 +34,7 @@ def validate_parser(commands: Any) -> None:
                   "  stream-guard validate topologies/*.yaml\n"
                   "  stream-guard validate topologies/demo.yaml --events sample.jsonl.gz")
     sub.formatter_class = argparse.RawDescriptionHelpFormatter
-    sub.add_argument("topologies", nargs="+", metavar="TOPOLOGY", type=Path)
+    sub.add_argument("topologies", nargs="+", metavar="TOPOLOGY", type=Path, help="topology YAML files")
     sub.add_argument("--events", metavar="FILE", type=Path,
                      help="sample events (.jsonl, .jsonl.gz or .avro, as replay reads them) to check against "
                           "each topology: events, windows, thin windows, dead letters per monitor")
