@@ -39,6 +39,7 @@ from stream_guard.core.alerting.alerts import iso
 from stream_guard.core.decoding.decoder import BatchDecoder
 from stream_guard.core.decoding.records import DeadLetter, DecodedBatch, RawRecord
 from stream_guard.core.decoding.writer_schemas import WriterSchemas
+from stream_guard.core.profiles.capping import enforce
 from stream_guard.core.profiles.profile import WindowProfile
 from stream_guard.core.profiles.windows import hop_starts, window_start, window_starts
 from stream_guard.core.state import Counts, PartitionChanges, PartitionState
@@ -244,6 +245,7 @@ class PartitionFolder:
                 window.fold(batch.columns, rows, self.monitor, batch.segments, self.preferred_segments)
                 for name, mask in batch.unknown.items():
                     window.count_unknown(name, int(np.count_nonzero(mask[rows])))
+                enforce(window, self.monitor.window_cap())
                 self.dirty.add(int(start))
         self.counts.folded += int(np.count_nonzero(keep))
 

@@ -1,0 +1,89 @@
+"""Bounded window state: what one window keeps is held under the monitor's `max_window_bytes`.
+
+A window profile grows with features x segments: each segment has a profile of every feature. After each
+fold into a window, its stored size is estimated from its sketches (no serialisation; within a few percent
+of `to_bytes()`). Over the cap, the window's smallest segments (fewest events) are pooled into `other` until
+it fits, and from then on no new segment gets a profile of its own in that window (`WindowProfile.peak_bytes`
+says it went over). The events of those segments are still folded and counted: into the window's own
+feature profiles and into `other`. They are recorded as `pooled_events` (with a few names), which the
+`state_cap` check reports when the window closes. The window's own feature profiles and `other` are
+always kept, so a monitor whose features alone pass the cap keeps them and its windows report it.
+
+>>> from stream_guard.core.topology.monitor import MonitorSpec
+>>> spec = MonitorSpec.model_validate({"name": "m", "source": {"topic": "t", "timestamp": "ts"},
+...     "window": {"size": "1m"}, "features": {"x": {"type": "numeric"}}})
+>>> window = WindowProfile.empty(spec, 0)
+>>> within_cap(window, 4096) is window, window.peak_bytes
+(True, 0)
+"""
+
+from __future__ import annotations
+
+from stream_guard.core.profiles.feature_profiles import FeatureProfile, NumericProfile
+from stream_guard.core.profiles.profile import OTHER, WindowProfile, merge_all
+
+NUMERIC_HEADER = 200      # a numeric feature's JSON header, tails and examples aside
+CATEGORICAL_HEADER = 120
+KLL_PREAMBLE = 40         # a KLL sketch's serialised preamble and level offsets
+TAIL_VALUE = 19           # a tail value in the JSON header (`0.12345678901234567,`)
+WINDOW_HEADER = 160       # a window's own JSON header, features and segments aside
+SEGMENT_ENTRY = 30        # a segment's entry in its window's header, its name aside
+
+
+def feature_bytes(name: str, profile: FeatureProfile) -> int:
+    """The estimated stored size of one feature profile."""
+    notes = len(name) + sum(len(e) + 3 for e in profile.examples)
+    if isinstance(profile, NumericProfile):
+        tails = len(profile.low_tail or ()) + len(profile.high_tail or ())
+        return NUMERIC_HEADER + notes + TAIL_VALUE * tails + KLL_PREAMBLE + 8 * int(profile.sketch.num_retained)
+    hll = profile.distinct.get_compact_serialization_bytes() if profile.distinct is not None else 0
+    return CATEGORICAL_HEADER + notes + int(profile.sketch.get_serialized_size_bytes()) + int(hll)
+
+
+def estimated_bytes(window: WindowProfile) -> int:
+    """The estimated stored size of `window` (`len(window.to_bytes())`), its segments included."""
+    size = WINDOW_HEADER + sum(feature_bytes(name, f) for name, f in window.features.items())
+    size += sum(len(name) + 6 for name in window.unknown_fields) + sum(len(n) + 3 for n in window.pooled_names)
+    if window.segment_volume is not None:
+        size += int(window.segment_volume.get_serialized_size_bytes())
+    return size + sum(SEGMENT_ENTRY + len(name) + estimated_bytes(s) for name, s in window.segments.items())
+
+
+def enforce(window: WindowProfile, cap: int) -> None:
+    """After a fold: a window over `cap` pools its smallest segments into `other` until it fits (in place)."""
+    size = estimated_bytes(window)
+    if size <= cap:
+        return
+    window.peak_bytes = max(window.peak_bytes, size)
+    window.segments = _shed(window, size, cap)
+
+
+def within_cap(window: WindowProfile, cap: int) -> WindowProfile:
+    """A closing window merged from its partitions, held under `cap` the same way (a new profile; the
+    partitions' profiles are left as they are)."""
+    size = estimated_bytes(window)
+    if size <= cap:
+        return window
+    capped = WindowProfile(window.start, window.end, window.events, window.features, window.unknown_fields,
+                           dict(window.segments), window.segment_volume, max(window.peak_bytes, size),
+                           window.pooled_events, list(window.pooled_names))
+    capped.segments = _shed(capped, size, cap)
+    return capped
+
+
+def _shed(window: WindowProfile, size: int, cap: int) -> dict[str, WindowProfile]:
+    """The window's segments with the smallest pooled into `other` until its estimate is within `cap`;
+    records them on `window` as pooled."""
+    named = sorted((s for s in window.segments if s != OTHER), key=lambda s: (window.segments[s].events, s))
+    pooled: list[str] = []
+    for name in named:
+        if size <= cap:
+            break
+        pooled.append(name)
+        size -= SEGMENT_ENTRY + len(name) + estimated_bytes(window.segments[name])
+    if not pooled:
+        return window.segments
+    window.note_pooled(pooled, sum(window.segments[s].events for s in pooled))
+    parts = [window.segments[s] for s in pooled] + ([window.segments[OTHER]] if OTHER in window.segments else [])
+    kept = {s: p for s, p in window.segments.items() if s not in pooled and s != OTHER}
+    return kept | {OTHER: merge_all(parts)}
