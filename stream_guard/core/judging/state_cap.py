@@ -2,8 +2,9 @@
 
 What a window keeps is bounded (`core/profiles/capping.py`): over the cap, segments lose their own
 profiles and pool into `other`. That must not go unseen, so the closing window's profile, which carries
-how far over it went and what was pooled, becomes a `state_cap` evaluation graded warning; once windows
-fit again, `ok` while the series still fires (so it resolves), else no record at all.
+how far over it went and what was pooled, becomes a `state_cap` evaluation graded warning (value: the
+window's estimated bytes at its largest, threshold: the cap); once windows fit again, `ok` while the series
+still fires (so it resolves), else no record at all.
 
 >>> from stream_guard.core.topology.monitor import MonitorSpec
 >>> from stream_guard.core.profiles.profile import WindowProfile
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 from stream_guard.core.alerting.alerts import Evaluation
 from stream_guard.core.judging.evaluation import MONITOR_WIDE, SEGMENT_ALL
+from stream_guard.core.profiles.capping import estimated_bytes
 from stream_guard.core.profiles.profile import OTHER, POOLED_NAMES, WindowProfile
 from stream_guard.core.topology.monitor import MonitorSpec
 from stream_guard.core.topology.sizes import format_size
@@ -41,7 +43,7 @@ def state_cap_evaluation(monitor: MonitorSpec, window: WindowProfile, emitted_at
         monitor=monitor.name, segment=SEGMENT_ALL, feature=MONITOR_WIDE, check=CHECK, metric=METRIC,
         severity="warning" if over else "ok", window_start=window.start, window_end=window.end,
         reference_kind="none", reference_start=None, reference_end=None,
-        value=float(window.peak_bytes) if over else None, threshold=float(monitor.window_cap()),
+        value=float(window.peak_bytes if over else estimated_bytes(window)), threshold=float(monitor.window_cap()),
         n_current=window.events, n_reference=0, summary=summary(monitor, window), emitted_at=emitted_at)
 
 

@@ -22,11 +22,10 @@ from __future__ import annotations
 from stream_guard.core.profiles.feature_profiles import FeatureProfile, NumericProfile
 from stream_guard.core.profiles.profile import OTHER, WindowProfile, merge_all
 
-NUMERIC_HEADER = 200      # a numeric feature's JSON header, tails and examples aside
+NUMERIC_HEADER = 205      # a numeric feature's JSON header, its tails and examples aside
 CATEGORICAL_HEADER = 120
-KLL_PREAMBLE = 40         # a KLL sketch's serialised preamble and level offsets
-TAIL_VALUE = 19           # a tail value in the JSON header (`0.12345678901234567,`)
-WINDOW_HEADER = 160       # a window's own JSON header, features and segments aside
+KLL_PREAMBLE = 44         # a KLL sketch's serialised preamble and level offsets (8 bytes when empty)
+WINDOW_HEADER = 110       # a window's own JSON header, features and segments aside
 SEGMENT_ENTRY = 30        # a segment's entry in its window's header, its name aside
 
 
@@ -34,8 +33,8 @@ def feature_bytes(name: str, profile: FeatureProfile) -> int:
     """The estimated stored size of one feature profile."""
     notes = len(name) + sum(len(e) + 3 for e in profile.examples)
     if isinstance(profile, NumericProfile):
-        tails = len(profile.low_tail or ()) + len(profile.high_tail or ())
-        return NUMERIC_HEADER + notes + TAIL_VALUE * tails + KLL_PREAMBLE + 8 * int(profile.sketch.num_retained)
+        retained = int(profile.sketch.num_retained)
+        return NUMERIC_HEADER + notes + profile.tail_bytes() + (KLL_PREAMBLE + 8 * retained if retained else 8)
     hll = profile.distinct.get_compact_serialization_bytes() if profile.distinct is not None else 0
     return CATEGORICAL_HEADER + notes + int(profile.sketch.get_serialized_size_bytes()) + int(hll)
 
@@ -55,7 +54,7 @@ def enforce(window: WindowProfile, cap: int) -> None:
     if size <= cap:
         return
     window.peak_bytes = max(window.peak_bytes, size)
-    window.segments = _shed(window, size, cap)
+    _fit(window, size, cap)
 
 
 def within_cap(window: WindowProfile, cap: int) -> WindowProfile:
@@ -67,8 +66,16 @@ def within_cap(window: WindowProfile, cap: int) -> WindowProfile:
     capped = WindowProfile(window.start, window.end, window.events, window.features, window.unknown_fields,
                            dict(window.segments), window.segment_volume, max(window.peak_bytes, size),
                            window.pooled_events, list(window.pooled_names))
-    capped.segments = _shed(capped, size, cap)
+    _fit(capped, size, cap)
     return capped
+
+
+def _fit(window: WindowProfile, size: int, cap: int) -> None:
+    """Pool segments into `other` until the window's estimate is within `cap` or no segment but `other`
+    is left (`other` grows as it takes them, so this measures again after each round)."""
+    while size > cap and any(s != OTHER for s in window.segments):
+        window.segments = _shed(window, size, cap)
+        size = estimated_bytes(window)
 
 
 def _shed(window: WindowProfile, size: int, cap: int) -> dict[str, WindowProfile]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import orjson
 from datasketches import frequent_items_error_type, frequent_strings_sketch, hll_sketch, hll_union, kll_doubles_sketch
 
 from stream_guard.core.decoding.columns import INVALID, MISSING, VALID, FeatureColumn
@@ -41,6 +42,7 @@ class NumericProfile:
     low_tail: list[float] | None = field(default_factory=list)    # the TAIL smallest values, ascending
     high_tail: list[float] | None = field(default_factory=list)   # the TAIL largest values, ascending (None: stored
                                                                   # before they were kept)
+    _tail_json: int | None = field(default=None, init=False, repr=False, compare=False)   # see tail_bytes()
 
     def __post_init__(self) -> None:
         if self.sketch is None:
@@ -90,7 +92,14 @@ class NumericProfile:
             self.total += float(values.sum())
             self.total_sq += float(np.dot(values, values))
 
+    def tail_bytes(self) -> int:
+        """The bytes both tails take in the stored header (kept until the next fold changes them)."""
+        if self._tail_json is None:
+            self._tail_json = sum(len(orjson.dumps(t)) for t in (self.low_tail, self.high_tail) if t is not None)
+        return self._tail_json
+
     def _keep_tails(self, values: np.ndarray) -> None:
+        self._tail_json = None
         if self.low_tail is None or self.high_tail is None:
             return
         self.low_tail = tail(np.concatenate((self.low_tail, values)), low=True)
