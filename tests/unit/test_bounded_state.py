@@ -188,7 +188,8 @@ def test_replay_says_which_monitors_reached_the_cap(tmp_path: Path) -> None:
 def test_a_bad_cap_is_reported_at_its_line(tmp_path: Path, value: str, problem: str) -> None:
     path = tmp_path / "t.yaml"
     path.write_text(f"version: 1\napp: a\nstate:\n  max_window_bytes: {value}\nmonitors:\n  - name: m\n"
-                    "    source: {topic: t, timestamp: ts}\n    window: {size: 1m}\n    features: {x: {type: numeric}}\n")
+                    "    source: {topic: t, timestamp: ts}\n    window: {size: 1m}\n"
+                    "    features: {x: {type: numeric}}\n")
     with pytest.raises(TopologyError) as caught:
         load_topology(path)
     assert caught.value.problems == [f"{path}:4: {problem}"]
