@@ -257,9 +257,9 @@ def test_a_window_over_its_cap_reads_back_capped_and_stays_capped_after_a_claim(
             {n: p.events for n, p in window.segments.items()}, 9_150)
         assert len(stored.to_bytes()) <= 32 * 1024
         assert (stored.peak_bytes, stored.pooled_events, stored.pooled_names) == (
-            window.peak_bytes, 6_630, [f"store=s{i:02d}" for i in range(5)])
+            window.peak_bytes, 8_150, [f"store=s{i:02d}" for i in range(20, 25)])
         taken.fold(late)
-        assert (stored.pooled_events, len(stored.segments), taken.counts.folded) == (6_647, 10, 9_167)
+        assert (stored.pooled_events, len(stored.segments), taken.counts.folded) == (8_167, 17, 9_167)
         await subject.other.save_partition(CAPPED.name, 0, taken.changes(), claim.epoch)
         engine = MonitorEngine(CAPPED)
         result = engine.close_window(0, await subject.other.partition_profiles(CAPPED.name, [0], 0), emitted_at=0)
@@ -267,7 +267,7 @@ def test_a_window_over_its_cap_reads_back_capped_and_stays_capped_after_a_claim(
         await subject.other.save_closed(CAPPED.name, engine.closing_record(result, set()), retention=60_000,
                                         epoch=evaluator)
         (closed,) = (await subject.store.load_monitor(CAPPED.name)).closed
-        assert (closed.profile.pooled_events, closed.profile.events) == (6_647, 9_167)
+        assert (closed.profile.pooled_events, closed.profile.events) == (8_167, 9_167)
         assert [(e.check, e.severity) for e in result.evaluations if e.check == "state_cap"] == [
             ("state_cap", "warning")]
 

@@ -37,18 +37,19 @@ def stores(window: int, count: int = STORES, extra: int = 0) -> list[dict[str, A
             for i in range(count) for k in range((i + 1) * 5 + extra)]
 
 
-def test_a_window_over_its_cap_keeps_its_largest_segments_and_pools_the_rest_counting_every_event() -> None:
+def test_a_window_at_its_cap_pools_new_segments_and_its_smallest_ones_counting_every_event() -> None:
     folder = PartitionFolder(capped(), 0)
     folder.fold(records(stores(0)))
     window = folder.windows[0]
     kept = sorted(s for s in window.segments if s != OTHER)
     assert (window.events, folder.counts.folded, folder.counts.consumed) == (9_150, 9_150, 9_150)
-    # the smallest segments went first: the nine largest keep their own profiles
-    assert kept == [f"store=s{i}" for i in range(51, 60)]
-    assert window.pooled_events == window.segments[OTHER].events == 9_150 - sum(5 * i for i in range(52, 61))
-    assert window.pooled_events == 6_630
+    # stores s00 to s19 arrive first and take the room; s20 on would not fit and fold into `other`; after the
+    # fold the window's sketches had grown past the cap, so its four smallest segments joined them
+    assert kept == [f"store=s{i:02d}" for i in range(4, 20)]
+    assert window.pooled_events == window.segments[OTHER].events == 9_150 - sum(5 * i for i in range(5, 21))
+    assert window.pooled_events == 8_150
     assert sum(s.events for s in window.segments.values()) == window.events
-    assert window.pooled_names == [f"store=s{i:02d}" for i in range(5)]
+    assert window.pooled_names == [f"store=s{i:02d}" for i in range(20, 25)]
     assert window.peak_bytes > CAP >= len(window.to_bytes())
     assert window.features["x"].n == 9_150        # the window's own profile has every event
 
@@ -123,8 +124,8 @@ def test_the_state_cap_alert_fires_once_as_a_warning_and_resolves_when_windows_f
     assert (firing["monitor"], firing["segment"], firing["feature"], firing["threshold"]) == ("m", "all", "*", CAP)
     assert firing["value"] > CAP and firing["n_current"] == 9_150
     assert firing["summary"].startswith("state: the window of monitor m went over its cap of 32KiB (about ")
-    assert firing["summary"].endswith("5 or more segments (store=s00, store=s01, store=s02, store=s03, store=s04, "
-                                      "...; 6,630 events) lost their own profiles; their events are folded into "
+    assert firing["summary"].endswith("5 or more segments (store=s20, store=s21, store=s22, store=s23, store=s24, "
+                                      "...; 8,150 events) lost their own profiles; their events are folded into "
                                       "segment other")
     again = [a for a in run(MonitorEngine(capped()), windows) if a["check"] == "state_cap"]
     assert [a["id"] for a in again] == [a["id"] for a in alerts]
@@ -155,14 +156,14 @@ def test_metrics_and_status_count_the_windows_over_the_cap_and_their_pooled_even
     families = {f.name: f for f in text_string_to_metric_families(metrics.exposition().decode())}
     totals = {name: [s.value for s in families[name].samples if s.name.endswith("_total")]
               for name in ("stream_guard_windows_over_state_cap", "stream_guard_state_pooled_events")}
-    assert totals == {"stream_guard_windows_over_state_cap": [2], "stream_guard_state_pooled_events": [2 * 6_630]}
+    assert totals == {"stream_guard_windows_over_state_cap": [2], "stream_guard_state_pooled_events": [2 * 8_150]}
     engine = MonitorEngine(capped())
     engine.fold(records(stores(0) + [{"ts": 70, "store": "s00", "f": {"x": 1}}]))
     view = MonitorView(engine.monitor)
     view.window_closed(engine, engine.close_window(0, engine.local_profiles(0), emitted_at=65_000), now=0)
     state = view.state_json({"0": 100})
     assert {k: state[k] for k in ("max_window_bytes", "open_window_bytes", "windows_over_cap", "pooled_events")} == {
-        "max_window_bytes": CAP, "open_window_bytes": {"0": 100}, "windows_over_cap": 1, "pooled_events": 6_630}
+        "max_window_bytes": CAP, "open_window_bytes": {"0": 100}, "windows_over_cap": 1, "pooled_events": 8_150}
     assert state["last_over_cap"]["start"] == "1970-01-01T00:00:00Z"
 
 
@@ -175,9 +176,7 @@ def test_replay_says_which_monitors_reached_the_cap(tmp_path: Path) -> None:
     events.write_bytes(b"\n".join(orjson.dumps(e) for e in stores(0) + stores(1, count=4) + stores(2, count=1)))
     summary = replay(load_topology(topology), events, lambda a: None, lambda e: None, lambda d: None)
     over = summary.over_cap["m"]
-    # replay folds 5,000 lines at a time: the cap is reached in the first 5,000, so stores s44 to s59, larger
-    # than those kept, arrive too late for a profile of their own (a single fold of the window pools 6,630)
-    assert (over.cap, over.windows, over.pooled_events, summary.folded) == (CAP, 1, 7_350, 9_150 + 50 + 5)
+    assert (over.cap, over.windows, over.pooled_events, summary.folded) == (CAP, 1, 8_150, 9_150 + 50 + 5)
     assert over.peak_bytes > CAP
 
 

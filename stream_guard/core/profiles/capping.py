@@ -1,13 +1,16 @@
 """Bounded window state: what one window keeps is held under the monitor's `max_window_bytes`.
 
-A window profile grows with features x segments: each segment has a profile of every feature. After each
-fold into a window, its stored size is estimated from its sketches (no serialisation; within a few percent
-of `to_bytes()`). Over the cap, the window's smallest segments (fewest events) are pooled into `other` until
-it fits, and from then on no new segment gets a profile of its own in that window (`WindowProfile.peak_bytes`
-says it went over). The events of those segments are still folded and counted: into the window's own
-feature profiles and into `other`. They are recorded as `pooled_events` (with a few names), which the
-`state_cap` check reports when the window closes. The window's own feature profiles and `other` are
-always kept, so a monitor whose features alone pass the cap keeps them and its windows report it.
+A window profile grows with features x segments: each segment has a profile of every feature. Its stored
+size is estimated from its sketches (no serialisation; within a few percent of `to_bytes()`) and checked
+twice per fold. Before: a new segment is created only if its projected size (`segment_cost`) fits in what
+the window has left (`room`), so one batch cannot overshoot by many new segments. After: a window still
+over the cap (its sketches grew) pools its smallest segments (fewest events) into `other` until it fits.
+From the first time either happens no new segment gets a profile of its own in that window
+(`WindowProfile.peak_bytes` says it went, or would have gone, over). The events of those segments are
+still folded and counted: into the window's own feature profiles and into `other`. They are recorded as
+`pooled_events` (with a few names), which the `state_cap` check reports when the window closes. The
+window's own feature profiles and `other` are always kept, so a monitor whose features alone pass the
+cap keeps them and its windows report it.
 
 >>> from stream_guard.core.topology.monitor import MonitorSpec
 >>> spec = MonitorSpec.model_validate({"name": "m", "source": {"topic": "t", "timestamp": "ts"},
@@ -19,14 +22,21 @@ always kept, so a monitor whose features alone pass the cap keeps them and its w
 
 from __future__ import annotations
 
-from stream_guard.core.profiles.feature_profiles import FeatureProfile, NumericProfile
-from stream_guard.core.profiles.profile import OTHER, WindowProfile, merge_all
+from collections.abc import Callable
+
+from stream_guard.core.profiles.feature_profiles import KLL_K, FeatureProfile, NumericProfile
+from stream_guard.core.profiles.profile import OTHER, Room, WindowProfile, merge_all
+from stream_guard.core.profiles.tails import TAIL
+from stream_guard.core.topology.features import kind
+from stream_guard.core.topology.monitor import MonitorSpec
 
 NUMERIC_HEADER = 205      # a numeric feature's JSON header, its tails and examples aside
 CATEGORICAL_HEADER = 120
 KLL_PREAMBLE = 44         # a KLL sketch's serialised preamble and level offsets (8 bytes when empty)
 WINDOW_HEADER = 110       # a window's own JSON header, features and segments aside
 SEGMENT_ENTRY = 30        # a segment's entry in its window's header, its name aside
+PROJECTED_TAIL_VALUE = 8  # a tail value in JSON, as projected for a segment not yet created (`12.34,`)
+PROJECTED_ITEM = 20       # a frequent item (a value and its counts), likewise
 
 
 def feature_bytes(name: str, profile: FeatureProfile) -> int:
@@ -48,13 +58,36 @@ def estimated_bytes(window: WindowProfile) -> int:
     return size + sum(SEGMENT_ENTRY + len(name) + estimated_bytes(s) for name, s in window.segments.items())
 
 
+def room(window: WindowProfile, cap: int, cost: Callable[[int], int]) -> Room:
+    """Before a fold: what new segments may take of `window` under `cap`."""
+    if window.estimate is None:
+        window.estimate = estimated_bytes(window)
+    return Room(cap, window.estimate, cost)
+
+
 def enforce(window: WindowProfile, cap: int) -> None:
     """After a fold: a window over `cap` pools its smallest segments into `other` until it fits (in place)."""
-    size = estimated_bytes(window)
+    size = window.estimate = estimated_bytes(window)
     if size <= cap:
         return
     window.peak_bytes = max(window.peak_bytes, size)
-    _fit(window, size, cap)
+    window.estimate = _fit(window, size, cap)
+
+
+def segment_cost(monitor: MonitorSpec) -> Callable[[int], int]:
+    """The estimated bytes of a new segment profile of `monitor` once it folded `n` events: what the check
+    before creating one counts (a projection: the check after the fold measures)."""
+    numeric = [n for n, spec in monitor.all_features().items() if kind(spec) == "numeric"]
+    categorical = [n for n in monitor.all_features() if n not in numeric]
+    fixed = (WINDOW_HEADER + SEGMENT_ENTRY + sum(NUMERIC_HEADER + len(n) for n in numeric)
+             + sum(CATEGORICAL_HEADER + len(n) for n in categorical))
+
+    def cost(n: int) -> int:
+        kll = KLL_PREAMBLE + 8 * (n if n <= KLL_K else min(KLL_K + n // 10, 3 * KLL_K))
+        items = PROJECTED_ITEM * min(n, 768) + min(8 + 4 * n, 1_064)
+        return fixed + len(numeric) * (kll + 2 * min(n, TAIL) * PROJECTED_TAIL_VALUE) + len(categorical) * items
+
+    return cost
 
 
 def within_cap(window: WindowProfile, cap: int) -> WindowProfile:
@@ -66,16 +99,17 @@ def within_cap(window: WindowProfile, cap: int) -> WindowProfile:
     capped = WindowProfile(window.start, window.end, window.events, window.features, window.unknown_fields,
                            dict(window.segments), window.segment_volume, max(window.peak_bytes, size),
                            window.pooled_events, list(window.pooled_names))
-    _fit(capped, size, cap)
+    capped.estimate = _fit(capped, size, cap)
     return capped
 
 
-def _fit(window: WindowProfile, size: int, cap: int) -> None:
+def _fit(window: WindowProfile, size: int, cap: int) -> int:
     """Pool segments into `other` until the window's estimate is within `cap` or no segment but `other`
-    is left (`other` grows as it takes them, so this measures again after each round)."""
+    is left (`other` grows as it takes them, so this measures again after each round); returns the estimate."""
     while size > cap and any(s != OTHER for s in window.segments):
         window.segments = _shed(window, size, cap)
         size = estimated_bytes(window)
+    return size
 
 
 def _shed(window: WindowProfile, size: int, cap: int) -> dict[str, WindowProfile]:

@@ -29,7 +29,7 @@ batch's times; only a batch that may hold a `future` or `too_old` event takes an
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
 
@@ -39,7 +39,7 @@ from stream_guard.core.alerting.alerts import iso
 from stream_guard.core.decoding.decoder import BatchDecoder
 from stream_guard.core.decoding.records import DeadLetter, DecodedBatch, RawRecord
 from stream_guard.core.decoding.writer_schemas import WriterSchemas
-from stream_guard.core.profiles.capping import enforce
+from stream_guard.core.profiles.capping import enforce, room, segment_cost
 from stream_guard.core.profiles.profile import WindowProfile
 from stream_guard.core.profiles.windows import hop_starts, window_start, window_starts
 from stream_guard.core.state import Counts, PartitionChanges, PartitionState
@@ -107,6 +107,7 @@ class PartitionFolder:
     log_resets: int = 0                    # times the log was found restarted below `next_offset`
     schemas: WriterSchemas | None = None   # the writers' schemas of a registry-format source
     _decoder: BatchDecoder | None = None
+    _cost: Callable[[int], int] | None = None   # a new segment's projected bytes (`capping.segment_cost`)
 
     def fold(self, records: Sequence[RawRecord], now: int | None = None) -> list[DeadLetter]:
         """Fold a batch of this partition's records; returns the dead letters to publish, in input order.
@@ -242,10 +243,13 @@ class PartitionFolder:
                 window = self.windows.get(int(start))
                 if window is None:
                     window = self.windows[int(start)] = WindowProfile.empty(self.monitor, int(start))
-                window.fold(batch.columns, rows, self.monitor, batch.segments, self.preferred_segments)
+                cap = self.monitor.window_cap()
+                self._cost = self._cost or segment_cost(self.monitor)
+                space = room(window, cap, self._cost) if batch.segments is not None else None
+                window.fold(batch.columns, rows, self.monitor, batch.segments, self.preferred_segments, space)
                 for name, mask in batch.unknown.items():
                     window.count_unknown(name, int(np.count_nonzero(mask[rows])))
-                enforce(window, self.monitor.window_cap())
+                enforce(window, cap)
                 self.dirty.add(int(start))
         self.counts.folded += int(np.count_nonzero(keep))
 

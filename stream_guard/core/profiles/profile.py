@@ -8,6 +8,7 @@ so stored bytes always say what they are.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,6 +36,23 @@ class ProfileFormatError(ValueError):
 
 
 @dataclass
+class Room:
+    """What new segments may still take of a window's `cap` in one fold (`core/profiles/capping.py`)."""
+
+    cap: int
+    used: int                       # the window's estimated bytes, new segments of this fold included
+    cost: Callable[[int], int]      # the estimated bytes of a new segment folding that many events
+
+    def takes(self, events: int) -> bool:
+        """Whether a new segment of `events` events fits; if so it is counted in."""
+        need = self.cost(events)
+        if self.used + need > self.cap:
+            return False
+        self.used += need
+        return True
+
+
+@dataclass
 class WindowProfile:
     """Everything known about one event-time window `[start, end)` of one monitor."""
 
@@ -51,6 +69,7 @@ class WindowProfile:
     peak_bytes: int = 0
     pooled_events: int = 0
     pooled_names: list[str] = field(default_factory=list)
+    estimate: int | None = field(default=None, compare=False, repr=False)   # bytes, as of the last check of the cap
 
     @classmethod
     def empty(cls, monitor: MonitorSpec, start: int) -> WindowProfile:
@@ -58,9 +77,11 @@ class WindowProfile:
                    {name: empty_feature_profile(spec) for name, spec in monitor.all_features().items()})
 
     def fold(self, columns: dict[str, FeatureColumn], rows: np.ndarray, monitor: MonitorSpec,
-             segments: list[str] | None = None, preferred: frozenset[str] = frozenset()) -> None:
+             segments: list[str] | None = None, preferred: frozenset[str] = frozenset(),
+             room: Room | None = None) -> None:
         """Fold the batch rows `rows` (indices into the columns) into this window, and into each
-        row's segment when `segments` names them (see `segment_for` for the cap)."""
+        row's segment when `segments` names them (see `segment_for` for the caps; `room`: the bytes
+        new segments may take, from `max_window_bytes`)."""
         self.events += len(rows)
         for name, spec in monitor.all_features().items():
             self.features[name].fold(columns[name], rows, spec)
@@ -75,7 +96,7 @@ class WindowProfile:
         targets: dict[int, tuple[WindowProfile, list[int]]] = {}
         for name, members in groups.items():
             self.segment_volume.update(name, len(members))
-            profile = self.segment_for(name, monitor, preferred, len(members))
+            profile = self.segment_for(name, monitor, preferred, len(members), room)
             targets.setdefault(id(profile), (profile, []))[1].extend(members)
         for profile, members in targets.values():
             profile.fold(columns, np.sort(np.asarray(members)), monitor)
@@ -88,24 +109,38 @@ class WindowProfile:
         return [name for name, *_ in sorted(items, key=lambda item: (-item[1], item[0]))[:count]]
 
     def segment_for(self, name: str, monitor: MonitorSpec, preferred: frozenset[str] = frozenset(),
-                    events: int = 0) -> WindowProfile:
+                    events: int = 0, room: Room | None = None) -> WindowProfile:
         """The profile of segment `name`, or of `other` once `max_segments` are taken or the window went
-        over `max_window_bytes` (then its `events` count as pooled).
+        (or with this segment's `events` would go) over `max_window_bytes`: then its events count as pooled.
 
         `preferred` (the largest segments of the last closed window) always get a place, so a big
         segment is not crowded out by small ones that happened to arrive first.
         """
         if name not in self.segments:
             taken = [s for s in self.segments if s != OTHER and s not in preferred]
-            room = monitor.max_segments - len(preferred)
-            if name not in preferred and len(taken) >= room:
+            places = monitor.max_segments - len(preferred)
+            if name not in preferred and len(taken) >= places:
                 name = OTHER
-            elif name != OTHER and self.peak_bytes:
+            elif name != OTHER and not self._fits(name in preferred, events, room):
                 self.note_pooled([name], events)
                 name = OTHER
             if name not in self.segments:
                 self.segments[name] = WindowProfile.empty(monitor, self.start)
         return self.segments[name]
+
+    def _fits(self, preferred: bool, events: int, room: Room | None) -> bool:
+        """Whether a new segment of `events` events may have a profile of its own under `max_window_bytes`:
+        not once the window went (or would have gone) over it, unless it is among the largest of the last
+        window, which always get a place (the check after the fold pools the smallest if need be)."""
+        if self.peak_bytes and not preferred:
+            return False
+        if room is None or room.takes(events):
+            return True
+        if preferred:
+            room.used += room.cost(events)
+            return True
+        self.peak_bytes = room.used + room.cost(events)
+        return False
 
     def note_pooled(self, names: list[str], events: int) -> None:
         """`events` of the segments `names` are kept in `other` only, because of `max_window_bytes`."""
