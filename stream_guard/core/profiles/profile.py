@@ -130,16 +130,13 @@ class WindowProfile:
 
     def _fits(self, preferred: bool, events: int, room: Room | None) -> bool:
         """Whether a new segment of `events` events may have a profile of its own under `max_window_bytes`:
-        not once the window went (or would have gone) over it, unless it is among the largest of the last
-        window, which always get a place (the check after the fold pools the smallest if need be)."""
+        only if it fits in what the window has left, and not at all once the window went (or would have
+        gone) over the cap, unless it is among the largest of the last window and fits."""
         if self.peak_bytes and not preferred:
             return False
         if room is None or room.takes(events):
             return True
-        if preferred:
-            room.used += room.cost(events)
-            return True
-        self.peak_bytes = room.used + room.cost(events)
+        self.peak_bytes = max(self.peak_bytes, room.used + room.cost(events))
         return False
 
     def note_pooled(self, names: list[str], events: int) -> None:
