@@ -99,11 +99,12 @@ class NumericProfile:
         return self._tail_json
 
     def _keep_tails(self, values: np.ndarray) -> None:
-        self._tail_json = None
         if self.low_tail is None or self.high_tail is None:
             return
-        self.low_tail = tail(np.concatenate((self.low_tail, values)), low=True)
-        self.high_tail = tail(np.concatenate((self.high_tail, values)), low=False)
+        low = tail(np.concatenate((self.low_tail, values)), low=True)
+        high = tail(np.concatenate((self.high_tail, values)), low=False)
+        if low != self.low_tail or high != self.high_tail:   # once full, most batches leave both as they were
+            self.low_tail, self.high_tail, self._tail_json = low, high, None
 
     def merged(self, other: NumericProfile) -> NumericProfile:
         sketch = kll_doubles_sketch(self.k)
