@@ -14,10 +14,12 @@ from stream_guard.core.profiles.capping import estimated_bytes, within_cap
 from stream_guard.core.profiles.folding import PartitionFolder
 from stream_guard.core.profiles.profile import OTHER, WindowProfile
 from stream_guard.core.topology.file import load_topology
+from stream_guard.core.topology.sizes import format_size
 from stream_guard.errors import TopologyError
 from stream_guard.offline.replay import replay
 from stream_guard.runtime.metrics import WorkerMetrics
 from stream_guard.views.live_view import MonitorView
+from stream_guard.views.status_page import state_sentence
 
 from .builders import monitor, records
 
@@ -165,6 +167,12 @@ def test_metrics_and_status_count_the_windows_over_the_cap_and_their_pooled_even
     assert {k: state[k] for k in ("max_window_bytes", "open_window_bytes", "windows_over_cap", "pooled_events")} == {
         "max_window_bytes": CAP, "open_window_bytes": {"0": 100}, "windows_over_cap": 1, "pooled_events": 8_150}
     assert state["last_over_cap"]["start"] == "1970-01-01T00:00:00Z"
+    assert state_sentence(state) == (
+        "largest open window about 100B of the 32KiB cap; CAP REACHED in 1 evaluated window(s), last "
+        f"1970-01-01T00:00:00Z (about {format_size(state['last_over_cap']['peak_bytes'])}; 8,150 events pooled "
+        "into `other`)")
+    assert state_sentence(MonitorView(engine.monitor).state_json({"0": 2048})) == (
+        "largest open window about 2KiB of the 32KiB cap; no evaluated window went over it")
 
 
 def test_replay_says_which_monitors_reached_the_cap(tmp_path: Path) -> None:
