@@ -157,5 +157,7 @@ class WorkerMetrics:
 
 
 def open_window_bytes(engine: MonitorEngine) -> dict[int, int]:
-    """Per partition this worker folds: the estimated stored bytes of its largest open window (0: none open)."""
-    return {p: max((estimated_bytes(w) for w in f.windows.values()), default=0) for p, f in engine.folders.items()}
+    """Per partition this worker folds: the estimated stored bytes of its largest open window (0: none open),
+    as the last fold measured it."""
+    return {p: max((w.estimate if w.estimate is not None else estimated_bytes(w) for w in f.windows.values()),
+                   default=0) for p, f in engine.folders.items()}
