@@ -40,6 +40,7 @@ from stream_guard.core.topology.monitor import MonitorSpec
 RECONSTRUCTION = "*reconstruction_error"   # the error's profile among a window's features
 VARIANCE_KEPT = 0.65      # share of the standardised variance the kept components explain (NannyML's default)
 SAMPLE_ROWS = 100_000     # reference rows the PCA is fitted on: a uniform sample of larger references
+CHUNK_ROWS = 1024         # rows projected at a time
 MODEL_TYPES = ("numeric", "integer")   # feature types the PCA takes (timestamps are left out)
 ERROR_SPEC = FeatureSpec(type="numeric")
 
@@ -90,13 +91,22 @@ class ReconstructionModel:
 
     def errors(self, rows: np.ndarray) -> np.ndarray:
         """Each row's reconstruction error; NaN for a row holding none of the features."""
-        present = ~np.isnan(rows)
-        standard = np.where(present, (rows - self.mean) / self.scale, 0.0)
-        # the residual is orthogonal to the projection: |z - z C'C|² = |z|² - |z C'|²
-        projected = standard @ self.components.T
-        squared = np.einsum("ij,ij->i", standard, standard) - np.einsum("ij,ij->i", projected, projected)
-        errors: np.ndarray = np.sqrt(np.maximum(squared, 0.0))
-        errors[~present.any(axis=1)] = np.nan
+        standard = (rows - self.mean) / self.scale
+        missing = np.isnan(standard)
+        none = missing.all(axis=1) if missing.any() else None
+        if none is not None:
+            standard[missing] = 0.0
+        squared = np.empty(len(standard))
+        # a slice at a time, so the products stay in the cache and a small matrix product never spreads over
+        # BLAS threads (on a busy machine that measured 20 times slower). The residual is orthogonal to the
+        # projection: |z - z C'C|² = |z|² - |z C'|²
+        for i in range(0, len(standard), CHUNK_ROWS):
+            part = standard[i:i + CHUNK_ROWS]
+            projected = part @ self.components.T
+            squared[i:i + CHUNK_ROWS] = np.einsum("ij,ij->i", part, part) - np.einsum("ij,ij->i", projected, projected)
+        errors: np.ndarray = np.sqrt(np.maximum(squared, 0.0, out=squared), out=squared)
+        if none is not None:
+            errors[none] = np.nan
         return errors
 
     def batch_errors(self, columns: Mapping[str, FeatureColumn]) -> FeatureColumn:
