@@ -124,7 +124,7 @@ def noise(args: argparse.Namespace) -> None:
     engine = MonitorEngine(spec, snapshot=snapshot(spec, rng, args.features))
     graded: Counter[str] = Counter()
     loud_other: Counter[str] = Counter()
-    largest, detected = 0.0, None
+    largest, detected, after = 0.0, None, []
     offset = 0
     for w in range(args.windows + 21):
         broken = w >= args.windows
@@ -140,14 +140,17 @@ def noise(args: argparse.Namespace) -> None:
                 elif index < args.windows:
                     graded[e.severity] += 1
                     largest = max(largest, e.value or 0.0)
-                elif detected is None and e.severity == "critical":
-                    detected = index - args.windows + 1
+                else:
+                    after.append(e.value or 0.0)
+                    if detected is None and e.severity == "critical":
+                        detected = index - args.windows + 1
     model = engine.snapshot.multivariate if engine.snapshot else None
     print(f"{sum(graded.values()):,} clean windows of about {args.per_window:,} events, {args.features} numeric "
           f"features ({model.kept if model else '?'} components kept): multivariate warning or worse "
           f"{graded['warning'] + graded['critical']}, critical {graded['critical']}, largest value {largest:.3g}; "
           f"other checks warning or worse: {dict(+loud_other) or 'none'}")
-    print(f"correlation break (f1 shuffled within each window): critical in changed window {detected}")
+    print(f"correlation break (f1 shuffled within each window): critical in changed window {detected}; "
+          f"values {min(after):.3g} to {max(after):.3g} over {len(after)} changed windows")
 
 
 def main() -> None:

@@ -87,8 +87,8 @@ def test_a_correlation_break_with_unchanged_marginals_is_critical_on_multivariat
     first = next(e for e in evaluations if e["check"] == "multivariate" and e["severity"] == "critical")
     assert (first["feature"], first["metric"], first["n_current"], first["n_reference"]) == (
         "*", "reconstruction_error_change", 1000, 20_000)
-    assert "(3 of 5 components, 76% of the snapshot's variance)" in first["summary"]
-    assert first["value"] > 0.3
+    assert "(4 of 5 components, 96% of the snapshot's variance)" in first["summary"]
+    assert first["value"] > 1.0   # the mean error more than doubles
 
 
 def test_clean_windows_stay_quiet_on_the_multivariate_check(tmp_path: Path) -> None:
@@ -188,6 +188,15 @@ def test_the_row_sample_is_uniform_and_bounded() -> None:
         sample.add(np.arange(start, min(start + 3000, 100_000), dtype=float)[:, None])
     assert (sample.seen, len(sample.rows)) == (100_000, 1000)
     assert 40_000 < float(sample.rows.mean()) < 60_000
+
+
+def test_the_share_of_variance_kept_is_read_from_the_check_when_the_snapshot_is_built() -> None:
+    spec = monitor(reference={"kind": "snapshot", "name": "train"}, features=_features(),
+                   checks={"multivariate": {"variance": 0.5}})
+    model = _snapshot(spec).multivariate
+    assert model is not None and (model.kept, round(model.explained, 2)) == (1, 0.63)
+    default = _snapshot(monitor(reference={"kind": "snapshot", "name": "train"}, features=_features())).multivariate
+    assert default is not None and (default.kept, round(default.explained, 2)) == (2, 0.97)
 
 
 def test_thresholds_out_of_order_are_refused_with_the_line(tmp_path: Path) -> None:

@@ -2,11 +2,12 @@
 
 A `ReconstructionModel` is a PCA fitted on a snapshot reference's numeric features: each feature is
 standardised with the reference's mean and standard deviation, and the fewest components that explain
-`VARIANCE_KEPT` of the standardised variance are kept (at most one fewer than there are features, so
-some variance is always left out). An event's reconstruction error is the Euclidean distance between
-its standardised row and that row projected onto the kept components and back. When the relationship
-between features changes (two features that moved together no longer do, or the reverse), events fall
-off the reference's components and the error grows, though no feature's own distribution moved.
+`variance` of the standardised variance are kept (the check's setting, 0.8 by default; at most one
+fewer than there are features, so some variance is always left out). An event's reconstruction
+error is the Euclidean distance between its standardised row and that row projected onto the kept
+components and back. When the relationship between features changes (two features that moved
+together no longer do, or the reverse), events fall off the reference's components and the error
+grows, though no feature's own distribution moved.
 
 A missing or invalid value is imputed with the reference mean (0 once standardised), as NannyML's
 data reconstruction drift does; an event without any of the model's features has no error and counts
@@ -38,7 +39,7 @@ from stream_guard.core.topology.features import FeatureSpec
 from stream_guard.core.topology.monitor import MonitorSpec
 
 RECONSTRUCTION = "*reconstruction_error"   # the error's profile among a window's features
-VARIANCE_KEPT = 0.65      # share of the standardised variance the kept components explain (NannyML's default)
+VARIANCE_KEPT = 0.8       # share of the standardised variance the kept components explain (NannyML's: 0.65)
 SAMPLE_ROWS = 100_000     # reference rows the PCA is fitted on: a uniform sample of larger references
 CHUNK_ROWS = 1024         # rows projected at a time
 MODEL_TYPES = ("numeric", "integer")   # feature types the PCA takes (timestamps are left out)
@@ -73,7 +74,8 @@ class ReconstructionModel:
         return int(self.components.shape[0])
 
     @classmethod
-    def fit(cls, features: Sequence[str], rows: np.ndarray) -> ReconstructionModel | None:
+    def fit(cls, features: Sequence[str], rows: np.ndarray,
+            variance: float = VARIANCE_KEPT) -> ReconstructionModel | None:
         """The model of `rows` (events × features, NaN where missing); None without two features or rows."""
         if len(features) < 2 or len(rows) < 2:
             return None
@@ -84,9 +86,9 @@ class ReconstructionModel:
         scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)   # a constant feature stays as it is
         standard = np.nan_to_num((rows - mean) / scale)
         _, singular, vectors = np.linalg.svd(standard - standard.mean(axis=0), full_matrices=False)
-        variance = singular ** 2
-        shares = np.cumsum(variance) / variance.sum() if variance.sum() > 0 else np.ones(len(variance))
-        kept = min(int(np.searchsorted(shares, VARIANCE_KEPT - 1e-12)) + 1, len(features) - 1)
+        spread = singular ** 2
+        shares = np.cumsum(spread) / spread.sum() if spread.sum() > 0 else np.ones(len(spread))
+        kept = min(int(np.searchsorted(shares, variance - 1e-12)) + 1, len(features) - 1)
         return cls(tuple(features), mean, scale, vectors[:kept].copy(), float(shares[kept - 1]), len(rows))
 
     def errors(self, rows: np.ndarray) -> np.ndarray:

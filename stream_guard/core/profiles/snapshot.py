@@ -97,7 +97,7 @@ class SnapshotBuilder:
     def build(self, name: str, source: str, created_at: int) -> Snapshot:
         """The snapshot; with two numeric features or more, their PCA and its errors on the rows fitted."""
         sample = self._sample.rows if self._sample is not None else np.empty((0, 0))
-        model = ReconstructionModel.fit(self._numeric, sample)
+        model = ReconstructionModel.fit(self._numeric, sample, self.monitor.checks.multivariate.variance)
         if model is None:
             return Snapshot(name, source, self.rows, created_at, self.profile)
         errors = NumericProfile()

@@ -190,6 +190,8 @@ class MultivariateCheck(SeverityLadder):
     (0.2: a fifth higher or lower). Runs under a snapshot reference holding a PCA, which `reference build`
     fits when the monitor has two numeric features or more; `enabled: false` turns it off."""
 
+    variance: float = Field(default=0.8, gt=0, lt=1, description="share of the snapshot's standardised variance "
+                            "the kept components explain; read when the snapshot is built")
     warning: float | None = 0.1
     critical: float | None = 0.2
 
