@@ -245,8 +245,10 @@ class PartitionFolder:
                 if window is None:
                     window = self.windows[int(start)] = WindowProfile.empty(self.monitor, int(start))
                 window.fold(batch.columns, rows, self.monitor, batch.segments, self.preferred_segments)
-                if errors is not None:
-                    window.features.setdefault(RECONSTRUCTION, NumericProfile()).fold(errors, rows, ERROR_SPEC)
+                if errors is not None:   # the multivariate check's errors, folded like a feature's values
+                    if RECONSTRUCTION not in window.features:
+                        window.features[RECONSTRUCTION] = NumericProfile()
+                    window.features[RECONSTRUCTION].fold(errors, rows, ERROR_SPEC)
                 for name, mask in batch.unknown.items():
                     window.count_unknown(name, int(np.count_nonzero(mask[rows])))
                 self.dirty.add(int(start))
