@@ -29,6 +29,7 @@ from stream_guard.core.profiles.profile import FeatureProfile, NumericProfile, W
 
 CHECK = "multivariate"
 METRIC = "reconstruction_error_change"
+NAMED = 8   # features a summary names
 
 
 def reconstruction_change(reference: NumericProfile, current: NumericProfile) -> Measure:
@@ -55,7 +56,9 @@ def measure_window(model: ReconstructionModel | None, current: WindowProfile,
     measure = reconstruction_change(reference, errors)
     imputed = sum(f.missing + f.invalid for name in model.features
                   if isinstance(f := current.features.get(name), NumericProfile)) - errors.missing * len(model.features)
-    shares = f"{model.kept} of {len(model.features)} components, {model.explained:.0%} of the snapshot's variance"
+    names = ", ".join(model.features[:NAMED]) + (f" and {len(model.features) - NAMED} more"
+                                                 if len(model.features) > NAMED else "")
+    shares = f"PCA of {names}: {model.kept} components, {model.explained:.0%} of the snapshot's variance"
     detail = f"{measure.detail} ({shares}"
     detail += f"; {imputed:,} missing or invalid values imputed with the snapshot's mean)" if imputed > 0 else ")"
     return Measure(measure.value, measure.p_value, detail), errors.n, reference.n
