@@ -36,6 +36,7 @@ from stream_guard.core.judging.state_cap import state_cap_evaluation
 from stream_guard.core.ownership import RemotePartition
 from stream_guard.core.profiles.capping import within_cap
 from stream_guard.core.profiles.folding import PartitionFolder
+from stream_guard.core.profiles.multivariate import ReconstructionModel, active_model
 from stream_guard.core.profiles.profile import WindowProfile, merge_all
 from stream_guard.core.profiles.snapshot import Snapshot
 from stream_guard.core.profiles.windows import closed_before
@@ -89,8 +90,13 @@ class MonitorEngine:
             self.folders[partition] = PartitionFolder(self.monitor, partition, closed_before=closed,
                                                       active_at=self.clock() if self.clock else None,
                                                       preferred_segments=self.preferred_segments,
-                                                      schemas=self.schemas)
+                                                      schemas=self.schemas,
+                                                      reconstruction=self._reconstruction())
         return self.folders[partition]
+
+    def _reconstruction(self) -> ReconstructionModel | None:
+        """The multivariate check's PCA, when the monitor folds its errors (see core.profiles.multivariate)."""
+        return active_model(self.monitor, self.snapshot.multivariate if self.snapshot is not None else None)
 
     def fold(self, records: Sequence[RawRecord]) -> list[DeadLetter]:
         """Fold records of any partitions; returns the dead letters in input order per partition."""

@@ -148,8 +148,9 @@ class WindowProfile:
     def merged(self, other: WindowProfile) -> WindowProfile:
         if (self.start, self.end) != (other.start, other.end):
             raise ValueError(f"cannot merge window {self.start} with window {other.start}")
-        features = {name: self.features[name].merged(other.features[name])  # type: ignore[arg-type]
-                    for name in self.features}
+        mine = {name: f.merged(other.features[name]) if name in other.features else f  # type: ignore[arg-type]
+                for name, f in self.features.items()}
+        features = {**other.features, **mine}   # a feature only one side folded (the multivariate error's) stays
         unknown = dict(self.unknown_fields)
         for name, count in other.unknown_fields.items():
             unknown[name] = unknown.get(name, 0) + count
