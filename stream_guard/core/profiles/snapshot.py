@@ -17,6 +17,8 @@ import orjson
 
 from stream_guard.core.decoding.columns import FieldReader
 from stream_guard.core.decoding.schema import build_column
+from stream_guard.core.labels.reference_labels import ReferenceLabels
+from stream_guard.core.labels.scores import PerformanceState
 from stream_guard.core.profiles.profile import ProfileFormatError, WindowProfile
 from stream_guard.core.topology.monitor import MonitorSpec
 
@@ -31,6 +33,7 @@ class Snapshot:
     rows: int
     created_at: int      # epoch ms
     profile: WindowProfile
+    labels: PerformanceState | None = None   # the rows' labelled scores, when the rows carried labels
 
     def describe(self) -> dict[str, Any]:
         """What `reference list` and `reference show` print."""
@@ -38,8 +41,9 @@ class Snapshot:
                 "features": sorted(self.profile.features)}
 
     def to_bytes(self) -> bytes:
+        labels = {"labels": self.labels.to_json()} if self.labels is not None else {}
         header = orjson.dumps({"name": self.name, "source": self.source, "rows": self.rows,
-                               "created_at": self.created_at})
+                               "created_at": self.created_at, **labels})
         return MAGIC + struct.pack(">HI", FORMAT_VERSION, len(header)) + header + self.profile.to_bytes()
 
     @classmethod
@@ -51,7 +55,8 @@ class Snapshot:
             raise ProfileFormatError(f"snapshot format v{version}; this version reads v{FORMAT_VERSION}")
         header = orjson.loads(data[10:10 + length])
         profile = WindowProfile.from_bytes(data[10 + length:])
-        return cls(header["name"], header["source"], header["rows"], header["created_at"], profile)
+        labels = PerformanceState.from_json(header["labels"]) if "labels" in header else None
+        return cls(header["name"], header["source"], header["rows"], header["created_at"], profile, labels)
 
 
 class SnapshotBuilder:
@@ -65,6 +70,7 @@ class SnapshotBuilder:
         self._paths = [(name, spec, tuple((spec.field or name).split(".")))
                        for name, spec in monitor.all_features().items()]
         self._rules = monitor.parsed_rules()
+        self.labels = ReferenceLabels.for_monitor(monitor)
 
     def add(self, rows: list[dict[str, Any]]) -> None:
         if not rows:
@@ -74,9 +80,12 @@ class SnapshotBuilder:
                    for name, spec, path in self._paths}
         self.profile.fold(columns, np.arange(len(rows)), self.monitor)
         self.rows += len(rows)
+        if self.labels is not None:
+            self.labels.add(rows)
 
     def build(self, name: str, source: str, created_at: int) -> Snapshot:
-        return Snapshot(name, source, self.rows, created_at, self.profile)
+        labelled = self.labels.state if self.labels is not None and self.labels.state.labelled else None
+        return Snapshot(name, source, self.rows, created_at, self.profile, labelled)
 
 
 def build_snapshot(monitor: MonitorSpec, batches: Iterable[list[dict[str, Any]]], name: str, source: str,

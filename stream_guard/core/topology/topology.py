@@ -15,7 +15,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from stream_guard.core.topology.durations import format_duration
 from stream_guard.core.topology.features import FeatureSpec
 from stream_guard.core.topology.frozen import Frozen
-from stream_guard.core.topology.model_spec import model_problems
+from stream_guard.core.topology.model_spec import estimation_problems, model_problems
 from stream_guard.core.topology.monitor import MonitorSpec
 from stream_guard.core.topology.rules import parse_rule
 from stream_guard.core.topology.schema_registry import SchemaRegistrySpec, registry_url
@@ -87,7 +87,8 @@ class Topology(Frozen):
                                    input=None)
                   for i, m in enumerate(self.monitors)
                   for where, message in model_problems(m.model, m.labels, m.checks.performance,
-                                                       {n: f.type for n, f in m.prediction.items()})]
+                                                       {n: f.type for n, f in m.prediction.items()})
+                  + estimation_problems(m.model, m.checks.estimated_performance)]
         if errors:
             raise ValidationError.from_exception_data("Topology", errors)
         return self
