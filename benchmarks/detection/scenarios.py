@@ -58,6 +58,7 @@ class Scenario:
     seasonal: bool = False
     snapshot: bool = False                      # compared with a snapshot of the first 10 windows
     external: bool = False                      # events made in the peers' virtualenv (River's generator)
+    estimated: bool = False                     # score is a binary model's: estimated_performance runs too
     numeric: tuple[str, ...] = ("x", "y", "score")
     categorical: tuple[str, ...] = ("c",)
     ranges: dict[str, tuple[float, float]] = field(default_factory=lambda: {"x": (0.0, 100.0), "score": (0.0, 1.0)})
@@ -143,6 +144,10 @@ def _prediction(cols: Columns, since: int, rng: np.random.Generator) -> Columns:
     return {**cols, "score": rng.beta(3.0, 5.0, len(cols["score"]))}
 
 
+def _unsure(cols: Columns, since: int, rng: np.random.Generator) -> Columns:
+    return {**cols, "score": 0.5 + (cols["score"] - 0.5) * 0.5}
+
+
 def _volume(cols: Columns, since: int, rng: np.random.Generator) -> Columns:
     keep = len(cols["x"]) // 2
     return {name: values[:keep] for name, values in cols.items()}
@@ -171,6 +176,10 @@ SCENARIOS = [
     Scenario("control", "no change, rolling reference", "control"),
     Scenario("seasonal_control", "no change beyond a daily pattern (x ±1 sd, score, volume ±40%); hourly "
              "windows, seasonal reference one day back", "control", seasonal=True),
+    # last, so that every scenario above keeps its index and with it its seeded stream
+    Scenario("score_uncertainty", "score: pulled halfway to 0.5 (the model grows unsure; no label sent); the "
+             "monitor declares model: {task: binary} and estimated_performance", "sudden", _unsure, "score",
+             estimated=True),
 ]
 
 
