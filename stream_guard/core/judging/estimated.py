@@ -1,8 +1,10 @@
 """The `estimated_performance` check: a binary model's metric estimated from the window's scores alone,
 against the same estimate over the reference's scores, as a drop (positive is worse).
 
-Both sides are read from the prediction's KLL sketch, which every window already holds: its CDF at
-the calibration's bin edges (and at the threshold) gives the share of scores per segment. Both use
+The window is read from the prediction's KLL sketch, which every window already holds: its CDF at
+the calibration's bin edges (and at the threshold) gives the share of scores per segment. The
+reference is read the same way from its sketch, or, for a labelled snapshot, from the exact
+histogram of its labelled scores. Both use
 one calibration: the isotonic map fitted on a snapshot reference's labelled rows, or, without one,
 the scores themselves taken as probabilities (the summary says which). Comparing estimate with
 estimate, rather than with a realized metric, makes the calibration's and the sketch's errors
@@ -71,12 +73,26 @@ def estimated_drop(monitor: MonitorSpec, feature: FeatureProfile, reference: Ref
     if ref is None or not isinstance(ref, NumericProfile) or not isinstance(feature, NumericProfile):
         return Measure(None, None, f"reference not ready: {reference.description}")
     calibration, how = calibration_of(reference)
-    now, before = estimate(feature, calibration, metric, threshold), estimate(ref, calibration, metric, threshold)
+    now, before = estimate(feature, calibration, metric, threshold), _reference_estimate(ref, reference, calibration,
+                                                                                         metric, threshold)
     if now is None or before is None:
         return Measure(None, None, f"estimated {LABELS[metric]} undefined ({how})")
     realized = _realized(reference, metric)
     detail = f"estimated {LABELS[metric]} {before:.3g} → {now:.3g}{realized}; {how}"
     return Measure(before - now, None, detail)
+
+
+def _reference_estimate(profile: NumericProfile, reference: Reference, calibration: Calibration, metric: str,
+                        threshold: float) -> float | None:
+    """The reference's estimate: from a labelled snapshot's exact score histogram when it has one (its
+    sketch's rank error would move scores across the threshold), else from the sketch."""
+    labels = reference.snapshot.labels if reference.snapshot is not None else None
+    if labels is None or not labels.labelled:
+        return estimate(profile, calibration, metric, threshold)
+    counts = labels.positives + labels.negatives
+    bins = np.asarray(sorted(counts), dtype=float)
+    mass = np.asarray([counts[int(b)] for b in bins], dtype=float) / labels.labelled
+    return calibration.expected(bins / BINS, mass, threshold).metric(metric)
 
 
 def _realized(reference: Reference, metric: str) -> str:
