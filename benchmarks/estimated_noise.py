@@ -9,9 +9,11 @@ training rows (its isotonic calibration) and a rolling reference of the previous
 labels: the scores taken as calibrated). The labels are drawn too, never shown to the check, so each
 window's estimate can be compared with the metric the model really had.
 
-Prints, per metric and reference: on clean windows the windows graded warning or worse and critical
-per 10,000, the largest value, and the estimate's error against the realized metric (mean and 95th
-percentile of |error|); then the mean value and the share graded critical as the scores slide to 0.5
+Grading is the engine's: the thresholds, then at most info unless the check's p-value is below the
+monitor's alpha (0.01; taken unadjusted, so the counts are an upper bound). Prints, per metric and
+reference: on clean windows the windows graded warning or worse and critical per 10,000, the
+largest value, and the estimate's error against the realized metric (mean and 95th percentile of
+|error|); then the mean value and the share graded critical as the scores slide to 0.5
 (uncertainty 0.1, 0.2, 0.3, 0.6); then the time of one evaluation.
 """
 
@@ -86,7 +88,7 @@ def main() -> None:
                     spent += time.perf_counter() - began
                     evaluations += 1
                     value = measure.value or 0.0
-                    graded[(metric, name)][spec.checks.estimated_performance.grade(value)] += 1
+                    graded[(metric, name)][_graded(spec, value, measure.p_value)] += 1
                     largest[(metric, name)] = max(largest[(metric, name)], value)
                     truth = realized.metric(metric)
                     if truth is not None and name == "snapshot":
@@ -98,6 +100,15 @@ def main() -> None:
     _print_shifts(rng, args.per_window, monitors, snap_ref)
     print(f"\none evaluation (both estimates, {args.per_window:,}-event window): "
           f"{spent / evaluations * 1000:.2f} ms on average over {evaluations:,}")
+
+
+def _graded(spec: MonitorSpec, value: float, p_value: float | None) -> str:
+    """As the engine grades: the thresholds, then at most info unless p < alpha (unadjusted here, an upper
+    bound on alarms: the monitor's correction over all its tests only raises p)."""
+    severity = spec.checks.estimated_performance.grade(value)
+    if severity in ("warning", "critical") and p_value is not None and p_value >= spec.multiple_testing.alpha:
+        return "info"
+    return severity
 
 
 def _keys(monitors: dict[str, MonitorSpec]) -> list[tuple[str, str]]:
@@ -134,8 +145,9 @@ def _print_shifts(rng: np.random.Generator, n: int, monitors: dict[str, MonitorS
     for metric, spec in monitors.items():
         cells = []
         for u in SHIFTS:
-            values = [estimated_drop(spec, window(rng, n, u)[0], snap_ref).value or 0.0 for _ in range(200)]
-            critical = np.mean([spec.checks.estimated_performance.grade(v) == "critical" for v in values])
+            measures = [estimated_drop(spec, window(rng, n, u)[0], snap_ref) for _ in range(200)]
+            values = [m.value or 0.0 for m in measures]
+            critical = np.mean([_graded(spec, m.value or 0.0, m.p_value) == "critical" for m in measures])
             drop = base[metric] - _realized(np.random.default_rng(1), u, metric)
             cells.append(f"{np.mean(values):.3f} ({drop:.3f}), {critical:.0%}")
         print(f"| {metric} | " + " | ".join(cells) + " |")

@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from stream_guard.cli.main import main
-from stream_guard.core.judging.estimated import estimate
+from stream_guard.core.judging.estimated import estimate, expected
 from stream_guard.core.labels.calibration import Calibration
 from stream_guard.core.labels.scores import PerformanceState
 from stream_guard.core.profiles.profile import NumericProfile
@@ -53,6 +53,15 @@ def test_on_calibrated_scores_the_estimate_follows_the_realized_metric_over_100_
         errors.append(estimate(profile_of(scores), Calibration.identity(), metric, 0.5) - truth)   # type: ignore[operator]
     assert abs(float(np.mean(errors))) < 0.005
     assert float(np.max(np.abs(errors))) < 0.05
+
+
+@pytest.mark.parametrize("metric", ["accuracy", "precision", "recall", "f1"])
+def test_the_standard_error_is_the_spread_of_the_estimate_over_200_windows(metric: str) -> None:
+    rng = np.random.default_rng(9)
+    confusions = [expected(profile_of(rng.beta(2, 3, 1_000)), Calibration.identity(), 0.5) for _ in range(200)]
+    spread = float(np.std([c.metric(metric) for c in confusions]))
+    errors = [c.standard_error(metric, 1_000) for c in confusions]
+    assert float(np.mean(errors)) == pytest.approx(spread, rel=0.15)   # type: ignore[arg-type]
 
 
 def test_a_calibration_fitted_on_labelled_rows_corrects_an_overconfident_model() -> None:

@@ -39,6 +39,7 @@ class ExpectedConfusion:
     tn: float
     positives: np.ndarray    # per segment, in score order
     negatives: np.ndarray
+    said: np.ndarray         # per segment: predicts 1
 
     def metric(self, name: str) -> float | None:
         """The expected metric; None where it is undefined (no expected positive, say)."""
@@ -53,6 +54,31 @@ class ExpectedConfusion:
         if name == "roc_auc":
             return self._roc_auc()
         raise ValueError(f"no estimated {name}; use one of {', '.join(ESTIMATED_METRICS)}")
+
+    def standard_error(self, name: str, n: float) -> float | None:
+        """The estimate's standard error from sampling `n` scores (delta method over the per-score expected
+        TP, FP, FN, TN); None for ROC AUC, and where the metric is undefined."""
+        if name == "roc_auc" or n <= 0 or self.metric(name) is None:
+            return None
+        mass = self.positives + self.negatives
+        p = np.divide(self.positives, mass, out=np.zeros_like(mass), where=mass > 0)
+        d = self.said.astype(float)
+        per_score = np.stack([p * d, (1 - p) * d, p * (1 - d), (1 - p) * (1 - d)])   # tp, fp, fn, tn
+        centred = per_score - (per_score @ mass)[:, None]
+        covariance = (centred * mass) @ centred.T
+        gradient = self._gradient(name)
+        return float(np.sqrt(max(float(gradient @ covariance @ gradient), 0.0) / n))
+
+    def _gradient(self, name: str) -> np.ndarray:
+        """d metric / d (tp, fp, fn, tn), at the expected shares."""
+        tp, fp, fn = self.tp, self.fp, self.fn
+        if name == "accuracy":
+            return np.array([1.0, 0.0, 0.0, 1.0])
+        if name == "precision":
+            return np.array([fp, -tp, 0.0, 0.0]) / (tp + fp) ** 2
+        if name == "recall":
+            return np.array([fn, 0.0, -tp, 0.0]) / (tp + fn) ** 2
+        return np.array([2 * (fp + fn), -2 * tp, -2 * tp, 0.0]) / (2 * tp + fp + fn) ** 2   # f1
 
     def _roc_auc(self) -> float | None:
         total_pos, total_neg = float(self.positives.sum()), float(self.negatives.sum())
@@ -101,7 +127,7 @@ class Calibration:
         said = lower >= threshold
         pos, neg = mass * p, mass * (1 - p)
         return ExpectedConfusion(float(pos[said].sum()), float(neg[said].sum()), float(pos[~said].sum()),
-                                 float(neg[~said].sum()), pos, neg)
+                                 float(neg[~said].sum()), pos, neg, said)
 
 
 def _pool_adjacent_violators(values: list[float], weights: list[float]) -> list[float]:
