@@ -90,12 +90,12 @@ def estimated_drop(monitor: MonitorSpec, feature: FeatureProfile, reference: Ref
     now, then = current.metric(metric), before.metric(metric)
     if now is None or then is None:
         return Measure(None, None, f"estimated {LABELS[metric]} undefined ({how})")
-    errors = current.standard_error(metric, feature.n), before.standard_error(metric, n_before)
+    own, theirs = current.standard_error(metric, feature.n), before.standard_error(metric, n_before)
     p_value, spread = None, ""
-    if errors[0] is not None and errors[1] is not None:
-        error = math.hypot(*errors)
+    if own is not None and theirs is not None:
+        error = math.hypot(own, theirs)
         p_value = 0.5 * math.erfc((then - now) / error / math.sqrt(2)) if error else float(then <= now)
-        spread = f" (± {errors[0]:.2g})"
+        spread = f" (± {own:.2g})"
     detail = f"estimated {LABELS[metric]} {then:.3g} → {now:.3g}{spread}{_realized(reference, metric)}; {how}"
     return Measure(then - now, p_value, detail)
 
