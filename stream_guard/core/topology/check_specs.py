@@ -252,11 +252,15 @@ class PerformanceCheck(SeverityLadder):
         return {"warning": warning, "critical": critical, **data}
 
 
-class EstimatedPerformanceCheck(SeverityLadder):
+class EstimatedPerformanceCheck(_MetricLadder):
     """Performance of a binary model estimated from its scores alone, as a drop against the reference's
     estimate (in the metric's units); the calibration comes from a labelled snapshot reference, else the
-    scores are taken as calibrated. Runs when the monitor's checks name it (see docs/checks.md)."""
+    scores are taken as calibrated. Runs when the monitor's checks name it (see docs/checks.md); the
+    defaults keep 1,000-score windows quiet (recall and precision move more from window to window)."""
 
+    DEFAULTS: ClassVar[dict[str, tuple[float, float]]] = {
+        "accuracy": (0.03, 0.08), "roc_auc": (0.03, 0.08), "precision": (0.04, 0.08), "f1": (0.04, 0.08),
+        "recall": (0.05, 0.1)}
     metric: Literal["accuracy", "precision", "recall", "f1", "roc_auc"] = "accuracy"
     label: str | None = Field(default=None, min_length=1,
                               description="the label's path in a reference file's rows; default labels.field")
