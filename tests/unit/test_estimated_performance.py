@@ -9,9 +9,11 @@ from typing import Any
 import numpy as np
 import orjson
 import pytest
+from scipy.stats import beta
 
 from stream_guard.cli.main import main
-from stream_guard.core.judging.estimated import estimate, expected
+from stream_guard.core.judging.estimated import estimate, estimated_drop, expected
+from stream_guard.core.judging.references import Reference
 from stream_guard.core.labels.calibration import Calibration
 from stream_guard.core.labels.scores import PerformanceState
 from stream_guard.core.profiles.profile import NumericProfile
@@ -62,6 +64,20 @@ def test_the_standard_error_is_the_spread_of_the_estimate_over_200_windows(metri
     spread = float(np.std([c.metric(metric) for c in confusions]))
     errors = [c.standard_error(metric, 1_000) for c in confusions]
     assert float(np.mean(errors)) == pytest.approx(spread, rel=0.15)   # type: ignore[arg-type]
+
+
+def test_the_same_drop_is_significant_on_many_scores_and_not_on_few() -> None:
+    spec = monitor(prediction={"score": {"type": "numeric"}}, model={"task": "binary"},
+                   checks={"estimated_performance": {"metric": "accuracy"}})
+    def scores(a: float, n: int) -> np.ndarray:   # evenly spread over Beta(a, 3): no sampling luck
+        return beta.ppf((np.arange(n) + 0.5) / n, a, 3)
+
+    reference = Reference((), profile_of(scores(1, 20_000)), 20_000, 0, "the previous windows")
+    many, few = (estimated_drop(spec, profile_of(scores(1.3, n)), reference) for n in (5_000, 40))
+    assert many.value == pytest.approx(0.036, abs=0.003) and few.value == pytest.approx(0.036, abs=0.003)
+    assert many.p_value is not None and many.p_value < 1e-6
+    assert few.p_value is not None and few.p_value > 0.01
+    assert "scores taken as calibrated (no labelled snapshot reference)" in few.detail
 
 
 def test_a_calibration_fitted_on_labelled_rows_corrects_an_overconfident_model() -> None:

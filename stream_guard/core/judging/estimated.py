@@ -4,16 +4,15 @@ against the same estimate over the reference's scores, as a drop (positive is wo
 The window is read from the prediction's KLL sketch, which every window already holds: its CDF at
 the calibration's bin edges (and at the threshold) gives the share of scores per segment. The
 reference is read the same way from its sketch, or, for a labelled snapshot, from the exact
-histogram of its labelled scores.
+histogram of its labelled scores. Both use one calibration: the isotonic map fitted on a snapshot
+reference's labelled rows, or, without one, the scores themselves taken as probabilities (the
+summary says which). Comparing estimate with estimate, rather than with a realized metric, makes
+the calibration's and the sketch's errors largely cancel on clean traffic.
 
 The p-value (one-sided, "the metric did not drop") comes from both estimates' standard errors under
 sampling of the scores (delta method; `ExpectedConfusion.standard_error`), so the monitor's
 multiple-testing correction keeps a thin window's noise at info, as for the drift checks. ROC AUC
-has none: its estimate moves little with sampling (see docs/checks.md). Both use
-one calibration: the isotonic map fitted on a snapshot reference's labelled rows, or, without one,
-the scores themselves taken as probabilities (the summary says which). Comparing estimate with
-estimate, rather than with a realized metric, makes the calibration's and the sketch's errors
-largely cancel on clean traffic.
+has none: its estimate moves little with sampling (see docs/checks.md).
 """
 
 from __future__ import annotations
