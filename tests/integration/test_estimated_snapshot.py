@@ -42,6 +42,8 @@ def test_a_labelled_snapshot_built_into_redis_calibrates_the_check_before_any_la
     assert main(["reference", "build", str(path), str(train), "--name", "train-v1", *redis_flag]) == 0
     err = capsys.readouterr().err
     assert "labels at 'label': 20,000 labelled rows calibrate estimated_performance (realized accuracy 0.8" in err
+    assert main(["reference", "show", str(path), "train-v1", *redis_flag]) == 0
+    assert "20,000 labelled rows calibrate estimated_performance" in capsys.readouterr().out
 
     shifted = write(tmp_path / "e.jsonl", scored_events(rng, START, 10, MINUTE, 2_000, uncertainty=0.6,
                                                         from_window=5))

@@ -38,7 +38,8 @@ class Snapshot:
     def describe(self) -> dict[str, Any]:
         """What `reference list` and `reference show` print."""
         return {"name": self.name, "source": self.source, "rows": self.rows, "created_at": self.created_at,
-                "features": sorted(self.profile.features)}
+                "features": sorted(self.profile.features),
+                "labelled": self.labels.labelled if self.labels is not None else 0}
 
     def to_bytes(self) -> bytes:
         labels = {"labels": self.labels.to_json()} if self.labels is not None else {}
