@@ -13,8 +13,8 @@ Grading is the engine's: the thresholds, then at most info unless the check's p-
 monitor's alpha (0.01; taken unadjusted, so the counts are an upper bound). Prints, per metric and
 reference: on clean windows the windows graded warning or worse and critical per 10,000, the
 largest value, and the estimate's error against the realized metric (mean and 95th percentile of
-|error|); then the mean value and the share graded critical as the scores slide to 0.5
-(uncertainty 0.1, 0.2, 0.3, 0.6); then the time of one evaluation.
+|error|); then the mean value and the shares graded warning or worse and critical as the
+scores slide to 0.5 (uncertainty 0.1, 0.2, 0.3, 0.6); then the time of one evaluation.
 """
 
 from __future__ import annotations
@@ -138,7 +138,7 @@ def _print_clean(args: argparse.Namespace, graded: dict[tuple[str, str], Counter
 
 def _print_shifts(rng: np.random.Generator, n: int, monitors: dict[str, MonitorSpec], snap_ref: Reference) -> None:
     print("\nscores sliding to 0.5, against the snapshot, 200 windows each: mean value (realized drop), "
-          "share critical\n")
+          "share warning or worse / critical\n")
     print("| metric | " + " | ".join(f"u = {u}" for u in SHIFTS) + " |")
     print("|---|" + "---:|" * len(SHIFTS))
     base = {m: _realized(np.random.default_rng(0), 0.0, m) for m in monitors}
@@ -147,9 +147,11 @@ def _print_shifts(rng: np.random.Generator, n: int, monitors: dict[str, MonitorS
         for u in SHIFTS:
             measures = [estimated_drop(spec, window(rng, n, u)[0], snap_ref) for _ in range(200)]
             values = [m.value or 0.0 for m in measures]
-            critical = np.mean([_graded(spec, m.value or 0.0, m.p_value) == "critical" for m in measures])
+            grades = [_graded(spec, m.value or 0.0, m.p_value) for m in measures]
+            loud = np.mean([g in ("warning", "critical") for g in grades])
+            critical = np.mean([g == "critical" for g in grades])
             drop = base[metric] - _realized(np.random.default_rng(1), u, metric)
-            cells.append(f"{np.mean(values):.3f} ({drop:.3f}), {critical:.0%}")
+            cells.append(f"{np.mean(values):.3f} ({drop:.3f}), {loud:.0%} / {critical:.0%}")
         print(f"| {metric} | " + " | ".join(cells) + " |")
 
 
