@@ -92,6 +92,7 @@ def as_yaml(proposals: list[Proposal], source: str, windows: int, rate: float) -
             if p.warning is None:
                 lines.append(f"      # {p.check}: no proposal: {p.note} ({basis[2:]})")
                 continue
-            metric = f"metric: {p.metric}, " if p.check in DRIFT_CHECKS else ""
+            metric = (f"metric: {p.metric}, " if p.check in DRIFT_CHECKS else
+                      f"metric: {p.metric.removeprefix('estimated_')}, " if p.check == "estimated_performance" else "")
             lines.append(f"      {p.check}: {{{metric}warning: {p.warning:g}, critical: {p.critical:g}}}  {basis}")
     return "\n".join(lines) + "\n"
