@@ -32,6 +32,10 @@ METRICS: dict[str, Metric] = {
     "stream_guard_redis_errors_total": _m("counter"),
     "stream_guard_firing_alerts": _m("gauge", "monitor", "severity"),
     "stream_guard_worker_info": _m("gauge", "app"),
+    "stream_guard_window_state_bytes": _m("gauge", "monitor", "partition"),
+    "stream_guard_max_window_bytes": _m("gauge", "monitor"),
+    "stream_guard_windows_over_state_cap_total": _m("counter", "monitor"),
+    "stream_guard_state_pooled_events_total": _m("counter", "monitor"),
 }
 
 # added by Prometheus to every scraped series, and its own per-target series

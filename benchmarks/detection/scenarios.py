@@ -58,6 +58,7 @@ class Scenario:
     seasonal: bool = False
     snapshot: bool = False                      # compared with a snapshot of the first 10 windows
     external: bool = False                      # events made in the peers' virtualenv (River's generator)
+    correlated: bool = False                    # y tied to x in every window (see `clean_columns`)
     estimated: bool = False                     # score is a binary model's: estimated_performance runs too
     numeric: tuple[str, ...] = ("x", "y", "score")
     categorical: tuple[str, ...] = ("c",)
@@ -144,6 +145,10 @@ def _prediction(cols: Columns, since: int, rng: np.random.Generator) -> Columns:
     return {**cols, "score": rng.beta(3.0, 5.0, len(cols["score"]))}
 
 
+def _decorrelate(cols: Columns, since: int, rng: np.random.Generator) -> Columns:
+    return {**cols, "y": rng.permutation(cols["y"])}    # the same values, no longer tied to x
+
+
 def _unsure(cols: Columns, since: int, rng: np.random.Generator) -> Columns:
     return {**cols, "score": 0.5 + (cols["score"] - 0.5) * 0.5}
 
@@ -176,7 +181,10 @@ SCENARIOS = [
     Scenario("control", "no change, rolling reference", "control"),
     Scenario("seasonal_control", "no change beyond a daily pattern (x ±1 sd, score, volume ±40%); hourly "
              "windows, seasonal reference one day back", "control", seasonal=True),
-    # last, so that every scenario above keeps its index and with it its seeded stream
+    # added last, so the scenarios before it keep their seeds (a window's seed holds its scenario's index)
+    Scenario("correlation_break", "x and y correlated (0.8, y on the log scale), then y's values shuffled within "
+             "each window: every marginal unchanged, the tie gone; against a snapshot of the first 10 windows",
+             "sudden", _decorrelate, "*", snapshot=True, correlated=True),
     Scenario("score_uncertainty", "score: pulled halfway to 0.5 (the model grows unsure; no label sent); the "
              "monitor declares model: {task: binary} and estimated_performance", "sudden", _unsure, "score",
              estimated=True),
@@ -190,13 +198,17 @@ def scenario(name: str) -> Scenario:
 def clean_columns(s: Scenario, window: int, count: int, rng: np.random.Generator) -> Columns:
     """One window's unchanged values; the seasonal control's follow the hour of the day."""
     phase = np.sin(2 * np.pi * (window % 24) / 24) if s.seasonal else 0.0
-    return {
+    cols = {
         # a 4-sd excursion (1 in 16,000 at the seasonal trough) would break x's declared range: clip it
         "x": np.clip(rng.normal(X_MEAN + X_SD * phase, X_SD, count), 0.0, 100.0),
         "y": rng.lognormal(3.0, 0.5, count),
         "c": rng.choice(CATEGORIES, count, p=SHARES),
         "score": rng.beta(2.0 + 0.5 * phase, 5.0, count),
     }
+    if s.correlated:   # log y = 3 + 0.5 (0.8 z_x + 0.6 e): still lognormal(3, 0.5), correlated 0.8 with x
+        z = (cols["x"] - X_MEAN - X_SD * phase) / X_SD
+        cols["y"] = np.exp(3.0 + 0.5 * (0.8 * z + 0.6 * rng.normal(size=count)))
+    return cols
 
 
 def window_events(s: Scenario, window: int, scale: Scale, seed: int = 11) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ from rich.console import Console
 from stream_guard.cli.common import command
 from stream_guard.core.topology.durations import format_duration
 from stream_guard.core.topology.file import load_topology, with_overrides
+from stream_guard.core.topology.sizes import format_size
 from stream_guard.errors import StreamGuardError, TopologyError
 
 # validate ---------------------------------------------------------------------------------------
@@ -133,6 +134,11 @@ def _print_replay_summary(console: Console, summary: Any) -> None:
                           f"({thin.min_samples}) events, so their checks grade info at most"
                           + (f"; a window of {format_duration(reaching)} would hold about {thin.min_samples} at "
                              f"this rate" if reaching else ""), style="yellow")
+    for name, over in getattr(summary, "over_cap", {}).items():
+        console.print(f"monitor {name}: {over.windows} window(s) reached the state cap (max_window_bytes "
+                      f"{format_size(over.cap)}; the largest about {format_size(over.peak_bytes)}): "
+                      f"{over.pooled_events:,} events lost their segment's own profile and were folded into "
+                      "segment other (see the state_cap alerts)", style="yellow")
     if summary.open_windows:
         console.print(f"{summary.open_windows} window(s) still open at the end of the file, not evaluated "
                       f"({summary.open_events:,} events; their end plus grace was not reached)", style="dim")

@@ -66,7 +66,7 @@ def _reference_build(args: argparse.Namespace) -> int:
                                f"change: delete it first (stream-guard reference delete) or choose another name")
     skipped = f"; {report.skipped:,} rows skipped ({'; '.join(report.examples)})" if report.skipped else ""
     console.print(f"snapshot {args.name!r} of monitor {monitor.name}: {snapshot.rows:,} rows of {args.file.name}, "
-                  f"{len(snapshot.profile.features)} features{skipped}")
+                  f"{len(monitor.all_features())} features{skipped}{_pca(snapshot)}")
     note = labels_note(monitor, snapshot)
     if note:
         console.print(note)
@@ -122,7 +122,7 @@ def _reference_show(args: argparse.Namespace) -> int:
         raise StreamGuardError(f"monitor {monitor.name} has no snapshot named {args.name!r}")
     console = Console(soft_wrap=True)
     console.print(f"snapshot {snapshot.name!r} of monitor {monitor.name}: {snapshot.rows:,} rows of "
-                  f"{snapshot.source}, built {iso(snapshot.created_at)}")
+                  f"{snapshot.source}, built {iso(snapshot.created_at)}{_pca(snapshot)}")
     table = Table("feature", "values", "missing", "invalid", "profile")
     for name, feature in sorted(snapshot.profile.features.items()):
         if isinstance(feature, NumericProfile):
@@ -137,6 +137,13 @@ def _reference_show(args: argparse.Namespace) -> int:
     if note:
         console.print(note)
     return 0
+
+
+def _pca(snapshot: Any) -> str:
+    """`; PCA of a, b, c: 2 components, 97% of their variance` for a snapshot the multivariate check can use."""
+    model = snapshot.multivariate
+    return "" if model is None else (f"; PCA of {', '.join(model.features)}: {model.kept} components, "
+                                     f"{model.explained:.0%} of their variance")
 
 
 def _reference_delete(args: argparse.Namespace) -> int:

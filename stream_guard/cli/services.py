@@ -86,11 +86,13 @@ def demo_parser(commands: Any) -> None:
 
 def _demo(args: argparse.Namespace) -> int:
     from stream_guard.runtime.demo import DemoOptions, run_demo
+    from stream_guard.runtime.local_stack import stop_signals_interrupt
 
     path = args.topology or demo_topology_path()
     options = DemoOptions(path, args.seconds, not args.no_faults, args.speed, args.events_per_window,
                           args.alerts_out, args.events_out)
-    return run_demo(load_topology(path), options, Console(soft_wrap=True))
+    with stop_signals_interrupt():   # SIGTERM/SIGHUP stop the worker, broker and Redis as Ctrl-C does
+        return run_demo(load_topology(path), options, Console(soft_wrap=True))
 
 
 def demo_topology_path() -> Path:

@@ -31,8 +31,12 @@ from stream_guard.core.judging.evaluation import evaluate_window
 from stream_guard.core.judging.log_resets import CHECK as RESET_CHECK
 from stream_guard.core.judging.log_resets import ResetWatch
 from stream_guard.core.judging.references import ClosedWindow, kept_starts, reference_horizon
+from stream_guard.core.judging.state_cap import CHECK as STATE_CAP_CHECK
+from stream_guard.core.judging.state_cap import state_cap_evaluation
 from stream_guard.core.ownership import RemotePartition
+from stream_guard.core.profiles.capping import within_cap
 from stream_guard.core.profiles.folding import PartitionFolder
+from stream_guard.core.profiles.multivariate import ReconstructionModel, active_model
 from stream_guard.core.profiles.profile import WindowProfile, merge_all
 from stream_guard.core.profiles.snapshot import Snapshot
 from stream_guard.core.profiles.windows import closed_before
@@ -86,8 +90,13 @@ class MonitorEngine:
             self.folders[partition] = PartitionFolder(self.monitor, partition, closed_before=closed,
                                                       active_at=self.clock() if self.clock else None,
                                                       preferred_segments=self.preferred_segments,
-                                                      schemas=self.schemas)
+                                                      schemas=self.schemas,
+                                                      reconstruction=self._reconstruction())
         return self.folders[partition]
+
+    def _reconstruction(self) -> ReconstructionModel | None:
+        """The multivariate check's PCA, when the monitor folds its errors (see core.profiles.multivariate)."""
+        return active_model(self.monitor, self.snapshot.multivariate if self.snapshot is not None else None)
 
     def fold(self, records: Sequence[RawRecord]) -> list[DeadLetter]:
         """Fold records of any partitions; returns the dead letters in input order per partition."""
@@ -149,13 +158,12 @@ class MonitorEngine:
     def close_window(self, start: int, profiles: Sequence[WindowProfile], emitted_at: int) -> WindowResult:
         """Evaluate window `start` from its partition profiles, then forget its open state."""
         current = merge_all(list(profiles)) if profiles else WindowProfile.empty(self.monitor, start)
-        current = current.capped(self.monitor.max_segments)
+        current = within_cap(current.capped(self.monitor.max_segments), self.monitor.window_cap())
         evaluations, closed = evaluate_window(self.monitor, current, list(self.history.values()), emitted_at,
                                               self.snapshot)
-        reset = self.resets.evaluation(self.monitor, self.log_resets(), start, emitted_at,
-                                       any(s.check == RESET_CHECK and (s.severity or s.pending)
-                                           for s in self.book.series.values()))
-        evaluations += [reset] if reset is not None else []
+        reset = self.resets.evaluation(self.monitor, self.log_resets(), start, emitted_at, self._firing(RESET_CHECK))
+        capped = state_cap_evaluation(self.monitor, current, emitted_at, self._firing(STATE_CAP_CHECK))
+        evaluations += [e for e in (reset, capped) if e is not None]
         alerts = self._fan_out(self.book.apply(evaluations))
         digest = None
         if self.monitor.alerting.digest:
@@ -170,6 +178,9 @@ class MonitorEngine:
         for folder in self.folders.values():
             folder.close_through(start + self.monitor.window.step)
         return WindowResult(start, current.end, current.events, evaluations, alerts, closed, digest)
+
+    def _firing(self, check: str) -> bool:
+        return any(s.check == check and (s.severity or s.pending) for s in self.book.series.values())
 
     def _fan_out(self, alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Alerts on shared features name every monitor using them; on a source several monitors

@@ -51,6 +51,17 @@ class ReplaySummary:
     labels: int = 0                 # label lines read (`--labels`)
     join: dict[str, JoinCounts] = field(default_factory=dict)   # per monitor: what the join did not credit
     thin: dict[str, ThinWindows] = field(default_factory=dict)          # monitor -> its windows below min_samples
+    over_cap: dict[str, OverCap] = field(default_factory=dict)          # monitor -> its windows over max_window_bytes
+
+
+@dataclass
+class OverCap:
+    """A monitor's evaluated windows that went over its `max_window_bytes`, and what they pooled."""
+
+    cap: int
+    windows: int = 0
+    pooled_events: int = 0
+    peak_bytes: int = 0
 
 
 @dataclass
@@ -164,6 +175,7 @@ def _feed(engine: MonitorEngine, batch: list[RawRecord], summary: ReplaySummary,
                                      emitted_at=start + engine.monitor.window.size + grace)
         summary.windows += 1
         _count_thin(engine, result.events, summary)
+        _count_over_cap(engine, result, summary)
         summary.evaluations += len(result.evaluations)
         summary.evaluated_events += result.events
         for evaluation in result.evaluations:
@@ -193,6 +205,15 @@ def _count_thin(engine: MonitorEngine, events: int, summary: ReplaySummary) -> N
     thin.windows += 1
     thin.events += events
     thin.thin += events < monitor.min_samples
+
+
+def _count_over_cap(engine: MonitorEngine, result: WindowResult, summary: ReplaySummary) -> None:
+    window = result.closed.profile
+    if window.peak_bytes:
+        over = summary.over_cap.setdefault(engine.monitor.name, OverCap(engine.monitor.window_cap()))
+        over.windows += 1
+        over.pooled_events += window.pooled_events
+        over.peak_bytes = max(over.peak_bytes, window.peak_bytes)
 
 
 def _dead(letter: DeadLetter, summary: ReplaySummary, sink: Sink) -> None:

@@ -21,6 +21,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from stream_guard.core.decoding.reasons import DEAD_LETTER_REASONS
+from stream_guard.core.engine import MonitorEngine
+from stream_guard.core.profiles.capping import estimated_bytes
+from stream_guard.core.profiles.profile import WindowProfile
 from stream_guard.runtime.monitor_runtime import MonitorRuntime
 
 # no `*_created` series: they double the sample count and nothing in deploy/ reads them
@@ -60,6 +63,11 @@ class RuntimeCollector(Collector):
                                    labels=per_partition)
         watermark = GaugeMetricFamily("stream_guard_watermark_timestamp_seconds",
                                       "The monitor's event-time watermark, in epoch seconds", labels=("monitor",))
+        window_bytes = GaugeMetricFamily("stream_guard_window_state_bytes",
+                                         "Estimated stored bytes of the partition's largest open window",
+                                         labels=per_partition)
+        cap = GaugeMetricFamily("stream_guard_max_window_bytes", "The monitor's cap on a window's stored bytes",
+                                labels=("monitor",))
         firing = GaugeMetricFamily("stream_guard_firing_alerts", "Alert series firing now, by severity",
                                    labels=("monitor", "severity"))
         for name, runtime in self.runtimes.items():
@@ -77,6 +85,9 @@ class RuntimeCollector(Collector):
                     lag.add_metric([name, topic, str(partition)], max(high - folder.next_offset, 0))
             for partition, seconds in runtime.freshness.seconds_since(runtime.clock()).items():
                 silent.add_metric([name, str(partition)], seconds)
+            for partition, size in sorted(open_window_bytes(runtime.engine).items()):
+                window_bytes.add_metric([name, str(partition)], size)
+            cap.add_metric([name], runtime.monitor.window_cap())
             mark = runtime.engine.watermark()
             if mark is not None:
                 watermark.add_metric([name], mark / 1000)
@@ -85,7 +96,7 @@ class RuntimeCollector(Collector):
                 firing.add_metric([name, severity], severities.count(severity))
         errors = CounterMetricFamily("stream_guard_redis_errors", "Redis calls that failed (each retry counts)")
         errors.add_metric([], sum(runtime.redis_errors for runtime in self.runtimes.values()))
-        yield from (consumed, folded, filtered, dead, lag, silent, watermark, firing, errors)
+        yield from (consumed, folded, filtered, dead, lag, silent, watermark, firing, errors, window_bytes, cap)
 
 
 class WorkerMetrics:
@@ -105,6 +116,12 @@ class WorkerMetrics:
                               ["monitor", "severity", "status"], registry=self.registry)
         self.windows = Counter("stream_guard_windows_evaluated", "Windows this process evaluated",
                                ["monitor"], registry=self.registry)
+        self.over_cap = Counter("stream_guard_windows_over_state_cap",
+                                "Windows evaluated that went over the monitor's max_window_bytes",
+                                ["monitor"], registry=self.registry)
+        self.pooled = Counter("stream_guard_state_pooled_events",
+                              "Events whose segment lost its own profile to max_window_bytes (folded into `other`)",
+                              ["monitor"], registry=self.registry)
         info = Gauge("stream_guard_worker_info", "1, labelled with the topology's app (for rules to join on)",
                      ["app"], registry=self.registry)
         info.labels(app=app).set(1)
@@ -114,11 +131,19 @@ class WorkerMetrics:
     def _zero(self, monitor: str) -> None:
         """Every series of `monitor` present from the first scrape, at zero."""
         self.windows.labels(monitor=monitor)
+        self.over_cap.labels(monitor=monitor)
+        self.pooled.labels(monitor=monitor)
         self.flush_seconds.labels(monitor=monitor)
         self.evaluation_seconds.labels(monitor=monitor)
         for severity in SEVERITIES:
             for status in STATUSES:
                 self.alerts.labels(monitor=monitor, severity=severity, status=status)
+
+    def window_closed(self, monitor: str, window: WindowProfile) -> None:
+        """Count an evaluated window that went over its cap, and the events it pooled."""
+        if window.peak_bytes:
+            self.over_cap.labels(monitor=monitor).inc()
+            self.pooled.labels(monitor=monitor).inc(window.pooled_events)
 
     def published(self, records: Any) -> None:
         for record in records:
@@ -129,3 +154,10 @@ class WorkerMetrics:
     def exposition(self) -> bytes:
         """The registry in Prometheus' text format (version 0.0.4)."""
         return generate_latest(self.registry)
+
+
+def open_window_bytes(engine: MonitorEngine) -> dict[int, int]:
+    """Per partition this worker folds: the estimated stored bytes of its largest open window (0: none open),
+    as the last fold measured it."""
+    return {p: max((w.estimate if w.estimate is not None else estimated_bytes(w) for w in f.windows.values()),
+                   default=0) for p, f in engine.folders.items()}

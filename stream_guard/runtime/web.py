@@ -19,7 +19,7 @@ from stream_guard.core.judging.evaluation import SEGMENT_ALL
 from stream_guard.core.judging.freshness import CHECK as FRESHNESS
 from stream_guard.core.judging.freshness import freshness_evaluation
 from stream_guard.core.ports import Publisher
-from stream_guard.runtime.metrics import CONTENT_TYPE, WorkerMetrics
+from stream_guard.runtime.metrics import CONTENT_TYPE, WorkerMetrics, open_window_bytes
 from stream_guard.runtime.monitor_runtime import MonitorRuntime
 from stream_guard.runtime.observer import RuntimeObserver
 from stream_guard.views import status_page as status_views
@@ -42,6 +42,7 @@ class WorkerObserver(RuntimeObserver):
         self.views[name].window_closed(engine, result, self.clock())
         self.metrics.evaluation_seconds.labels(monitor=name).observe(seconds)
         self.metrics.windows.labels(monitor=name).inc()
+        self.metrics.window_closed(name, result.closed.profile)
 
     def published(self, records: Sequence[dict[str, Any]]) -> None:
         self.metrics.published(records)
@@ -105,6 +106,7 @@ def monitor_status(runtime: MonitorRuntime, view: MonitorView) -> dict[str, Any]
     fresh = freshness_evaluation(runtime.monitor, now, runtime.freshness.heard, held)
     return {**runtime_status(runtime), "latest_window": view.window_json(), "firing_alerts": firing,
             "recent_alerts": view.recent_alerts(), "freshness": check_json(fresh) if fresh else None,
+            "state": view.state_json({str(p): b for p, b in sorted(open_window_bytes(runtime.engine).items())}),
             "behind_seconds": max(now - mark, 0) / 1000 if mark is not None else None,
             **{k: v for extension in runtime.extensions for k, v in extension.status().items()}}
 

@@ -65,6 +65,9 @@ class MonitorView:
         default_factory=lambda: deque(maxlen=MAX_HISTORY_WINDOWS))   # (window start, its checks), oldest first
     _plots: dict[tuple[str, str], str | None] = field(default_factory=dict)
     _history: dict[int, ClosedWindow] = field(default_factory=dict)   # the engine's, after the last close
+    over_cap: int = 0          # windows this process evaluated that went over max_window_bytes
+    pooled_events: int = 0     # their events whose segment's own profile the cap did not keep
+    last_over_cap: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         self.alerts = deque(maxlen=self.max_alerts)
@@ -83,6 +86,19 @@ class MonitorView:
         self._plots = {}
         self.checks.append((iso(result.start), {(e.segment, e.feature, e.check): check_json(e)
                                                 for e in result.evaluations}))
+        window = result.closed.profile
+        if window.peak_bytes:
+            self.over_cap += 1
+            self.pooled_events += window.pooled_events
+            self.last_over_cap = {"start": iso(window.start), "end": iso(window.end), "peak_bytes": window.peak_bytes,
+                                  "pooled_events": window.pooled_events, "pooled_segments": window.pooled_names}
+
+    def state_json(self, open_bytes: dict[str, int]) -> dict[str, Any]:
+        """The `state` part of `/status`: the cap, the open windows' estimated bytes per partition and
+        what went over the cap in the windows this process evaluated."""
+        return {"max_window_bytes": self.monitor.window_cap(), "open_window_bytes": open_bytes,
+                "windows_over_cap": self.over_cap, "pooled_events": self.pooled_events,
+                "last_over_cap": self.last_over_cap}
 
     def published(self, records: Sequence[dict[str, Any]]) -> None:
         """Keep the alert records among published ones (window digests are left out)."""

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
+from stream_guard.core.topology.sizes import format_size
 from stream_guard.views.distributions import COLOURS, number
 from stream_guard.views.sparklines import CheckValue, sparkline_svg
 
@@ -158,9 +159,23 @@ def monitor_section(name: str, data: Mapping[str, Any], title: bool = True) -> s
               _fact("evaluates the monitor's windows", _yes_no(data.get("evaluating"))),
               _fact("alert series firing", data.get("firing", 0)),
               _fact("seconds since the last event", number(data.get("seconds_since_last_event"))),
+              _fact("window state", state_sentence(data.get("state"))),
               "</table>", "<h3>Partitions</h3>", partitions_table(data.get("partitions", {})),
               "<h3>Recent alerts</h3>", alerts_table(data.get("recent_alerts", [])), "</section>"]
     return "\n".join(parts)
+
+
+def state_sentence(state: Mapping[str, Any] | None) -> str:
+    """The cap on a window's stored bytes, the largest open window, and what went over the cap."""
+    if not state:
+        return "unknown"
+    largest = max(state["open_window_bytes"].values(), default=0)
+    text = f"largest open window about {format_size(largest)} of the {format_size(state['max_window_bytes'])} cap"
+    last = state.get("last_over_cap")
+    if not state["windows_over_cap"] or last is None:
+        return text + "; no evaluated window went over it"
+    return (text + f"; CAP REACHED in {state['windows_over_cap']} evaluated window(s), last {last['start']} "
+            f"(about {format_size(last['peak_bytes'])}; {last['pooled_events']:,} events pooled into `other`)")
 
 
 def partitions_table(partitions: Mapping[str, Mapping[str, Any]]) -> str:

@@ -50,3 +50,26 @@ def test_demo_without_faults_writes_no_warning_or_critical_alert(tmp_path: Path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert [a for a in alerts if a["severity"] in ("warning", "critical")] == []
     assert "no faults: every window is drawn from the same distributions" in done.stdout
+
+
+def test_demo_stopped_by_sigterm_leaves_no_broker_redis_or_worker_behind(tmp_path: Path) -> None:
+    import re
+    import signal
+    import socket
+    import time
+
+    command = [str(Path(sys.executable).parent / "stream-guard"), "demo", "--seconds", "120"]
+    demo = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert demo.stdout is not None
+    seen = ""
+    ports: list[int] = []
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and "traffic:" not in seen:
+        seen += demo.stdout.readline()
+    ports = [int(p) for p in re.findall(r"127\.0\.0\.1:(\d+)", seen)]
+    assert len(ports) == 3, seen   # broker, Redis, the worker's status page
+    demo.send_signal(signal.SIGTERM)
+    assert demo.wait(timeout=30) == 130
+    for port in ports:
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still answers after SIGTERM\n{seen}"

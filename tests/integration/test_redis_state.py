@@ -220,3 +220,31 @@ def test_a_segment_field_with_ten_thousand_values_adds_no_redis_keys_and_stays_w
         sizes[distinct] = redis_client.hstrlen(f"sg:{{seg{distinct}/seg/0}}:windows", "0")
     # 10,000 users cost about what 21 segments of 10 users' data do, not 1,000 times 10
     assert sizes[10_000] < 3 * sizes[10]
+
+
+def test_redis_holds_a_window_to_its_cap_however_many_segments_come(local_stack: LocalStack,
+                                                                     redis_client: redis.Redis) -> None:
+    """What Redis holds of a partition's open windows (MEMORY USAGE of its windows hash) with a 32KiB cap
+    stays under the cap per window from 60 to 600 segments; without a cap it grows with the segments."""
+    def spec(cap: str) -> Any:
+        return monitor(segment_by=["store"], max_segments=1000, max_window_bytes=cap,
+                       features={"x": {"type": "numeric", "field": "f.x"}})
+
+    async def stored(cap: str, stores: int) -> tuple[int, int, int]:
+        store = RedisStateStore(local_stack.redis_url, f"cap-{cap}-{stores}")
+        folder = PartitionFolder(spec(cap), 0)
+        events = [{"ts": 1 + w * 60 + (i % 50) * 0.1, "store": f"s{i // 10}", "f": {"x": i % 13}}
+                  for w in range(2) for i in range(stores * 10)]
+        for at in range(0, len(events), 2_000):
+            folder.fold([RawRecord(orjson.dumps(e), 0, at + i) for i, e in enumerate(events[at:at + 2_000])])
+            await store.save_partition(spec(cap).name, 0, folder.changes())
+        key = store._partition_key(spec(cap).name, 0, "windows")
+        usage = int(redis_client.memory_usage(key) or 0)
+        await store.close()
+        return usage, folder.counts.folded, sum(w.pooled_events for w in folder.windows.values())
+
+    capped = [asyncio.run(stored("32KiB", n)) for n in (60, 600)]
+    assert [(folded, pooled > 0) for _, folded, pooled in capped] == [(1_200, True), (12_000, True)]
+    assert all(usage <= 2 * (32 * 1024 + 2_048) for usage, _, _ in capped), capped   # two open windows
+    free_usage, folded, pooled = asyncio.run(stored("64MiB", 600))
+    assert (folded, pooled) == (12_000, 0) and free_usage > 10 * capped[1][0]

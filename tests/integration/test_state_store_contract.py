@@ -232,6 +232,48 @@ def test_a_store_that_lost_its_data_is_not_taken_for_a_takeover(subject: Subject
     run(subject, scenario)
 
 
+CAPPED = monitor(segment_by=["store"], max_segments=1000, max_window_bytes="32KiB",
+                 features={"x": {"type": "numeric", "field": "f.x"}})
+
+
+def test_a_window_over_its_cap_reads_back_capped_and_stays_capped_after_a_claim(subject: Subject) -> None:
+    """The cap's record (how far over, what was pooled) is part of the stored window: a worker that takes
+    the partition over keeps the window to the cap, and the closed window keeps it for the state_cap check."""
+    events = [{"ts": 1 + k * 0.001, "store": f"s{i:02d}", "f": {"x": (k * 7) % 11}}
+              for i in range(60) for k in range((i + 1) * 5)]
+    folder = PartitionFolder(CAPPED, 0)
+    folder.fold([RawRecord(orjson.dumps(e), 0, i) for i, e in enumerate(events)])
+    window = folder.windows[0]
+    late = [RawRecord(orjson.dumps({"ts": 30, "store": "new", "f": {"x": 1}}), 0, 9_150 + i) for i in range(17)]
+
+    async def scenario() -> None:
+        epoch = (await subject.store.claim_partition(CAPPED.name, 0, now=1)).epoch
+        await subject.store.save_partition(CAPPED.name, 0, folder.changes(), epoch)
+        claim = await subject.other.claim_partition(CAPPED.name, 0, now=2)
+        taken = PartitionFolder(CAPPED, 0)
+        taken.restore(claim.state)
+        stored = taken.windows[0]
+        assert ({n: p.events for n, p in stored.segments.items()}, stored.events) == (
+            {n: p.events for n, p in window.segments.items()}, 9_150)
+        assert len(stored.to_bytes()) <= 32 * 1024
+        assert (stored.peak_bytes, stored.pooled_events, stored.pooled_names) == (
+            window.peak_bytes, 8_150, [f"store=s{i:02d}" for i in range(20, 25)])
+        taken.fold(late)
+        assert (stored.pooled_events, len(stored.segments), taken.counts.folded) == (8_167, 17, 9_167)
+        await subject.other.save_partition(CAPPED.name, 0, taken.changes(), claim.epoch)
+        engine = MonitorEngine(CAPPED)
+        result = engine.close_window(0, await subject.other.partition_profiles(CAPPED.name, [0], 0), emitted_at=0)
+        evaluator = await subject.other.claim_evaluator(CAPPED.name)
+        await subject.other.save_closed(CAPPED.name, engine.closing_record(result, set()), retention=60_000,
+                                        epoch=evaluator)
+        (closed,) = (await subject.store.load_monitor(CAPPED.name)).closed
+        assert (closed.profile.pooled_events, closed.profile.events) == (8_167, 9_167)
+        assert [(e.check, e.severity) for e in result.evaluations if e.check == "state_cap"] == [
+            ("state_cap", "warning")]
+
+    run(subject, scenario)
+
+
 @pytest.mark.parametrize("where", ["redis", "cluster"])
 def test_a_write_that_times_out_is_retried_not_taken_for_a_takeover(where: str, request: pytest.FixtureRequest,
                                                                       tmp_path: Path) -> None:

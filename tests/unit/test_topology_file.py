@@ -63,8 +63,8 @@ def test_misspelt_key_and_wrong_type_are_each_reported_with_their_line_in_order(
     assert problems_of(tmp_path, text) == [
         "F:4: monitors[0].window is required but missing",
         "F:6: unknown key monitors[0].windw; did you mean 'window'? (allowed here: alerting, checks, features, "
-        "labels, max_segments, min_samples, model, multiple_testing, name, prediction, reference, rules, segment_by, "
-        "source, uses, window)",
+        "labels, max_segments, max_window_bytes, min_samples, model, multiple_testing, name, prediction, reference, "
+        "rules, segment_by, source, uses, window)",
         "F:11: monitors[0].checks.missing_rate.warning: Input should be a valid number, unable to parse "
         "string as a number (got 'lots')",
     ]

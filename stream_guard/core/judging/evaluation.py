@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from stream_guard.core.alerting.alerts import Evaluation
 from stream_guard.core.decoding.registry import ABSENT_SUFFIX
 from stream_guard.core.decoding.schema import constrained
-from stream_guard.core.judging import checks, estimated, learned
+from stream_guard.core.judging import checks, estimated, learned, multivariate
 from stream_guard.core.judging.references import (
     ClosedWindow,
     Reference,
@@ -28,6 +28,7 @@ from stream_guard.core.judging.references import (
     reference_windows,
     resolve_reference,
 )
+from stream_guard.core.profiles.multivariate import RECONSTRUCTION, active_model
 from stream_guard.core.profiles.profile import CategoricalProfile, FeatureProfile, NumericProfile, WindowProfile
 from stream_guard.core.profiles.snapshot import Snapshot
 from stream_guard.core.topology.check_specs import CATEGORICAL_CHECKS, NUMERIC_CHECKS, SeverityLadder
@@ -48,6 +49,7 @@ METRIC_LABELS = {
     "violation_rate": "SLO violation rate", "schema_changes": "schema changes",
     "outside_share": "share outside what the reference held", "new_value_share": "share of values never seen",
     "reference_shift_sd": "rolling reference's shift from its anchor (sd)",
+    "reconstruction_error_change": "change of the mean PCA reconstruction error",
     **{f"estimated_{m}": f"drop of estimated {label}" for m, label in estimated.LABELS.items()},
 }
 
@@ -59,6 +61,8 @@ def evaluate_window(monitor: MonitorSpec, current: WindowProfile, history: Seque
     results = _window_results(monitor, current, history, snapshot, SEGMENT_ALL)
     if monitor.checks.schema_drift.enabled:
         results.append(_schema_drift(monitor, current, history))
+    if snapshot is not None and active_model(monitor, snapshot.multivariate) is not None:
+        results.append(_multivariate(monitor, current, snapshot))
     for segment, profile in sorted(current.segments.items()):
         own = [ClosedWindow(w.profile.segments[segment], _segment_critical(w.critical, segment))
                for w in history if segment in w.profile.segments]
@@ -289,6 +293,14 @@ def _schema_drift(monitor: MonitorSpec, current: WindowProfile, history: Sequenc
                    current.events, sum(w.profile.events for w in chosen), current, description,
                    min((w.profile.start for w in chosen), default=None),
                    max((w.profile.end for w in chosen), default=None))
+
+
+def _multivariate(monitor: MonitorSpec, current: WindowProfile, snapshot: Snapshot) -> _Result:
+    """The window's PCA reconstruction error against the snapshot's (core.judging.multivariate)."""
+    reference = resolve_reference(monitor, RECONSTRUCTION, current.start, (), snapshot)
+    measure, n_current, n_reference = multivariate.measure_window(snapshot.multivariate, current, reference.feature)
+    return _Result(MONITOR_WIDE, multivariate.CHECK, multivariate.METRIC, monitor.checks.multivariate, measure,
+                   n_current, n_reference, current, reference.description, None, None)
 
 
 def _drift_parts(new: list[str], counts: dict[str, int]) -> list[str]:

@@ -29,7 +29,7 @@ batch's times; only a batch that may hold a `future` or `too_old` event takes an
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
 
@@ -39,7 +39,9 @@ from stream_guard.core.alerting.alerts import iso
 from stream_guard.core.decoding.decoder import BatchDecoder
 from stream_guard.core.decoding.records import DeadLetter, DecodedBatch, RawRecord
 from stream_guard.core.decoding.writer_schemas import WriterSchemas
-from stream_guard.core.profiles.profile import WindowProfile
+from stream_guard.core.profiles.capping import enforce, room, segment_cost
+from stream_guard.core.profiles.multivariate import ERROR_SPEC, RECONSTRUCTION, ReconstructionModel
+from stream_guard.core.profiles.profile import NumericProfile, WindowProfile
 from stream_guard.core.profiles.windows import hop_starts, window_start, window_starts
 from stream_guard.core.state import Counts, PartitionChanges, PartitionState
 from stream_guard.core.topology.durations import format_duration
@@ -105,7 +107,9 @@ class PartitionFolder:
     preferred_segments: frozenset[str] = frozenset()   # the largest segments of the last closed window
     log_resets: int = 0                    # times the log was found restarted below `next_offset`
     schemas: WriterSchemas | None = None   # the writers' schemas of a registry-format source
+    reconstruction: ReconstructionModel | None = None   # the multivariate check's PCA (None: the check is off)
     _decoder: BatchDecoder | None = None
+    _cost: Callable[[int], int] | None = None   # a new segment's projected bytes (`capping.segment_cost`)
 
     def fold(self, records: Sequence[RawRecord], now: int | None = None) -> list[DeadLetter]:
         """Fold a batch of this partition's records; returns the dead letters to publish, in input order.
@@ -233,6 +237,7 @@ class PartitionFolder:
     def _fold_on_time(self, batch: DecodedBatch, keep: np.ndarray, seen: np.ndarray) -> None:
         """Fold the kept events into their windows; with hopping windows into every one still open."""
         spec = self.monitor.window
+        errors = self.reconstruction.batch_errors(batch.columns) if self.reconstruction is not None else None
         for k, starts in enumerate(hop_starts(batch.times, spec.size, spec.step)):
             # the newest window of a kept event is open; an older one may have closed before it came
             ok = keep if k == 0 else keep & (starts + spec.size + spec.grace > seen) & (starts >= self.closed_before)
@@ -241,9 +246,17 @@ class PartitionFolder:
                 window = self.windows.get(int(start))
                 if window is None:
                     window = self.windows[int(start)] = WindowProfile.empty(self.monitor, int(start))
-                window.fold(batch.columns, rows, self.monitor, batch.segments, self.preferred_segments)
+                cap = self.monitor.window_cap()
+                self._cost = self._cost or segment_cost(self.monitor)
+                space = room(window, cap, self._cost) if batch.segments is not None else None
+                window.fold(batch.columns, rows, self.monitor, batch.segments, self.preferred_segments, space)
+                if errors is not None:   # the multivariate check's errors, folded like a feature's values
+                    if RECONSTRUCTION not in window.features:
+                        window.features[RECONSTRUCTION] = NumericProfile()
+                    window.features[RECONSTRUCTION].fold(errors, rows, ERROR_SPEC)
                 for name, mask in batch.unknown.items():
                     window.count_unknown(name, int(np.count_nonzero(mask[rows])))
+                enforce(window, cap)
                 self.dirty.add(int(start))
         self.counts.folded += int(np.count_nonzero(keep))
 

@@ -185,6 +185,17 @@ class VolumeCheck(SeverityLadder):
     critical: float | None = 1.8
 
 
+class MultivariateCheck(SeverityLadder):
+    """Relative change of the window's mean PCA reconstruction error against the snapshot's, either way
+    (0.2: a fifth higher or lower). Runs under a snapshot reference holding a PCA, which `reference build`
+    fits when the monitor has two numeric features or more; `enabled: false` turns it off."""
+
+    variance: float = Field(default=0.8, gt=0, lt=1, description="share of the snapshot's standardised variance "
+                            "the kept components explain; read when the snapshot is built")
+    warning: float | None = 0.1
+    critical: float | None = 0.2
+
+
 class SloCheck(SeverityLadder):
     """Share of the window's events that violate the feature's declared schema or rules (absolute)."""
 
@@ -304,6 +315,7 @@ class ChecksSpec(Frozen):
     schema_drift: SchemaDriftCheck = SchemaDriftCheck()
     freshness: FreshnessCheck = FreshnessCheck()
     performance: PerformanceCheck = PerformanceCheck()
+    multivariate: MultivariateCheck = MultivariateCheck()
     estimated_performance: EstimatedPerformanceCheck = EstimatedPerformanceCheck(enabled=False)
 
 

@@ -13,7 +13,8 @@ from stream_guard.core.topology.features import FeatureSpec
 from stream_guard.core.topology.frozen import Frozen
 from stream_guard.core.topology.model_spec import LabelsSpec, ModelSpec
 from stream_guard.core.topology.rules import Rule, parse_rule
-from stream_guard.core.topology.services import TopicName
+from stream_guard.core.topology.services import DEFAULT_MAX_WINDOW_BYTES, TopicName
+from stream_guard.core.topology.sizes import Size
 from stream_guard.core.topology.timestamps import parse_event_time
 
 
@@ -211,6 +212,9 @@ class MonitorSpec(Frozen):
                                   description="dotted fields whose values split the monitor into segments")
     max_segments: int = Field(default=20, ge=1, le=1000,
                               description="segments profiled on their own per window; the rest pool as `other`")
+    max_window_bytes: Size | None = Field(default=None, ge=4096,
+                                          description="this monitor's own cap on a window's stored bytes "
+                                                      "(default: the topology's state.max_window_bytes)")
     prediction: dict[str, FeatureSpec] = {}
     checks: ChecksSpec = ChecksSpec()
     min_samples: int = Field(default=200, ge=0, description="thinner windows grade at most info")
@@ -283,6 +287,10 @@ class MonitorSpec(Frozen):
             parsed = parse_rule(rule, self.all_features())
             out.setdefault(parsed.feature, []).append(parsed)
         return out
+
+    def window_cap(self) -> int:
+        """The most bytes one partition's window profile of this monitor keeps (`max_window_bytes`)."""
+        return self.max_window_bytes if self.max_window_bytes is not None else DEFAULT_MAX_WINDOW_BYTES
 
     def all_features(self) -> dict[str, FeatureSpec]:
         """Features and prediction fields together: both are profiled and checked alike."""

@@ -11,6 +11,7 @@ from pydantic import AfterValidator, Field, field_serializer, field_validator, m
 from stream_guard.core.topology.durations import Duration
 from stream_guard.core.topology.frozen import Frozen
 from stream_guard.core.topology.redaction import redacted
+from stream_guard.core.topology.sizes import Size
 
 _KAFKA_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
 _APP_NAME = re.compile(r"[A-Za-z0-9._-]{1,200}")   # Faust names topics after it: `<app>-__assignor-__leader`
@@ -165,9 +166,16 @@ class AlertsSpec(Frozen):
     dead_letter_topic: TopicName = "stream-guard.dead-letters"
 
 
+DEFAULT_MAX_WINDOW_BYTES = 8 * 1024 * 1024
+
+
 class StateSpec(Frozen):
     flush_interval: Duration = 1_000
     retention: Duration = 7 * 86_400_000
+    max_window_bytes: Size = Field(
+        default=DEFAULT_MAX_WINDOW_BYTES, ge=4096,
+        description="the most one window of one monitor keeps per partition (e.g. 8MiB); past it, new segments "
+                    "pool into `other` and the smallest kept ones join them (docs/operations.md, Bounded state)")
 
 
 class WebSpec(Frozen):

@@ -48,8 +48,9 @@ class Topology(Frozen):
             clash = sorted(set(monitor.uses) & set(monitor.all_features()))
             if clash:
                 raise ValueError(f"monitor {monitor.name} declares {clash} itself and also uses the shared one")
+            cap = monitor.max_window_bytes or self.state.max_window_bytes
             joined = monitor.model_copy(update={"features": {**{n: self.features[n] for n in monitor.uses},
-                                                             **monitor.features}})
+                                                             **monitor.features}, "max_window_bytes": cap})
             for rule in joined.rules:
                 parse_rule(rule, joined.all_features())
             monitors.append(joined)
