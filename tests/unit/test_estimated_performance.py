@@ -178,6 +178,15 @@ def test_a_snapshot_keeps_its_labelled_scores_and_one_stored_before_them_still_r
     assert unlabelled.labels is None and Snapshot.from_bytes(unlabelled.to_bytes()).labels is None
 
 
+def test_a_snapshot_keeps_its_pca_and_its_labelled_scores_side_by_side() -> None:
+    spec = monitor(features={"x": {"type": "numeric"}, "twice": {"type": "numeric", "field": "x"}},
+                   prediction={"score": {"type": "numeric"}},
+                   model={"task": "binary"}, checks={"estimated_performance": {"label": "label"}})
+    snapshot = build_snapshot(spec, [training_rows(np.random.default_rng(6), 2_000)], "train", "train.jsonl", 0)
+    again = Snapshot.from_bytes(snapshot.to_bytes())
+    assert again.multivariate is not None and again.labels is not None and again.labels.labelled == 2_000
+
+
 def test_the_check_on_a_monitor_without_a_binary_model_is_reported_at_its_line(tmp_path: Path) -> None:
     path = tmp_path / "t.yaml"
     path.write_text(TOPOLOGY.format(reference="{kind: rolling}").replace("    model: {task: binary, threshold: 0.5}\n",
