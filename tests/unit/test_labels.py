@@ -267,6 +267,13 @@ def test_model_and_labels_load(tmp_path: Path) -> None:
     assert monitor.checks.performance.metric == "roc_auc" and monitor.checks.performance.critical == 0.1
 
 
+def test_the_label_topic_is_among_the_topics_stream_guard_creates_with_its_partitions(tmp_path: Path) -> None:
+    (tmp_path / "t.yaml").write_text(TOPOLOGY.replace("max_delay: 1h}", "max_delay: 1h, partitions: 3}").replace(
+        "topic: t, timestamp: ts}", "topic: t, timestamp: ts, partitions: 2}"))
+    assert load_topology(tmp_path / "t.yaml").topics() == {
+        "t": 2, "l": 3, "stream-guard.alerts": 1, "stream-guard.dead-letters": 1}
+
+
 def test_a_metric_the_task_has_not_is_reported_at_its_line(tmp_path: Path) -> None:
     assert problems(tmp_path, TOPOLOGY.replace("metric: roc_auc", "metric: rmse")) == [
         "F:15: monitors[0].checks.performance.metric: rmse does not apply to a binary model; use one of "

@@ -76,10 +76,13 @@ class PerformanceTracker:
 
     def due_ticks(self, closed_through: int) -> list[int]:
         """The window starts whose ticks are due once windows up to `closed_through` (a start) closed."""
-        step = self.monitor.window.step
-        if self.join.ticked is None:
+        size, step = self.monitor.window.size, self.monitor.window.step
+        if self.join.ticked is not None:
+            first = self.join.ticked - size - self.monitor.window.grace + step
+        elif self.join.buckets:   # the first tick: from the first window holding a prediction, as a replay
+            first = min(self.join.buckets) - size + step   # closes them one by one, however many closed at once
+        else:
             return [closed_through]
-        first = self.join.ticked - self.monitor.window.size - self.monitor.window.grace + step
         return list(range(first, closed_through + 1, step))
 
     def tick(self, start: int, emitted_at: int) -> PerformanceResult:
