@@ -4,9 +4,10 @@ gives the join the folded predictions, applies labels at their ticks and stores 
 The join is the evaluating worker's (the owner of the source's partition 0), stored fenced by its
 evaluator epoch with the offsets of every partition it holds everything before, and stored before
 the runtime stores its partitions' offsets: after a crash or a takeover the next evaluator reads it
-back and skips the records it already holds, so no join is lost or doubled. A tick waits until the
-labels have passed it (newest label time minus grace) or the label topic has been silent for
-`source.idle_timeout`. The rules are `core.labels`'; this module only moves records and awaits.
+back and skips the records it already holds, so no join is lost or doubled. A tick waits until every
+assigned label partition has passed it (its newest label time minus grace) or has been silent for
+`source.idle_timeout` (counted from when this worker read the join back) with nothing left unread
+(`core.labels.progress`). The rules are `core.labels`'; this module only moves records and awaits.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 import faust
 
 from stream_guard.core.decoding.records import RawRecord
+from stream_guard.core.labels.progress import LabelProgress
 from stream_guard.core.labels.tracker import PerformanceTracker
 from stream_guard.core.ports import Publisher, Source, StateStore
 from stream_guard.core.topology.topology import Topology
@@ -33,8 +35,8 @@ class LabelRuntime:
                  publisher: Publisher, labels: Source) -> None:
         self.runtime, self.tracker, self.store, self.publisher, self.labels = runtime, tracker, store, publisher, labels
         self.name = runtime.monitor.name
-        self.newest_label: int | None = None
-        self.heard_at = runtime.clock()     # wall clock of the last label batch (or of the start)
+        window, source = runtime.monitor.window, runtime.monitor.source
+        self.progress = LabelProgress(window.grace, source.idle_timeout, since=runtime.clock())
         self._restored = False
         self._lock = asyncio.Lock()
 
@@ -46,6 +48,7 @@ class LabelRuntime:
         if not self._restored:
             self.tracker.restore(await self.runtime._retrying(lambda: self.store.load_join(self.name)))
             self._restored = True
+            self.progress.restart(self.runtime.clock())   # silence counts from here, not from the process start
             log.info(f"{self.name}: label join read back: {len(self.tracker.join.pending):,} predictions and "
                      f"{len(self.tracker.join.labels):,} labels waiting")
         return True
@@ -58,16 +61,23 @@ class LabelRuntime:
     async def on_labels(self, records: Sequence[RawRecord]) -> None:
         while not await self._ready():   # labels wait for the join (see the module's note on several workers)
             await asyncio.sleep(TICK_SECONDS)
+        by_partition: dict[int, list[RawRecord]] = {}
+        for record in records:
+            by_partition.setdefault(record.partition, []).append(record)
         async with self._lock:
-            newest = self.tracker.on_labels(records)
-        self.heard_at = self.runtime.clock()
-        if newest is not None:
-            self.newest_label = max(newest, self.newest_label or newest)
+            for partition, batch in by_partition.items():
+                self.progress.heard(partition, self.runtime.clock(), self.tracker.on_labels(batch))
 
     def _labels_passed(self, time: int) -> bool:
-        grace, idle = self.runtime.monitor.window.grace, self.runtime.monitor.source.idle_timeout
-        passed = self.newest_label is not None and self.newest_label - grace >= time
-        return passed or self.runtime.clock() - self.heard_at >= idle
+        return self.progress.passed(time, self.runtime.clock(), self.labels.assigned(), self._unread)
+
+    def _unread(self, partition: int) -> bool:
+        """Whether the label partition holds records past those the join has read, as its last fetch said
+        (a partition the join has read nothing of yet counts as read: it may hold only what an earlier
+        join, since expired, read)."""
+        topic = self.runtime.monitor.labels.topic if self.runtime.monitor.labels else ""
+        held, end = self.tracker.offsets.get(f"{topic}/{partition}"), self.labels.high_watermark(partition)
+        return held is not None and end is not None and end > held
 
     async def tick(self) -> None:
         """Apply the due ticks whose labels have come, publish what they fire, store the join."""

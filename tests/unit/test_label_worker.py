@@ -119,3 +119,56 @@ def test_a_worker_catching_up_on_a_backlog_ticks_every_window_it_closed_as_repla
 
     live = [str(a["id"]) for a in asyncio.run(go()) if a["check"] == "performance"]
     assert live and live == replayed(tmp_path, events, labels)
+
+
+def test_after_a_restart_ticks_wait_for_labels_still_on_the_label_topic_however_long_the_start_took(
+        tmp_path: Path) -> None:
+    events, labels = label_traffic(windows=10, per_window=400, broken_from=6, max_delay=150_000)
+    store = MemoryStateStore()
+    before = asyncio.run(run(store, tmp_path, events, labels, kill_after=1600))
+
+    async def restart() -> list[dict[str, object]]:
+        runtime, join, sink, clock = worker(store, tmp_path)
+        await runtime.start()
+        ticked = (await store.load_join("scorer")).ticked
+        assert isinstance(join.labels, Group)
+        join.labels.ends[0] = len(labels)        # the label topic holds every label; none delivered yet
+        clock.now = int(events[-1]["ts"]) + 60_000   # the worker took longer than idle_timeout to start
+        await runtime.on_records(as_records(events, "labels-demo.predictions", 0))
+        await join.tick()
+        clock.now += 20_000                      # silent past idle_timeout, with labels unread on the topic
+        await join.tick()
+        assert join.tracker.join.ticked == ticked
+        await join.on_labels(as_records(labels, "labels-demo.labels", 0))
+        await join.tick()
+        return sink.sent
+
+    after = asyncio.run(restart())
+    live = [str(a["id"]) for a in before + after if a["check"] == "performance"]
+    assert live and list(dict.fromkeys(live)) == replayed(tmp_path, events, labels)
+
+
+def test_a_tick_waits_for_the_slowest_label_partition(tmp_path: Path) -> None:
+    events, labels = label_traffic(windows=10, per_window=400, broken_from=6, max_delay=150_000)
+    halves = [labels[0::2], labels[1::2]]          # a label topic of two partitions
+    behind = START_MS + 4 * 60_000                   # partition 1 has delivered labels up to here only
+
+    def on(partition: int, rows: list[dict[str, object]], first: int = 0) -> list[RawRecord]:
+        return [RawRecord(orjson.dumps(r), partition, first + i, "labels-demo.labels") for i, r in enumerate(rows)]
+
+    async def go() -> list[dict[str, object]]:
+        runtime, join, sink, clock = worker(MemoryStateStore(), tmp_path)
+        join.labels = Group({0, 1}, 2)
+        await runtime.start()
+        clock.now = int(events[-1]["ts"])            # type: ignore[call-overload]
+        await runtime.on_records(as_records(events, "labels-demo.predictions", 0))
+        early = sum(1 for r in halves[1] if int(r["ts"]) < behind)   # type: ignore[call-overload]
+        await join.on_labels(on(0, halves[0]) + on(1, halves[1][:early]))
+        await join.tick()
+        assert join.tracker.join.ticked is not None and join.tracker.join.ticked <= behind - 5_000
+        await join.on_labels(on(1, halves[1][early:], early))
+        await join.tick()
+        return sink.sent
+
+    live = [str(a["id"]) for a in asyncio.run(go()) if a["check"] == "performance"]
+    assert live and live == replayed(tmp_path, events, labels)
