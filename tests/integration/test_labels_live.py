@@ -53,13 +53,16 @@ def lines(rows: list[dict[str, Any]]) -> list[bytes]:
 
 
 def live_topology(stack: LocalStack, directory: Path) -> tuple[LiveTopology, Path]:
-    """The label scenario's topology under fresh names, its topics created as `local up --topology` does."""
+    """The label scenario's topology under fresh names, two partitions to its source and label topics,
+    created as `local up --topology` does."""
     import uuid
 
     app = f"lbl-{uuid.uuid4().hex[:8]}"
     text = label_topology(app, stack.broker_url, stack.redis_url).replace(
         f'redis: {{url: "{stack.redis_url}"}}\n',
         f'redis: {{url: "{stack.redis_url}"}}\nalerts: {{topic: {app}.alerts, dead_letter_topic: {app}.dlq}}\n')
+    text = text.replace("timestamp: ts}", "timestamp: ts, partitions: 2}").replace("max_delay: 10m}",
+                                                                                 "max_delay: 10m, partitions: 2}")
     path = directory / f"{app}.yaml"
     path.write_text(text)
     create_topics(stack.bootstrap(), load_topology(path).topics())
