@@ -1,10 +1,12 @@
 """The label join on a live worker: a second agent per monitor on its label topic, and the glue that
 gives the join the folded predictions, applies labels at their ticks and stores the join.
 
-The join is the evaluating worker's (the owner of the source's partition 0), stored fenced by its
-evaluator epoch with the offsets of every partition it holds everything before, and stored before
-the runtime stores its partitions' offsets: after a crash or a takeover the next evaluator reads it
-back and skips the records it already holds, so no join is lost or doubled. A tick waits until every
+The join is the evaluating worker's (the owner of the source's partition 0): with several workers in
+the group, label partitions assigned to another worker are not read by it, which a warning says (the
+limit in docs/checks.md). It is stored fenced by its evaluator epoch with the offsets of every
+partition it holds everything before, and stored before the runtime stores its partitions' offsets:
+after a crash or a takeover the next evaluator reads it back and skips the records it already holds,
+so no join is lost or doubled. A tick waits until every
 assigned label partition has passed it (its newest label time minus grace) or has been silent for
 `source.idle_timeout` (counted from when this worker read the join back) with nothing left unread
 (`core.labels.progress`). The rules are `core.labels`'; this module only moves records and awaits.
@@ -39,6 +41,7 @@ class LabelRuntime:
         self.progress = LabelProgress(window.grace, source.idle_timeout, since=runtime.clock())
         self._restored = False
         self._lock = asyncio.Lock()
+        self._unjoined: list[int] = []   # label partitions no join reads, as last said
 
     async def _ready(self) -> bool:
         """Whether this worker holds the join (it evaluates the monitor, or owns partition 0 and is about to)."""
@@ -81,6 +84,7 @@ class LabelRuntime:
 
     async def tick(self) -> None:
         """Apply the due ticks whose labels have come, publish what they fire, store the join."""
+        self._say_unjoined()
         last = self.runtime.engine.last_evaluated
         async with self._lock:
             if last is None or not self.runtime.evaluating or not await self._ready():
@@ -94,6 +98,23 @@ class LabelRuntime:
                 await self.publisher.alerts(alerts)
                 await self.publisher.flush()
             await self._save()
+
+    def _say_unjoined(self) -> None:
+        """Say which label partitions no join reads, once and again when that changes: with several workers
+        in the group, those assigned to a worker that does not evaluate the monitor."""
+        topic = self.runtime.monitor.labels.topic if self.runtime.monitor.labels else ""
+        if self.runtime.evaluating:
+            unjoined = sorted(set(range(self.labels.partitions() or 0)) - self.labels.assigned())
+            where = "are assigned to other workers of the group, which do not join them"
+        else:
+            unjoined = sorted(self.labels.assigned())
+            where = "are assigned to this worker, which does not evaluate the monitor: they wait unread"
+        if unjoined != self._unjoined:
+            self._unjoined = unjoined
+            if unjoined:
+                log.warning(f"{self.name}: label partitions {', '.join(map(str, unjoined))} of {topic} {where}; "
+                            f"their labels are not credited: run a monitor with labels on one worker "
+                            f"(docs/checks.md, the join's limit)")
 
     async def before_flush(self) -> None:
         async with self._lock:

@@ -4,9 +4,11 @@ label agent, ticks after window closes, and a worker killed while labels are pen
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
 import orjson
+import pytest
 
 from stream_guard.adapters.memory_store import MemoryStateStore
 from stream_guard.core.decoding.records import RawRecord
@@ -172,3 +174,22 @@ def test_a_tick_waits_for_the_slowest_label_partition(tmp_path: Path) -> None:
 
     live = [str(a["id"]) for a in asyncio.run(go()) if a["check"] == "performance"]
     assert live and live == replayed(tmp_path, events, labels)
+
+
+def test_label_partitions_no_join_reads_are_named_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    events, _ = label_traffic(windows=3, per_window=100)
+
+    async def go() -> None:
+        runtime, join, _, _ = worker(MemoryStateStore(), tmp_path)
+        join.labels = Group({0}, 3)                 # partitions 1 and 2 went to another worker of the group
+        await runtime.start()
+        await runtime.on_records(as_records(events, "labels-demo.predictions", 0))
+        await join.tick()
+        await join.tick()
+
+    with caplog.at_level(logging.WARNING, logger="stream_guard.worker"):
+        asyncio.run(go())
+    assert [r.getMessage() for r in caplog.records] == [
+        "scorer: label partitions 1, 2 of labels-demo.labels are assigned to other workers of the group, which do "
+        "not join them; their labels are not credited: run a monitor with labels on one worker (docs/checks.md, "
+        "the join's limit)"]
