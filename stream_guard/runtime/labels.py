@@ -1,5 +1,6 @@
-"""The label join on a live worker: a second agent per monitor on its label topic, and the glue that
-gives the join the folded predictions, applies labels at their ticks and stores the join.
+"""The label join on a live worker: a second agent per monitor on its label topic (on the fetch path, as
+the source's), and the glue that gives the join the folded predictions, applies labels at their ticks
+and stores the join.
 
 The join is the evaluating worker's (the owner of the source's partition 0): with several workers in
 the group, label partitions assigned to another worker are not read by it, which a warning says (the
@@ -26,10 +27,12 @@ from stream_guard.core.labels.progress import LabelProgress
 from stream_guard.core.labels.tracker import PerformanceTracker
 from stream_guard.core.ports import Publisher, Source, StateStore
 from stream_guard.core.topology.topology import Topology
+from stream_guard.runtime.fetch_path import FetchTransport, add_fetch_agent
 from stream_guard.runtime.monitor_runtime import MonitorRuntime
 
 log = logging.getLogger("stream_guard.worker")
 TICK_SECONDS = 0.25
+LABEL_BATCH = 2000     # label records per slice of a fetch
 
 
 class LabelRuntime:
@@ -144,9 +147,9 @@ class LabelRuntime:
 
 
 def add_label_agents(app: faust.App, topology: Topology, runtimes: dict[str, MonitorRuntime], store: StateStore,
-                     publisher: Publisher, source: Callable[[str], Source], raw: Callable[[Any], RawRecord]) -> None:
-    """For each monitor that declares labels: its label agent, its join's hooks and a timer for ticks
-    (`source` gives a topic's offset committer, `raw` a record from a Faust message)."""
+                     publisher: Publisher, source: Callable[[str], Source], transport: FetchTransport) -> None:
+    """For each monitor that declares labels: its label agent on the fetch path, its join's hooks and a
+    timer for ticks (`source` gives a topic's offset committer)."""
     joins = []
     for monitor in topology.monitors:
         tracker = PerformanceTracker.for_monitor(monitor)
@@ -156,14 +159,8 @@ def add_label_agents(app: faust.App, topology: Topology, runtimes: dict[str, Mon
         join = LabelRuntime(runtime, tracker, store, publisher, source(monitor.labels.topic))
         runtime.extensions.append(join)
         joins.append(join)
-        topic = app.topic(monitor.labels.topic, key_type=bytes, value_type=bytes, key_serializer="raw",
-                          value_serializer="raw", acks=False)
-
-        async def consume(stream: Any, join: LabelRuntime = join) -> None:
-            async for events in stream.take_events(2000, within=0.2):
-                await join.on_labels([raw(e.message) for e in events])
-
-        app.agent(topic, name=f"stream_guard.labels.{monitor.name}")(consume)
+        add_fetch_agent(app, transport, monitor.labels.topic, LABEL_BATCH, f"stream_guard.labels.{monitor.name}",
+                        join.on_labels)
     if joins:
         async def label_ticks() -> None:
             for join in joins:
