@@ -12,6 +12,7 @@ label coverage as counted from the files.
 from __future__ import annotations
 
 import random
+import time
 from pathlib import Path
 from typing import Any
 
@@ -69,14 +70,29 @@ def live_topology(stack: LocalStack, directory: Path) -> tuple[LiveTopology, Pat
     return LiveTopology(path, app, f"{app}.predictions", f"{app}.alerts", f"{app}.dlq"), path
 
 
-def performance_alerts(stack: LocalStack, topic: str) -> list[dict[str, Any]]:
+def performance_alerts(stack: LocalStack, topic: str, expected: set[str], timeout: float = 30) -> list[dict[str, Any]]:
     """The performance alert records on the alert topic, each id once (a record published again after
-    the kill, before its window's grade was stored, carries the same id)."""
+    the kill, before its window's grade was stored, carries the same id), once `expected` are all there
+    or after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
     seen: dict[str, dict[str, Any]] = {}
-    for record in topic_records(stack, topic, idle=1.0, schema=ALERT):
-        if record["check"] == "performance":
-            seen.setdefault(record["id"], record)
+    while time.monotonic() < deadline and not expected <= set(seen):
+        seen = {}
+        for record in topic_records(stack, topic, idle=1.0, schema=ALERT):
+            if record["check"] == "performance":
+                seen.setdefault(record["id"], record)
     return list(seen.values())
+
+
+def replayed(topology: Path, events: list[dict[str, Any]], labels: list[dict[str, Any]],
+             directory: Path) -> list[dict[str, Any]]:
+    """The performance alerts `replay --labels` gives on the same predictions and labels."""
+    events_file, labels_file, out = directory / "events.jsonl", directory / "labels.jsonl", directory / "out.jsonl"
+    events_file.write_bytes(b"\n".join(lines(events)) + b"\n")
+    labels_file.write_bytes(b"\n".join(lines(labels)) + b"\n")
+    assert main(["replay", str(topology), str(events_file), "--labels", str(labels_file), "--alerts-out", str(out),
+                 "--quiet"]) == 0
+    return [a for a in map(orjson.loads, jsonl_lines(out)) if a["check"] == "performance"]
 
 
 def expected_coverage(events: list[dict[str, Any]], labels: list[dict[str, Any]],
@@ -119,6 +135,7 @@ def test_late_labels_grade_the_window_they_belong_to_and_a_kill_while_they_are_p
     pending = sum(1 for e in early_events if e["request_id"] not in joined)
     waiting = len(early_labels) - len(joined)
 
+    expected = replayed(path, events, arriving, tmp_path)
     kafka_io.produce(local_stack.broker_url, labels_topic, lines(early_labels))
     kafka_io.produce(local_stack.broker_url, topology.source, lines(early_events))
     first = Worker(local_stack, topology, tmp_path)
@@ -145,16 +162,9 @@ def test_late_labels_grade_the_window_they_belong_to_and_a_kill_while_they_are_p
         status = second.wait_for(lambda s: [w["start"] for w in s["monitors"][MONITOR]["labels"]["windows"][:1]]
                                  == [iso(START_MS + LAST_CLOSED * WINDOW)]
                                  and s["monitors"][MONITOR]["labels"]["windows"][0]["labelled"] > 0, timeout=60)
-        alerts = performance_alerts(local_stack, topology.alerts)
+        alerts = performance_alerts(local_stack, topology.alerts, {a["id"] for a in expected})
     finally:
         second.stop()
-
-    events_file, labels_file, replayed = tmp_path / "events.jsonl", tmp_path / "labels.jsonl", tmp_path / "out.jsonl"
-    events_file.write_bytes(b"\n".join(lines(events)) + b"\n")
-    labels_file.write_bytes(b"\n".join(lines(arriving)) + b"\n")
-    assert main(["replay", str(path), str(events_file), "--labels", str(labels_file), "--alerts-out", str(replayed),
-                 "--quiet"]) == 0
-    expected = [a for a in map(orjson.loads, jsonl_lines(replayed)) if a["check"] == "performance"]
 
     assert [(a["id"], a["window"]["start"], a["status"], a["severity"]) for a in alerts] == \
         [(a["id"], a["window"]["start"], a["status"], a["severity"]) for a in expected], second.log()[-4000:]
