@@ -65,8 +65,11 @@ class LabelRuntime:
                 self.tracker.on_predictions(records)
 
     async def on_labels(self, records: Sequence[RawRecord]) -> None:
-        while not await self._ready():   # labels wait for the join (see the module's note on several workers)
-            await asyncio.sleep(TICK_SECONDS)
+        if not await self._ready():
+            # not this worker's join: the records are left (nothing of them is committed), and the rebalance
+            # that would make this worker evaluate seeks back to the committed offsets. Waiting here instead
+            # would stop the consumer's drain loop, and with it every source partition of this worker.
+            return
         by_partition: dict[int, list[RawRecord]] = {}
         for record in records:
             by_partition.setdefault(record.partition, []).append(record)
@@ -113,7 +116,7 @@ class LabelRuntime:
             unjoined = sorted(self.labels.assigned())
         else:
             unjoined = []
-            where = "are assigned to this worker, which does not evaluate the monitor: they wait unread"
+            where = "are assigned to this worker, which does not evaluate the monitor: it leaves them"
         if unjoined != self._unjoined:
             self._unjoined = unjoined
             if unjoined:

@@ -193,3 +193,17 @@ def test_label_partitions_no_join_reads_are_named_once(tmp_path: Path, caplog: p
         "scorer: label partitions 1, 2 of labels-demo.labels are assigned to other workers of the group, which do "
         "not join them; their labels are not credited: run a monitor with labels on one worker (docs/checks.md, "
         "the join's limit)"]
+
+
+def test_a_worker_that_does_not_evaluate_leaves_labels_without_holding_up_its_consumer(tmp_path: Path) -> None:
+    events, labels = label_traffic(windows=3, per_window=100)
+
+    async def go() -> LabelRuntime:
+        runtime, join, _, _ = worker(MemoryStateStore(), tmp_path)
+        runtime.source = Group({1}, 2)             # partition 0, and the evaluation, are another worker's
+        await runtime.start()
+        await asyncio.wait_for(join.on_labels(as_records(labels, "labels-demo.labels", 0)), timeout=1)
+        return join
+
+    join = asyncio.run(go())
+    assert not join.tracker.join.labels and not join.tracker.offsets
