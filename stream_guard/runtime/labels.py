@@ -112,10 +112,8 @@ class LabelRuntime:
         if self.runtime.evaluating:
             unjoined = sorted(set(range(self.labels.partitions() or 0)) - self.labels.assigned())
             where = "are assigned to other workers of the group, which do not join them"
-        elif not self.runtime.source.owns(0):   # the owner of partition 0 is about to evaluate
-            unjoined = sorted(self.labels.assigned())
-        else:
-            unjoined = []
+        else:   # the owner of partition 0 is about to evaluate
+            unjoined = [] if self.runtime.source.owns(0) else sorted(self.labels.assigned())
             where = "are assigned to this worker, which does not evaluate the monitor: it leaves them"
         if unjoined != self._unjoined:
             self._unjoined = unjoined

@@ -195,7 +195,8 @@ def test_label_partitions_no_join_reads_are_named_once(tmp_path: Path, caplog: p
         "the join's limit)"]
 
 
-def test_a_worker_that_does_not_evaluate_leaves_labels_without_holding_up_its_consumer(tmp_path: Path) -> None:
+def test_a_worker_that_does_not_evaluate_leaves_labels_without_holding_up_its_consumer(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     events, labels = label_traffic(windows=3, per_window=100)
 
     async def go() -> LabelRuntime:
@@ -203,7 +204,14 @@ def test_a_worker_that_does_not_evaluate_leaves_labels_without_holding_up_its_co
         runtime.source = Group({1}, 2)             # partition 0, and the evaluation, are another worker's
         await runtime.start()
         await asyncio.wait_for(join.on_labels(as_records(labels, "labels-demo.labels", 0)), timeout=1)
+        await join.tick()
+        await join.tick()
         return join
 
-    join = asyncio.run(go())
+    with caplog.at_level(logging.WARNING, logger="stream_guard.worker"):
+        join = asyncio.run(go())
     assert not join.tracker.join.labels and not join.tracker.offsets
+    assert [r.getMessage() for r in caplog.records] == [
+        "scorer: label partitions 0 of labels-demo.labels are assigned to this worker, which does not evaluate the "
+        "monitor: it leaves them; their labels are not credited: run a monitor with labels on one worker "
+        "(docs/checks.md, the join's limit)"]
