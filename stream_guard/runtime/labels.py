@@ -67,8 +67,8 @@ class LabelRuntime:
     async def on_labels(self, records: Sequence[RawRecord]) -> None:
         if not await self._ready():
             # not this worker's join: the records are left (nothing of them is committed), and the rebalance
-            # that would make this worker evaluate seeks back to the committed offsets. Waiting here instead
-            # would stop the consumer's drain loop, and with it every source partition of this worker.
+            # that would make this worker evaluate seeks back to the committed offsets; the agent does not
+            # sit on a slice meanwhile
             return
         by_partition: dict[int, list[RawRecord]] = {}
         for record in records:

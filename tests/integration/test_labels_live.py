@@ -174,3 +174,37 @@ def test_late_labels_grade_the_window_they_belong_to_and_a_kill_while_they_are_p
     coverage = status["monitors"][MONITOR]["labels"]
     assert coverage["windows"] == expected_coverage(events, labels, final_severities(expected))
     assert coverage["counts"]["late_labels"] == 0 and coverage["counts"]["duplicates"] == 0
+
+
+def test_two_workers_on_a_monitor_with_labels_fold_every_prediction_and_name_the_labels_not_joined(
+        local_stack: LocalStack, tmp_path: Path) -> None:
+    """The join's limit (one worker per monitor with labels), as it shows: both workers say which label
+    partition no join reads, the one that does not evaluate leaves that partition's records, and every
+    prediction is folded and every window evaluated."""
+    events, labels = label_traffic(windows=6, per_window=4000, max_delay=MAX_LABEL_DELAY)
+    topology, _ = live_topology(local_stack, tmp_path)
+    workers = [Worker(local_stack, topology, tmp_path)]
+    try:
+        workers[0].wait_for(lambda s: s["monitors"][MONITOR]["evaluating"], timeout=60)
+        workers.append(Worker(local_stack, topology, tmp_path))
+        workers[1].wait_for(lambda _: workers[0].partitions() | workers[1].partitions() == {0, 1}
+                            and all(w.partitions() for w in workers), timeout=60)
+        evaluator, other = sorted(workers, key=lambda w: min(w.partitions()))
+        kafka_io.produce(local_stack.broker_url, f"{topology.app}.labels", lines(labels))
+        kafka_io.produce(local_stack.broker_url, topology.source, lines(events))
+
+        def folded(worker: Worker) -> int:
+            status = worker.status() or {"monitors": {MONITOR: {"partitions": {}}}}
+            return sum(p["folded"] for p in status["monitors"][MONITOR]["partitions"].values())
+
+        evaluator.wait_for(lambda s: (s["monitors"][MONITOR]["last_evaluated_window"] or {}).get("start")
+                           == iso(START_MS + 4 * WINDOW) and folded(evaluator) + folded(other) == len(events),
+                           timeout=60)
+        assert other.partitions() == {1} and folded(other) > 0
+    finally:
+        for worker in workers:
+            worker.stop()
+    assert (f"scorer: label partitions 1 of {topology.app}.labels are assigned to other workers of the group, "
+            "which do not join them" in evaluator.log())
+    assert (f"scorer: label partitions 1 of {topology.app}.labels are assigned to this worker, which does not "
+            "evaluate the monitor: it leaves them" in other.log())
