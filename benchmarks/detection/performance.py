@@ -11,7 +11,7 @@ window on, the scores of `broken_share` of the requests stop following their out
 request's): the score distribution stays the same, so no distribution check can see it; only the
 labels show it. Each stream goes through `replay --labels` in this process, for five seeds; the
 monitor grades accuracy with the default thresholds (a drop of 0.05 warns, 0.1 is critical) against
-its previous 10 labelled windows.
+its previous 10 labelled windows (one scenario grades ROC AUC with the thresholds of the issue's example).
 
 The peers have no part here: none of them joins late labels on a stream.
 """
@@ -28,6 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,6 +52,7 @@ class LabelScenario:
     min_delay: int                  # windows a label comes after its prediction, at least
     max_delay: int                  # and at most
     labelled: float = 1.0           # the share of predictions that ever get a label
+    check: str = "{metric: accuracy, warning: 0.05, critical: 0.1}"   # the default thresholds
 
     def windows(self, before: int, after: int) -> int:
         """Long enough for the changed windows' labels to come and be credited at a tick."""
@@ -62,6 +64,9 @@ SCENARIOS = [
                   0.5, 0, 3),
     LabelScenario("accuracy_drop_small", "a fifth of the scores stop following the outcome; labels 0–3 windows "
                   "late", 0.2, 0, 3),
+    LabelScenario("roc_auc_drop_small", "a fifth of the scores stop following the outcome, graded on ROC AUC "
+                  "(the issue's 0.03 / 0.08); labels 0–3 windows late", 0.2, 0, 3,
+                  check="{metric: roc_auc, warning: 0.03, critical: 0.08}"),
     LabelScenario("accuracy_drop_sparse_labels", "half the scores; a fifth of the predictions ever labelled, "
                   "0–6 windows late", 0.5, 0, 6, labelled=0.2),
     LabelScenario("accuracy_drop_slow_labels", "half the scores; labels 2–8 windows late", 0.5, 2, 8),
@@ -74,7 +79,8 @@ SCENARIOS = [
 def topology_text(s: LabelScenario) -> str:
     """The label scenario's monitor with the detection benchmark's rolling reference of 10 windows."""
     text = label_topology("detection-labels", max_delay=f"{s.max_delay + 2}m")
-    return text.replace("reference: {kind: rolling, windows: 5}", "reference: {kind: rolling, windows: 10}")
+    return text.replace("reference: {kind: rolling, windows: 5}", "reference: {kind: rolling, windows: 10}").replace(
+        "performance: {metric: accuracy, warning: 0.05, critical: 0.1}", f"performance: {s.check}")
 
 
 def run_one(s: LabelScenario, per_window: int, before: int, after: int, seed: int, scratch: Path) -> dict[str, Any]:
@@ -95,7 +101,7 @@ def run_one(s: LabelScenario, per_window: int, before: int, after: int, seed: in
     firing = [a for a in alerts if a["status"] == "firing"]
     performance = [a for a in firing if a["check"] == "performance"]
     return {"seed": seed, "seconds": seconds, "events": len(events), "labels": len(labels),
-            "accuracy": accuracy(events, labels, before),
+            "accuracy": accuracy(events, labels, before), "roc_auc": roc_auc(events, labels, before),
             "first": {level: first(performance, level, before) for level in ("warning", "critical")},
             "false_alarms": {level: sum(1 for a in performance if index(a) < before and a["severity"] in severities)
                              for level, severities in (("warning", ("warning", "critical")),
@@ -126,14 +132,33 @@ def first(performance: list[dict[str, Any]], level: str, change: int) -> dict[st
 
 def accuracy(events: list[dict[str, Any]], labels: list[dict[str, Any]], change: int) -> list[float]:
     """The model's accuracy over every labelled prediction before the change and from it on."""
-    outcome = {label["request_id"]: label["label"] for label in labels}
-    right, total = [0, 0], [0, 0]
+    return [round(float(np.mean((scores >= 0.5) == outcomes)), 3) if len(scores) else 0.0
+            for scores, outcomes in _halves(events, labels, change)]
+
+
+def roc_auc(events: list[dict[str, Any]], labels: list[dict[str, Any]], change: int) -> list[float]:
+    """The model's ROC AUC over every labelled prediction before the change and from it on (Mann-Whitney)."""
+    out = []
+    for scores, outcomes in _halves(events, labels, change):
+        ranks = np.empty(len(scores))
+        ranks[np.argsort(scores, kind="stable")] = np.arange(1, len(scores) + 1)
+        positives = int(outcomes.sum())
+        negatives = len(scores) - positives
+        wins = ranks[outcomes].sum() - positives * (positives + 1) / 2
+        out.append(round(float(wins / (positives * negatives)), 3) if positives and negatives else 0.0)
+    return out
+
+
+def _halves(events: list[dict[str, Any]], labels: list[dict[str, Any]],
+            change: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    outcome = {label["request_id"]: bool(label["label"]) for label in labels}
+    halves: list[tuple[list[float], list[bool]]] = [([], []), ([], [])]
     for e in events:
         if e["request_id"] in outcome:
-            after = (e["ts"] - START_MS) // WINDOW >= change
-            total[after] += 1
-            right[after] += int((e["score"] >= 0.5) == bool(outcome[e["request_id"]]))
-    return [round(r / t, 3) if t else 0.0 for r, t in zip(right, total, strict=True)]
+            half = halves[(e["ts"] - START_MS) // WINDOW >= change]
+            half[0].append(e["score"])
+            half[1].append(outcome[e["request_id"]])
+    return [(np.array(scores), np.array(outcomes, dtype=bool)) for scores, outcomes in halves]
 
 
 def measure(per_window: int, before: int, after: int, seeds: tuple[int, ...] = SEEDS) -> dict[str, Any]:
@@ -166,24 +191,27 @@ def render(results: dict[str, Any]) -> list[str]:
              f"Generated by `benchmarks/detection/performance.py` ({results['seconds']:.0f} s; `run.py` runs it too). "
              f"{results['per_window']:,} predictions per one-minute window, the change after {results['before']} "
              f"windows, seeds {', '.join(map(str, results['seeds']))}; accuracy against the previous 10 labelled "
-             "windows, default thresholds (a drop of 0.05 warns, 0.1 is critical). *Changed window*: the first "
+             "windows, default thresholds (a drop of 0.05 warns, 0.1 is critical; ROC AUC where named: 0.03, 0.08). "
+             "*Changed window*: the first "
              "window an alert names, 1 being the window of the change; *after*: event time from the end of the "
              "change's window to the tick that raised it, in windows (a tick is a window's end + 5 s grace); "
              "*labelled*: the share of that window's predictions labelled then. Ranges are over the seeds.", "",
-             "| scenario | accuracy before → after | critical: changed window | after (windows) | labelled % "
-             "| warning: changed window | after (windows) | false warnings / criticals | other checks firing |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---|"]
+             "| scenario | accuracy before → after | ROC AUC before → after | critical: changed window "
+             "| after (windows) | labelled % | warning: changed window | after (windows) | false warnings / criticals "
+             "| other checks firing |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---|"]
     for s in SCENARIOS:
         runs = results["runs"][s.name]
-        before = _span([r["accuracy"][0] for r in runs])
-        after = _span([r["accuracy"][1] for r in runs])
+        before, after = (_span([r["accuracy"][i] for r in runs]) for i in (0, 1))
+        auc_before, auc_after = (_span([r["roc_auc"][i] for r in runs]) for i in (0, 1))
         critical, warning = _detection(runs, "critical"), _detection(runs, "warning")
         if s.broken_share is None:
             critical = warning = ("n/a (control)", "", "")
         false = (f"{sum(r['false_alarms']['warning'] for r in runs)} / "
                  f"{sum(r['false_alarms']['critical'] for r in runs)}")
         others = sorted({c for r in runs for c in r["other_checks"]})
-        lines.append(f"| {s.name}: {s.description} | {before} → {after} | {critical[0]} | {critical[1]} | "
+        lines.append(f"| {s.name}: {s.description} | {before} → {after} | {auc_before} → {auc_after} | "
+                     f"{critical[0]} | {critical[1]} | "
                      f"{critical[2]} | {warning[0]} | {warning[1]} | {false} | {', '.join(others) or 'none'} |")
     lines += ["", "False alarms count warning-or-critical (and critical) alerts naming a window before the change, "
               "or any window of a control, summed over the seeds. `replay --labels` gives the live worker's alert "
