@@ -7,10 +7,10 @@ the group, label partitions assigned to another worker are not read by it, which
 limit in docs/checks.md). It is stored fenced by its evaluator epoch with the offsets of every
 partition it holds everything before, and stored before the runtime stores its partitions' offsets:
 after a crash or a takeover the next evaluator reads it back and skips the records it already holds,
-so no join is lost or doubled. A tick waits until every
-assigned label partition has passed it (its newest label time minus grace) or has been silent for
-`source.idle_timeout` (counted from when this worker read the join back) with nothing left unread
-(`core.labels.progress`). The rules are `core.labels`'; this module only moves records and awaits.
+so no join is lost or doubled. A tick waits until every assigned label partition has passed it (its
+newest label time minus grace) or has been silent for `source.idle_timeout` (counted from when this
+worker read the join back) with nothing left unread (`core.labels.progress`). The rules are
+`core.labels`'; this module only moves records and awaits.
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ class LabelRuntime:
         if self.runtime.evaluating:
             unjoined = sorted(set(range(self.labels.partitions() or 0)) - self.labels.assigned())
             where = "are assigned to other workers of the group, which do not join them"
-        else:   # the owner of partition 0 is about to evaluate
+        else:   # the owner of partition 0 is about to evaluate: it will read them
             unjoined = [] if self.runtime.source.owns(0) else sorted(self.labels.assigned())
             where = "are assigned to this worker, which does not evaluate the monitor: it leaves them"
         if unjoined != self._unjoined:
