@@ -6,13 +6,15 @@ The labels of the first 7.5 minutes go out with the first 8 windows of predictio
 what it can, stores the rest as pending, and is killed. A new worker starts, and then the remaining
 labels and predictions come. The performance alerts are exactly those of `replay --labels` on the same
 files (ids, windows, severities, in order), window 7 is critical, and `/status` gives each window's
-label coverage as counted from the files.
+label coverage as counted from the files. A second test runs two workers on such a monitor (the join's
+limit: one worker per monitor with labels).
 """
 
 from __future__ import annotations
 
 import random
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +58,6 @@ def lines(rows: list[dict[str, Any]]) -> list[bytes]:
 def live_topology(stack: LocalStack, directory: Path) -> tuple[LiveTopology, Path]:
     """The label scenario's topology under fresh names, two partitions to its source and label topics,
     created as `local up --topology` does."""
-    import uuid
-
     app = f"lbl-{uuid.uuid4().hex[:8]}"
     text = label_topology(app, stack.broker_url, stack.redis_url).replace(
         f'redis: {{url: "{stack.redis_url}"}}\n',
@@ -152,6 +152,7 @@ def test_late_labels_grade_the_window_they_belong_to_and_a_kill_while_they_are_p
                        timeout=20)
     finally:
         first.kill()   # predictions stored and waiting; their labels not yet on the topic
+        stored.close()
 
     second = Worker(local_stack, topology, tmp_path)
     try:
