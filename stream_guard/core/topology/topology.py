@@ -113,3 +113,12 @@ class Topology(Frozen):
             if m.name == name:
                 return m
         raise KeyError(f"no monitor named {name!r}; the topology has {[m.name for m in self.monitors]}")
+
+    def topics(self) -> dict[str, int]:
+        """Every topic the topology reads or writes, with the partitions it is created with when missing:
+        each monitor's source (`source.partitions`) and label topic (`labels.partitions`), the alert and
+        dead-letter topics (one each)."""
+        topics = {m.source.topic: m.source.partitions for m in self.monitors}
+        topics.update({m.labels.topic: m.labels.partitions for m in self.monitors if m.labels is not None})
+        topics.update({self.alerts.topic: 1, self.alerts.dead_letter_topic: 1})
+        return topics
