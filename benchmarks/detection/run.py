@@ -28,7 +28,7 @@ import orjson
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.detection import guard, report, seeds  # noqa: E402
+from benchmarks.detection import guard, performance, report, seeds  # noqa: E402
 from benchmarks.detection.scenarios import FULL, QUICK, SCENARIOS, START, Scale, Scenario, stream  # noqa: E402
 from benchmarks.detection.scoring import Alarm, Timeline, event_alarms, score, window_alarms  # noqa: E402
 
@@ -172,6 +172,7 @@ def main() -> None:
             "stream_guard": {setting: {"firing": guarded[setting][s.name]["firing"],
                                        "evaluations": guarded[setting][s.name]["evaluations"]}
                              for setting in guard.SETTINGS}}
+    results["performance"] = performance.measure(scale.per_window, scale.before, scale.after)
     results["seconds"] = time.perf_counter() - began
     extra = (["--quick"] if args.quick else []) + (["--seeds", *map(str, args.seeds)] if args.seeds else [])
     results["command"] = "make detection" + (f" ARGS=\"{' '.join(extra)}\"" if len(extra) > 1

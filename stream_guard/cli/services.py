@@ -55,18 +55,12 @@ def _local_up(args: argparse.Namespace) -> int:
     with stop_signals_interrupt(), local_stack(args.broker_port, args.redis_port) as stack:
         if args.topology:
             topology = load_topology(args.topology)
-            create_topics(stack.bootstrap(), _topics_of(topology))
+            create_topics(stack.bootstrap(), topology.topics())
         print(f"broker  {stack.broker_url}\nredis   {stack.redis_url}", flush=True)
         print(f"export SG_BROKER={stack.broker_url} SG_REDIS={stack.redis_url}", flush=True)
         print("press Ctrl-C to stop (logs in " + str(stack.workdir) + ")", flush=True)
         serve_until_stopped()
     return 0
-
-
-def _topics_of(topology: Any) -> dict[str, int]:
-    topics = {m.source.topic: m.source.partitions for m in topology.monitors}
-    topics.update({topology.alerts.topic: 1, topology.alerts.dead_letter_topic: 1})
-    return topics
 
 
 # demo -------------------------------------------------------------------------------------------

@@ -120,7 +120,8 @@ def as_yaml(proposals: list[Proposal], source: str, windows: int, rate: float) -
             if p.warning is None:
                 lines.append(f"      # {p.check}: no proposal: {p.note} ({basis[2:]})")
                 continue
-            metric = f"metric: {p.metric}, " if p.check in DRIFT_CHECKS else ""
+            metric = (f"metric: {p.metric}, " if p.check in DRIFT_CHECKS else
+                      f"metric: {p.metric.removeprefix('estimated_')}, " if p.check == "estimated_performance" else "")
             if p.check == "cusum":   # on only when enabled; its basis: the windows' own shifts
                 metric = f"enabled: true, allowance: {p.allowance:g}, "
                 basis = f"# {p.values:,} windows' shifts, largest {p.observed_max:.3g} sd; {p.note}"

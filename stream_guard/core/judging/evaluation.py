@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from stream_guard.core.alerting.alerts import Evaluation
 from stream_guard.core.decoding.registry import ABSENT_SUFFIX
 from stream_guard.core.decoding.schema import constrained
-from stream_guard.core.judging import checks, learned, multivariate, sequential
+from stream_guard.core.judging import checks, estimated, learned, multivariate, sequential
 from stream_guard.core.judging.references import (
     ClosedWindow,
     Reference,
@@ -52,6 +52,7 @@ METRIC_LABELS = {
     "reference_shift_sd": "rolling reference's shift from its anchor (sd)",
     "cusum_sd_windows": "CUSUM of the mean's shift (sd × windows)",
     "reconstruction_error_change": "change of the mean PCA reconstruction error",
+    **{f"estimated_{m}": f"drop of estimated {label}" for m, label in estimated.LABELS.items()},
 }
 
 
@@ -128,7 +129,24 @@ def _window_results(monitor: MonitorSpec, current: WindowProfile, history: Seque
     if monitor.checks.volume.enabled:
         chosen = check_reference(monitor, "volume")
         results.append(replace(_volume(views[chosen], current, history), segment=segment, reference_name=chosen))
+    if monitor.checks.estimated_performance.enabled:
+        results.append(replace(_estimated(monitor, current, history, snapshots.get(monitor.default_reference())),
+                               segment=segment))
     return results
+
+
+def _estimated(monitor: MonitorSpec, current: WindowProfile, history: Sequence[ClosedWindow],
+               snapshot: Snapshot | None) -> _Result:
+    name = estimated.predicted_feature(monitor)
+    reference = resolve_reference(monitor, name, current.start, history, snapshot)
+    needed = monitor.reference.needed_windows()
+    feature = current.features[name]
+    measure = (estimated.estimated_drop(monitor, feature, reference) if reference.size >= needed
+               else checks.Measure(None, None, f"reference not ready ({reference.size} of {needed} windows)"))
+    return _Result(name, estimated.CHECK, f"estimated_{monitor.checks.estimated_performance.metric}",
+                   monitor.checks.estimated_performance, measure, feature.n,
+                   reference.feature.n if reference.feature is not None else 0, current, reference.description,
+                   reference.start, reference.end)
 
 
 def _applies(monitor: MonitorSpec, spec: FeatureSpec, check: str, rules: Sequence[Rule]) -> bool:
@@ -171,9 +189,11 @@ def _run_check(monitor: MonitorSpec, name: str, check: str, ladder: SeverityLadd
     feature = current.features[name]
     metric = _metric(check, ladder)
     if check == "slow_drift":
-        measure, n_current, n_reference = _slow_drift(monitor, feature, reference, other)
+        measure, n_current, n_reference = sequential.slow_drift(monitor.reference.needed_windows(), feature,
+                                                                reference, other)
     elif check == "new_category":
-        measure, n_current, n_reference = _new_category(monitor, feature, reference, other)
+        measure, n_current, n_reference = learned.new_category_against(monitor.reference.needed_windows(), feature,
+                                                                       reference, other)
     else:
         measure, n_current, n_reference = _measure(name, check, metric, ladder, feature, current, reference, monitor)
     if measure.value is not None and not math.isfinite(measure.value):   # graded ok and null in JSON otherwise
@@ -240,35 +260,6 @@ def _measure(name: str, check: str, metric: str, ladder: SeverityLadder, feature
     if unseen:
         measure = replace(measure, detail=f"values never seen in the reference: {', '.join(map(repr, unseen))}")
     return measure, feature.n, ref.n
-
-
-def _new_category(monitor: MonitorSpec, feature: FeatureProfile, reference: Reference,
-                  anchor: Reference) -> tuple[checks.Measure, int, int]:
-    needed = monitor.reference.needed_windows()
-    if reference.size < needed or reference.feature is None:
-        return checks.Measure(None, None, f"reference not ready ({reference.size} of {needed} windows)"), \
-            feature.n, 0
-    ref = reference.feature
-    assert isinstance(ref, CategoricalProfile) and isinstance(feature, CategoricalProfile)
-    if feature.n == 0 or ref.n == 0:
-        return checks.Measure(None, None, "no valid values to compare"), feature.n, ref.n
-    held = anchor.feature if anchor is not reference and anchor.size >= needed else None
-    assert held is None or isinstance(held, CategoricalProfile)
-    return learned.new_category(ref, feature, held), feature.n, ref.n
-
-
-def _slow_drift(monitor: MonitorSpec, feature: FeatureProfile, anchor: Reference,
-                rolling: Reference) -> tuple[checks.Measure, int, int]:
-    """The rolling reference's mean against its anchor's, in the anchor's standard deviations."""
-    needed = monitor.reference.needed_windows()
-    if anchor.size < needed or rolling.size < needed or anchor.feature is None or rolling.feature is None:
-        return checks.Measure(None, None, f"anchor not ready ({anchor.description})"), feature.n, 0
-    assert isinstance(anchor.feature, NumericProfile) and isinstance(rolling.feature, NumericProfile)
-    if anchor.feature.n == 0 or rolling.feature.n == 0:
-        return checks.Measure(None, None, "no valid values to compare"), rolling.feature.n, anchor.feature.n
-    measure = checks.mean_shift(anchor.feature, rolling.feature)
-    detail = f"{rolling.description} against {anchor.description}: {measure.detail}"
-    return replace(measure, detail=detail), rolling.feature.n, anchor.feature.n
 
 
 def _cusum(monitor: MonitorSpec, name: str, ladder: SeverityLadder, current: WindowProfile, baseline: Reference,

@@ -26,7 +26,8 @@ import numpy as np
 from scipy.special import bdtrc
 
 from stream_guard.core.judging.checks import Measure
-from stream_guard.core.profiles.profile import CategoricalProfile, NumericProfile
+from stream_guard.core.judging.references import Reference
+from stream_guard.core.profiles.profile import CategoricalProfile, FeatureProfile, NumericProfile
 from stream_guard.core.profiles.tails import TAIL, count_beyond
 from stream_guard.core.topology.features import FeatureSpec
 
@@ -150,3 +151,18 @@ def new_category(reference: CategoricalProfile, current: CategoricalProfile,
 
 def _g(value: float) -> str:
     return f"{value:.4g}"
+
+
+def new_category_against(needed: int, feature: FeatureProfile, reference: Reference,
+                         anchor: Reference) -> tuple[Measure, int, int]:
+    """`new_category` of a window against its reference (values the anchor of a rolling reference held count
+    as seen), with the sample sizes; not computed while the reference has fewer than `needed` windows."""
+    if reference.size < needed or reference.feature is None:
+        return Measure(None, None, f"reference not ready ({reference.size} of {needed} windows)"), feature.n, 0
+    ref = reference.feature
+    assert isinstance(ref, CategoricalProfile) and isinstance(feature, CategoricalProfile)
+    if feature.n == 0 or ref.n == 0:
+        return Measure(None, None, "no valid values to compare"), feature.n, ref.n
+    held = anchor.feature if anchor is not reference and anchor.size >= needed else None
+    assert held is None or isinstance(held, CategoricalProfile)
+    return new_category(ref, feature, held), feature.n, ref.n

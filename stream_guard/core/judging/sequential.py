@@ -1,4 +1,5 @@
-"""`cusum`: a sequential detector over each numeric feature's per-window mean, in reference standard deviations.
+"""Slow drift: `cusum`, a sequential detector over each numeric feature's per-window mean in reference standard
+deviations, and `slow_drift`, a rolling reference against its anchor.
 
 A window check sees one window at a time: a drift of 0.05 sd a window never crosses a threshold set for
 the noise of one window. A CUSUM accumulates it. With `z` the window's mean minus the baseline's mean, in
@@ -27,7 +28,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from stream_guard.core.judging.checks import Measure
+from stream_guard.core.judging.checks import Measure, mean_shift
 from stream_guard.core.judging.references import Reference
 from stream_guard.core.profiles.profile import FeatureProfile, NumericProfile
 
@@ -54,6 +55,20 @@ def cusum(baseline: NumericProfile, current: NumericProfile, state: State | None
     detail = (f"this window's mean {z:+.3f} sd from the baseline's {baseline.mean():.4g}; accumulated "
               f"{max(high, low):.3g} sd × windows {side} it beyond an allowance of {allowance:g} sd a window")
     return Measure(max(high, low), None, detail), (high, low), z
+
+
+def slow_drift(needed: int, feature: FeatureProfile, anchor: Reference,
+               rolling: Reference) -> tuple[Measure, int, int]:
+    """`slow_drift`: the rolling reference's mean against its anchor's, in the anchor's standard deviations,
+    with the sample sizes (n of the rolling reference, n of the anchor)."""
+    if anchor.size < needed or rolling.size < needed or anchor.feature is None or rolling.feature is None:
+        return Measure(None, None, f"anchor not ready ({anchor.description})"), feature.n, 0
+    assert isinstance(anchor.feature, NumericProfile) and isinstance(rolling.feature, NumericProfile)
+    if anchor.feature.n == 0 or rolling.feature.n == 0:
+        return Measure(None, None, "no valid values to compare"), rolling.feature.n, anchor.feature.n
+    measure = mean_shift(anchor.feature, rolling.feature)
+    detail = f"{rolling.description} against {anchor.description}: {measure.detail}"
+    return replace(measure, detail=detail), rolling.feature.n, anchor.feature.n
 
 
 def accumulate(baseline: Reference, feature: FeatureProfile, needed: int, sums: dict[str, list[float]], key: str,
