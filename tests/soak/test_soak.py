@@ -7,8 +7,8 @@ master (its replica takes over, the old master comes back as a replica) about ev
 At the end an exact verifier checks, per source partition, `consumed == folded + dead_lettered +
 filtered ==` the events produced to it (and the next offset equals the log's end); that the alert ids,
 deduplicated, are replay's on the same events in the same order (freshness, judged on the wall clock,
-is left out: replay never evaluates it); that no worker closed a window twice; and that the workers'
-resident memory stayed bounded.
+is left out: replay never evaluates it); that no worker closed a window twice; and that memory stayed
+bounded: the workers' resident memory, and no window the monitor evaluated left in Redis.
 
 `SG_SOAK_SECONDS` (`make soak` runs 1200; 180, the 3-minute version, is what `make test` runs) sets how
 long events are produced, `SG_SOAK_SEED` the chaos (a random seed otherwise, printed and named in every
@@ -239,6 +239,13 @@ class Verifier:
         value = self.client.get(f"sg:{{{self.app}/{monitor}}}:last")
         return None if value is None else int(value)
 
+    def evaluated_held(self, monitor: str) -> dict[int, list[int]]:
+        """Per partition, the windows its store still holds that the monitor has evaluated."""
+        last = self.last(monitor)
+        held = {p: sorted(s for s in map(int, self.client.hkeys(f"sg:{{{self.app}/{monitor}/{p}}}:windows"))
+                          if last is not None and s <= last) for p in range(PARTITIONS)}
+        return {p: starts for p, starts in held.items() if starts}
+
     def caught_up(self, monitor: str, ends: dict[int, int], last_window: int) -> bool:
         """Every partition folded to the offset after its last record, and the last window evaluated.
 
@@ -284,6 +291,10 @@ def verify(chaos: Chaos, producer: Producer, stack: LocalStack, cluster: LocalCl
             assert time.monotonic() < deadline, (f"seed {SEED}", monitor, verifier.last(monitor), last_window, ends,
                                                  [verifier.meta(monitor, p) for p in range(PARTITIONS)], chaos.faults)
             time.sleep(1)
+    deadline = time.monotonic() + 30   # the owners drop what was evaluated at their next tick
+    while any(held := {m: verifier.evaluated_held(m) for m in MONITORS}.values()):
+        assert time.monotonic() < deadline, f"seed {SEED}: windows evaluated but still stored: {held}"
+        time.sleep(1)
     for monitor in MONITORS:
         for partition in range(PARTITIONS):
             meta = verifier.meta(monitor, partition)
