@@ -39,13 +39,28 @@ class Proposal:
 
 
 def propose(evaluations: Iterable[dict[str, Any]], rate: float) -> list[Proposal]:
-    """One proposal per (monitor, check, metric), pooling the values of every feature."""
+    """One proposal per (monitor, check, metric), pooling the values of every feature; a check that
+    was evaluated but never computed (its reference not ready, say) gets an empty proposal saying why."""
     pooled: dict[tuple[str, str, str], list[float]] = defaultdict(list)
+    not_computed: dict[tuple[str, str, str], str] = {}
     for record in evaluations:
+        key = (record["monitor"], record["check"], record["metric"])
         if record.get("value") is not None:
-            pooled[(record["monitor"], record["check"], record["metric"])].append(float(record["value"]))
-    return [_proposal(monitor, check, metric, values, rate)
-            for (monitor, check, metric), values in sorted(pooled.items())]
+            pooled[key].append(float(record["value"]))
+        else:
+            not_computed[key] = _why_not_computed(str(record.get("summary") or ""))
+    empty = [Proposal(*key, 0, 0.0, None, None, f"no value in this history: {reason}")
+             for key, reason in not_computed.items() if key not in pooled]
+    computed = [_proposal(monitor, check, metric, values, rate)
+                for (monitor, check, metric), values in pooled.items()]
+    return sorted(computed + empty, key=lambda p: (p.monitor, p.check, p.metric))
+
+
+def _why_not_computed(summary: str) -> str:
+    """The reason in an evaluation's summary (`amount: PSI not computed: reference not ready (2 of 3
+    windows).`), or a general one when the summary gives none."""
+    _, found, reason = summary.partition("not computed: ")
+    return reason.rstrip(".") if found and reason else "never computed"
 
 
 def _proposal(monitor: str, check: str, metric: str, values: list[float], rate: float) -> Proposal:
@@ -54,7 +69,7 @@ def _proposal(monitor: str, check: str, metric: str, values: list[float], rate: 
     observed = float(data.max())
     if len(data) < MIN_VALUES:
         return Proposal(monitor, check, metric, len(data), observed, None, None,
-                        f"only {len(data)} values; need {MIN_VALUES} windows x features at least")
+                        f"need {MIN_VALUES} values at least (windows × features)")
     roots = np.sqrt(np.clip(data - floor, 0.0, None))
     if not roots.any():
         return Proposal(monitor, check, metric, len(data), observed, None, None,
@@ -90,7 +105,7 @@ def as_yaml(proposals: list[Proposal], source: str, windows: int, rate: float) -
         for p in items:
             basis = f"# {p.values:,} values, largest seen {p.observed_max:.3g}"
             if p.warning is None:
-                lines.append(f"      # {p.check}: no proposal: {p.note} ({basis[2:]})")
+                lines.append(f"      # {p.check}: no proposal: {p.note}" + (f" ({basis[2:]})" if p.values else ""))
                 continue
             metric = f"metric: {p.metric}, " if p.check in DRIFT_CHECKS else ""
             lines.append(f"      {p.check}: {{{metric}warning: {p.warning:g}, critical: {p.critical:g}}}  {basis}")
