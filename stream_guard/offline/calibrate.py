@@ -39,28 +39,13 @@ class Proposal:
 
 
 def propose(evaluations: Iterable[dict[str, Any]], rate: float) -> list[Proposal]:
-    """One proposal per (monitor, check, metric), pooling the values of every feature; a check that
-    was evaluated but never computed (its reference not ready, say) gets an empty proposal saying why."""
+    """One proposal per (monitor, check, metric), pooling the values of every feature."""
     pooled: dict[tuple[str, str, str], list[float]] = defaultdict(list)
-    not_computed: dict[tuple[str, str, str], str] = {}
     for record in evaluations:
-        key = (record["monitor"], record["check"], record["metric"])
         if record.get("value") is not None:
-            pooled[key].append(float(record["value"]))
-        else:
-            not_computed[key] = _why_not_computed(str(record.get("summary") or ""))
-    empty = [Proposal(*key, 0, 0.0, None, None, f"no value in this history: {reason}")
-             for key, reason in not_computed.items() if key not in pooled]
-    computed = [_proposal(monitor, check, metric, values, rate)
-                for (monitor, check, metric), values in pooled.items()]
-    return sorted(computed + empty, key=lambda p: (p.monitor, p.check, p.metric))
-
-
-def _why_not_computed(summary: str) -> str:
-    """The reason in an evaluation's summary (`amount: PSI not computed: reference not ready (2 of 3
-    windows).`), or a general one when the summary gives none."""
-    _, found, reason = summary.partition("not computed: ")
-    return reason.rstrip(".") if found and reason else "never computed"
+            pooled[(record["monitor"], record["check"], record["metric"])].append(float(record["value"]))
+    return [_proposal(monitor, check, metric, values, rate)
+            for (monitor, check, metric), values in sorted(pooled.items())]
 
 
 def _proposal(monitor: str, check: str, metric: str, values: list[float], rate: float) -> Proposal:
@@ -110,3 +95,24 @@ def as_yaml(proposals: list[Proposal], source: str, windows: int, rate: float) -
             metric = f"metric: {p.metric}, " if p.check in DRIFT_CHECKS else ""
             lines.append(f"      {p.check}: {{{metric}warning: {p.warning:g}, critical: {p.critical:g}}}  {basis}")
     return "\n".join(lines) + "\n"
+
+
+def with_never_computed(proposals: list[Proposal], evaluations: Iterable[dict[str, Any]]) -> list[Proposal]:
+    """`proposals` and, for each check that was evaluated but never computed (its reference never
+    ready, say), an empty proposal saying why, so that no check is left out without a word."""
+    proposed = {(p.monitor, p.check, p.metric) for p in proposals}
+    reasons: dict[tuple[str, str, str], str] = {}
+    for record in evaluations:
+        key = (record["monitor"], record["check"], record["metric"])
+        if key not in proposed and record.get("value") is None:
+            reasons[key] = _why_not_computed(str(record.get("summary") or ""))
+    empty = [Proposal(*key, 0, 0.0, None, None, f"no value in this history: {reason}")
+             for key, reason in reasons.items()]
+    return sorted(proposals + empty, key=lambda p: (p.monitor, p.check, p.metric))
+
+
+def _why_not_computed(summary: str) -> str:
+    """The reason in an evaluation's summary (`amount: PSI not computed: reference not ready (2 of 3
+    windows).`), or a general one when the summary gives none."""
+    _, found, reason = summary.partition("not computed: ")
+    return reason.rstrip(".") if found and reason else "never computed"

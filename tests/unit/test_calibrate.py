@@ -46,7 +46,7 @@ def test_a_check_that_never_moved_gets_no_proposal_and_says_why() -> None:
 def test_a_check_evaluated_but_never_computed_is_listed_with_the_reason() -> None:
     not_ready = [{"monitor": "m", "check": "numeric_drift", "metric": "psi", "value": None,
                   "summary": f"amount: PSI not computed: reference not ready ({k} of 3 windows)."} for k in range(3)]
-    (proposal,) = calibrate.propose(not_ready, rate=0.001)
+    (proposal,) = calibrate.with_never_computed(calibrate.propose(not_ready, rate=0.001), not_ready)
     assert (proposal.check, proposal.values, proposal.warning) == ("numeric_drift", 0, None)
     assert proposal.note == "no value in this history: reference not ready (2 of 3 windows)"
     assert calibrate.as_yaml([proposal], "train.jsonl", 3, 0.001).splitlines()[-1] == \
