@@ -22,7 +22,7 @@ from stream_guard.errors import StreamGuardError, TopologyError
 def validate_parser(commands: Any) -> None:
     sub = command(commands, "validate", "check topology files; prints FILE:LINE: message per error, exit 2 if any",
                   _validate)
-    sub.add_argument("topologies", nargs="+", metavar="TOPOLOGY", type=Path)
+    sub.add_argument("topologies", nargs="+", metavar="TOPOLOGY", type=Path, help="topology YAML files")
 
 
 def _validate(args: argparse.Namespace) -> int:

@@ -36,7 +36,7 @@ def reference_parser(commands: Any) -> None:
         sub = command(actions, action, help_, run)
         sub.add_argument("topology", metavar="TOPOLOGY", type=Path, help="a topology YAML file")
         if action != "list":
-            sub.add_argument("name", metavar="NAME")
+            sub.add_argument("name", metavar="NAME", help="the snapshot's name, as `reference list` shows it")
         sub.add_argument("--monitor", metavar="M", help="whose snapshots (default: every monitor's)"
                          if action == "list" else "whose snapshot (default: the only monitor)")
         sub.add_argument("--redis", metavar="URL", help="Redis URL (env SG_REDIS; else the topology's)")

@@ -23,7 +23,9 @@ def worker_parser(commands: Any) -> None:
     sub.add_argument("--web-host", metavar="ADDR",
                      help="address /status listens on (default: the topology's web.host, 127.0.0.1); "
                           "0.0.0.0 in a container")
-    sub.add_argument("--loglevel", default="info", choices=["crit", "error", "warn", "info", "debug"])
+    sub.add_argument("--loglevel", default="info", choices=["crit", "error", "warn", "info", "debug"],
+                     help="how much the worker logs (default info: a line per closed window and per partition "
+                          "every minute)")
 
 
 def _worker(args: argparse.Namespace) -> int:
@@ -80,7 +82,8 @@ def demo_parser(commands: Any) -> None:
     sub.add_argument("--events-out", type=Path, metavar="F", help="write the events produced, to replay later")
     sub.add_argument("--speed", type=float, default=15, metavar="X",
                      help="event time runs X times faster than the clock (default 15: a 1m window every 4s)")
-    sub.add_argument("--events-per-window", type=int, default=1200, metavar="N")
+    sub.add_argument("--events-per-window", type=int, default=1200, metavar="N",
+                     help="events produced per one-minute window (default 1200)")
     sub.add_argument("--topology", type=Path, default=None, metavar="F", help="default: topologies/demo.yaml")
 
 

@@ -17,7 +17,8 @@ from stream_guard.errors import StreamGuardError
 def produce_parser(commands: Any) -> None:
     sub = command(commands, "produce", "send a .jsonl / .jsonl.gz file to a monitor's source topic", _produce)
     sub.add_argument("topology", metavar="TOPOLOGY", type=Path, help="a topology YAML file, e.g. topologies/demo.yaml")
-    sub.add_argument("events", metavar="EVENTS", type=Path)
+    sub.add_argument("events", metavar="EVENTS", type=Path,
+                     help="one JSON event per line (.jsonl or .jsonl.gz), e.g. what demo --events-out wrote")
     sub.add_argument("--rate", type=float, metavar="N", help="messages per second (default: as fast as possible)")
     sub.add_argument("--monitor", metavar="M", help="whose source topic (default: the first monitor's)")
     service_flags(sub, redis=False)
