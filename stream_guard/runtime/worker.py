@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import signal
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 import faust
 
 from stream_guard.adapters.credentials import kafka_security, redis_options
+from stream_guard.core.topology.redaction import redacted
 from stream_guard.core.topology.schema_registry import REGISTRY_FORMATS
 from stream_guard.core.topology.topology import Topology
 from stream_guard.errors import StreamGuardError
@@ -63,6 +65,7 @@ def run_worker(topology: Topology, web_port: int | None, loglevel: str = "info",
                                "URL or SG_SCHEMA_REGISTRY")
     check_broker(topology.kafka.broker)
     check_redis(topology.redis.url, options=redis_options(topology.redis))
+    print(startup_line(topology, web_port), file=sys.stderr, flush=True)
     # snapshot references are found (or built from their file) before Faust starts, so a missing one
     # is a one-line error rather than a crashed worker
     snapshots = asyncio.run(snapshots_for(topology, topology_path or Path("topology.yaml")))
@@ -78,6 +81,16 @@ def run_worker(topology: Topology, web_port: int | None, loglevel: str = "info",
     finally:
         worker.cancel_stop_limit()
         watch.stop()
+
+
+def startup_line(topology: Topology, web_port: int | None) -> str:
+    """What a person starting a worker needs first: what it reads, where, and where its status page is
+    (Faust's own start-up lines name none of these)."""
+    monitors = ", ".join(m.name for m in topology.monitors)
+    port = web_port if web_port is not None else topology.web.port
+    return (f"stream-guard worker: app {topology.app}, monitors {monitors}; broker {redacted(topology.kafka.broker)}, "
+            f"Redis {redacted(topology.redis.url)}; status page http://{topology.web.host}:{port}/ "
+            f"(JSON /status, Prometheus /metrics)")
 
 
 def watch_broker(topology: Topology) -> BrokerWatch:
