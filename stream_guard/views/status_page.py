@@ -19,6 +19,7 @@ True
 from __future__ import annotations
 
 import html
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
@@ -96,6 +97,7 @@ def summary_sentence(monitors: Mapping[str, Mapping[str, Any]]) -> str:
     behind = max((d["behind_seconds"] for d in monitors.values() if d.get("behind_seconds") is not None),
                   default=None)
     lag = "" if behind is None else f" Event time is {_age(behind)} behind the clock."
+    lag += dead_letter_clause(monitors)
     if not firing:
         count = len(monitors)
         return f"Nothing is firing on {count} monitor{'s' if count != 1 else ''}.{lag}"
@@ -106,6 +108,25 @@ def summary_sentence(monitors: Mapping[str, Mapping[str, Any]]) -> str:
     plural = "s" if len(firing) != 1 else ""
     return (f"{len(firing)} alert{plural} firing ({counts}); worst: {worst['monitor']} {feature} {worst['check']}, "
             f"{worst['severity']}{since}.{lag}")
+
+
+def dead_letter_clause(monitors: Mapping[str, Mapping[str, Any]]) -> str:
+    """The events dead-lettered so far, by reason, most first; nothing when there are none. Nothing
+    fires for them, so without this the page's first line would read as if every event had been used.
+
+    >>> dead_letter_clause({"m": {"partitions": {"0": {"dead_lettered_by_reason": {"late": 776}},
+    ...                                          "1": {"dead_lettered_by_reason": {"late": 805, "invalid_json": 2}}}}})
+    ' 1,583 events dead-lettered so far (late 1,581, invalid_json 2).'
+    """
+    reasons: Counter[str] = Counter()
+    for data in monitors.values():
+        for counts in (data.get("partitions") or {}).values():
+            reasons.update(counts.get("dead_lettered_by_reason") or {})
+    total = sum(reasons.values())
+    if not total:
+        return ""
+    by_reason = ", ".join(f"{reason} {count:,}" for reason, count in reasons.most_common())
+    return f" {total:,} event{'s' if total != 1 else ''} dead-lettered so far ({by_reason})."
 
 
 def summary_paragraph(monitors: Mapping[str, Mapping[str, Any]]) -> str:

@@ -189,10 +189,21 @@ def test_the_page_opens_with_a_summary_sentence_then_what_fires_then_the_checks(
     assert summary.group(1) == ("3 alerts firing (2 critical, 1 warning); worst: fraud-model amount mean_shift, "
                                 f"critical since "
                                 f"{iso(START + 4 * 60_000)[11:19]} event time. Event time is {behind:.2g} min "
-                                "behind the clock.")
+                                "behind the clock. 2 events dead-lettered so far (invalid_json 1, not_an_object 1).")
     order = [page.index(marker) for marker in ("id='summary'", "<table class='firing'>", "<table class='checks'>",
                                                "<table class='partitions'>", "<table class='alerts'>")]
     assert order == sorted(order)
+
+
+def test_with_nothing_firing_the_summary_still_says_how_many_events_were_dead_lettered() -> None:
+    partitions = {"0": {"dead_lettered_by_reason": {}}, "1": {"dead_lettered_by_reason": {"late": 776}},
+                  "2": {"dead_lettered_by_reason": {"late": 805}}}
+    monitors = {"fraud-model": {"firing_alerts": [], "behind_seconds": 384.0, "partitions": partitions}}
+    assert status_page.summary_sentence(monitors) == ("Nothing is firing on 1 monitor. Event time is 6.4 min behind "
+                                                      "the clock. 1,581 events dead-lettered so far (late 1,581).")
+    partitions["1"]["dead_lettered_by_reason"] = partitions["2"]["dead_lettered_by_reason"] = {}
+    assert status_page.summary_sentence(monitors) == \
+        "Nothing is firing on 1 monitor. Event time is 6.4 min behind the clock."
 
 
 def test_each_firing_row_says_what_why_and_since_when_in_event_and_wall_time(worker: Any) -> None:
