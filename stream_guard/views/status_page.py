@@ -258,9 +258,21 @@ def firing_table(firing: Sequence[Mapping[str, Any]], with_monitor: bool) -> str
 
 def _all_firing(monitors: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Every monitor's firing series, each with its monitor and how far its event time is behind, worst first."""
-    found = [{**f, "monitor": name, "behind_seconds": data.get("behind_seconds")}
+    found = [{**f, "monitor": name, "behind_seconds": data.get("behind_seconds"),
+              "summary": f.get("summary") or _summary_now(data, f)}
              for name, data in monitors.items() for f in data.get("firing_alerts", [])]
     return sorted(found, key=lambda f: (RANK.get(f["severity"], 3), f.get("since") or "", f["monitor"]))
+
+
+def _summary_now(data: Mapping[str, Any], firing: Mapping[str, Any]) -> str | None:
+    """For a series whose alert record was not kept (it fired before this worker started), the summary
+    of the same check now, marked as such, so the row still says why."""
+    current = [data.get("freshness") or {}, *((data.get("latest_window") or {}).get("checks") or [])]
+    for check in current:
+        if (check.get("feature"), check.get("check"), check.get("segment", SEGMENT_ALL)) == \
+                (firing["feature"], firing["check"], firing.get("segment", SEGMENT_ALL)) and check.get("summary"):
+            return f"now: {check['summary']}"
+    return None
 
 
 def _age(seconds: Any) -> str:

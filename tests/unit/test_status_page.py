@@ -206,6 +206,22 @@ def test_with_nothing_firing_the_summary_still_says_how_many_events_were_dead_le
         "Nothing is firing on 1 monitor. Event time is 6.4 min behind the clock."
 
 
+def test_a_series_firing_from_before_a_restart_shows_its_check_now_instead_of_an_empty_summary() -> None:
+    freshness = {"segment": "all", "feature": "*", "check": "freshness", "metric": "seconds_since_last_event",
+                 "severity": "ok", "value": None, "threshold": 120.0, "p_value": None, "n_current": 0, "n_reference": 0,
+                 "summary": "events: not computed: partitions 0, 1, 2 have sent nothing since they were assigned "
+                            "37s ago, which cannot lower the firing warning."}
+    restored = {"fingerprint": "9cafe620d0f83a0e", "feature": "*", "check": "freshness", "severity": "warning",
+                "since": "2026-12-05T16:25:00Z", "fired_at": None, "summary": None}
+    page = status_page.index_page({"app": "a", "monitors": {"m": {
+        "firing_alerts": [restored], "freshness": freshness, "partitions": {}, "recent_alerts": []}}})
+    row = re.search(r"<tr class='firing sev-warning'.*?</tr>", page)
+    assert row is not None
+    assert ("<td>now: events: not computed: partitions 0, 1, 2 have sent nothing since they were assigned 37s ago, "
+            "which cannot lower the firing warning.</td>") in row.group(0)
+    assert "<td>not kept</td>" in row.group(0)
+
+
 def test_each_firing_row_says_what_why_and_since_when_in_event_and_wall_time(worker: Any) -> None:
     page = index(worker)
     rows = re.findall(r"<tr class='firing sev-(\w+)' data-severity='\w+'><td class='severity'>\w+</td>"
