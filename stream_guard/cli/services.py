@@ -55,14 +55,28 @@ def _local_up(args: argparse.Namespace) -> int:
     from stream_guard.runtime.local_stack import create_topics, local_stack, serve_until_stopped, stop_signals_interrupt
 
     with stop_signals_interrupt(), local_stack(args.broker_port, args.redis_port) as stack:
-        if args.topology:
-            topology = load_topology(args.topology)
-            create_topics(stack.bootstrap(), _topics_of(topology))
+        topics = _topics_of(load_topology(args.topology)) if args.topology else {}
+        if topics:
+            create_topics(stack.bootstrap(), topics)
         print(f"broker  {stack.broker_url}\nredis   {stack.redis_url}", flush=True)
         print(f"export SG_BROKER={stack.broker_url} SG_REDIS={stack.redis_url}", flush=True)
+        print(topics_line(topics), flush=True)
         print("press Ctrl-C to stop (logs in " + str(stack.workdir) + ")", flush=True)
         serve_until_stopped()
     return 0
+
+
+def topics_line(topics: dict[str, int]) -> str:
+    """What `local up` created, or that a worker will need its topics created (it creates none).
+
+    >>> print(topics_line({"fraud.features": 3, "stream-guard.alerts": 1}))
+    topics  fraud.features (3 partitions), stream-guard.alerts (1 partition)
+    >>> print(topics_line({}))
+    topics  none created: pass --topology F to create a topology's source, alert and dead-letter topics
+    """
+    if not topics:
+        return "topics  none created: pass --topology F to create a topology's source, alert and dead-letter topics"
+    return "topics  " + ", ".join(f"{name} ({n} partition{'s' if n != 1 else ''})" for name, n in topics.items())
 
 
 def _topics_of(topology: Any) -> dict[str, int]:
