@@ -8,7 +8,7 @@ from typing import Any
 
 from rich.console import Console
 
-from stream_guard.cli.common import command, registry_flag, service_flags
+from stream_guard.cli.common import command, registry_flag, service_flags, usage
 from stream_guard.core.topology.file import load_topology, with_overrides
 
 # worker -----------------------------------------------------------------------------------------
@@ -45,6 +45,7 @@ def local_parser(commands: Any) -> None:
     local = commands.add_parser("local", help="the embedded local stack (broker + Redis on loopback)",
                                 description="the embedded local stack (broker + Redis on loopback)")
     actions = local.add_subparsers(title="actions", metavar="ACTION")
+    local.set_defaults(run=lambda args: usage(local))
     sub = command(actions, "up", "start a Kafka-protocol broker and a real Redis on loopback until Ctrl-C", _local_up)
     sub.add_argument("--broker-port", type=int, metavar="N", help="default: a free port")
     sub.add_argument("--redis-port", type=int, metavar="N", help="default: a free port")

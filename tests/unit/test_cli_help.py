@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterator
 
-from stream_guard.cli.main import build_parser
+import pytest
+
+from stream_guard.cli.main import build_parser, main
 
 
 def commands(parser: argparse.ArgumentParser, path: str = "stream-guard") -> Iterator[tuple[str,
@@ -31,3 +33,10 @@ def test_the_demo_and_worker_options_a_newcomer_meets_first_say_what_they_do() -
     assert helps["stream-guard produce EVENTS"] == \
         "one JSON event per line (.jsonl or .jsonl.gz), e.g. what demo --events-out wrote"
     assert helps["stream-guard reference show NAME"] == "the snapshot's name, as `reference list` shows it"
+
+
+@pytest.mark.parametrize("group", ["local", "alerts", "reference"])
+def test_a_command_group_without_its_action_prints_its_own_help(group: str,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([group]) == 2
+    assert capsys.readouterr().out.startswith(f"usage: stream-guard {group} [-h] ACTION ...\n")
