@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from stream_guard.core.topology.file import load_topology, with_overrides
-from stream_guard.runtime.worker import startup_line
+from stream_guard.runtime.worker import missing_topics_line, startup_line
 
 DEMO = Path(__file__).resolve().parents[2] / "topologies" / "demo.yaml"
 
@@ -22,3 +22,10 @@ def test_the_startup_line_hides_a_password_and_falls_back_to_the_topology_port()
     line = startup_line(topology, None)
     assert "s3cret" not in line
     assert "Redis redis://:***@redis:6379/0; status page http://127.0.0.1:6066/ " in line
+
+
+def test_topics_the_broker_does_not_have_are_named_with_what_to_do() -> None:
+    assert missing_topics_line(["fraud.features"], "kafka://user:pw@127.0.0.1:9092") == (
+        "stream-guard worker: topic fraud.features is not on the broker at kafka://user:***@127.0.0.1:9092 yet; the "
+        "worker creates no topic: create it with the partitions you want (stream-guard local up --topology F does, "
+        "on the local stack). A broker that creates topics on first use gives them its default partition count.")
