@@ -67,6 +67,7 @@ def topology(s: Scenario, setting: str = "rolling") -> Topology:
         "reference": reference(s, setting),
         "features": {**numeric, **categorical},
         "prediction": {n: declared(n, "numeric") for n in s.numeric if n in predictions},
+        **({"model": {"task": "binary"}, "checks": {"estimated_performance": {}}} if s.estimated else {}),
     }
     return Topology.model_validate({"version": 1, "app": "detection", "monitors": [monitor]})
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchmarks.detection import guard
+from benchmarks.detection import guard, performance
 from benchmarks.detection.scenarios import Scale, Scenario, drift_shift
 
 SG_ROWS = ("stream_guard warning", "stream_guard critical", "stream_guard fixed warning", "stream_guard fixed critical")
@@ -135,6 +135,8 @@ def render(results: dict[str, Any], scenarios: list[Scenario], scale: Scale) -> 
               "```yaml", guard.topology_yaml(scenarios[0]).rstrip(), "```", "",
               "and with the fixed reference:", "", "```yaml",
               yaml_reference(guard.topology_yaml(scenarios[0], "fixed")), "```", ""]
+    if "performance" in results:
+        lines += [*performance.render(results["performance"]), ""]
     return "\n".join(lines)
 
 

@@ -28,7 +28,7 @@ import orjson
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.detection import guard, report  # noqa: E402
+from benchmarks.detection import guard, performance, report  # noqa: E402
 from benchmarks.detection.scenarios import FULL, QUICK, SCENARIOS, START, Scale, Scenario, stream  # noqa: E402
 from benchmarks.detection.scoring import Alarm, Timeline, event_alarms, score, window_alarms  # noqa: E402
 
@@ -163,6 +163,7 @@ def main() -> None:
             "stream_guard": {setting: {"firing": guarded[setting][s.name]["firing"],
                                        "evaluations": guarded[setting][s.name]["evaluations"]}
                              for setting in guard.SETTINGS}}
+    results["performance"] = performance.measure(scale.per_window, scale.before, scale.after)
     results["seconds"] = time.perf_counter() - began
     results["command"] = "make detection" + (" ARGS=--quick" if args.quick else "")
     results["machine"] = machine()

@@ -59,6 +59,7 @@ class Scenario:
     snapshot: bool = False                      # compared with a snapshot of the first 10 windows
     external: bool = False                      # events made in the peers' virtualenv (River's generator)
     correlated: bool = False                    # y tied to x in every window (see `clean_columns`)
+    estimated: bool = False                     # score is a binary model's: estimated_performance runs too
     numeric: tuple[str, ...] = ("x", "y", "score")
     categorical: tuple[str, ...] = ("c",)
     ranges: dict[str, tuple[float, float]] = field(default_factory=lambda: {"x": (0.0, 100.0), "score": (0.0, 1.0)})
@@ -148,6 +149,10 @@ def _decorrelate(cols: Columns, since: int, rng: np.random.Generator) -> Columns
     return {**cols, "y": rng.permutation(cols["y"])}    # the same values, no longer tied to x
 
 
+def _unsure(cols: Columns, since: int, rng: np.random.Generator) -> Columns:
+    return {**cols, "score": 0.5 + (cols["score"] - 0.5) * 0.5}
+
+
 def _volume(cols: Columns, since: int, rng: np.random.Generator) -> Columns:
     keep = len(cols["x"]) // 2
     return {name: values[:keep] for name, values in cols.items()}
@@ -180,6 +185,9 @@ SCENARIOS = [
     Scenario("correlation_break", "x and y correlated (0.8, y on the log scale), then y's values shuffled within "
              "each window: every marginal unchanged, the tie gone; against a snapshot of the first 10 windows",
              "sudden", _decorrelate, "*", snapshot=True, correlated=True),
+    Scenario("score_uncertainty", "score: pulled halfway to 0.5 (the model grows unsure; no label sent); the "
+             "monitor declares model: {task: binary} and estimated_performance", "sudden", _unsure, "score",
+             estimated=True),
 ]
 
 

@@ -67,7 +67,26 @@ def _reference_build(args: argparse.Namespace) -> int:
     skipped = f"; {report.skipped:,} rows skipped ({'; '.join(report.examples)})" if report.skipped else ""
     console.print(f"snapshot {args.name!r} of monitor {monitor.name}: {snapshot.rows:,} rows of {args.file.name}, "
                   f"{len(monitor.all_features())} features{skipped}{_pca(snapshot)}")
+    note = labels_note(monitor, snapshot)
+    if note:
+        console.print(note)
     return 0
+
+
+def labels_note(monitor: Any, snapshot: Any) -> str | None:
+    """What the snapshot holds for estimated_performance: its labelled rows, or why it holds none."""
+    from stream_guard.core.labels.reference_labels import label_path
+
+    path = label_path(monitor)
+    if monitor.model is None or monitor.model.task != "binary" or path is None:
+        return None
+    if snapshot.labels is None:
+        return (f"no row carries a usable label at {path!r}: estimated_performance will take the scores as "
+                f"calibrated")
+    left = snapshot.rows - snapshot.labels.labelled
+    accuracy = snapshot.labels.metric("accuracy")
+    return (f"labels at {path!r}: {snapshot.labels.labelled:,} labelled rows calibrate estimated_performance "
+            f"(realized accuracy {accuracy:.3f})" + (f"; {left:,} rows without a score or label" if left else ""))
 
 
 def _reference_list(args: argparse.Namespace) -> int:
@@ -114,6 +133,9 @@ def _reference_show(args: argparse.Namespace) -> int:
             shape = ", ".join(f"{v} {n / max(feature.n, 1):.0%}" for v, n in top)
         table.add_row(name, f"{feature.n:,}", f"{feature.missing:,}", f"{feature.invalid:,}", shape)
     console.print(table)
+    note = labels_note(monitor, snapshot)
+    if note:
+        console.print(note)
     return 0
 
 

@@ -56,7 +56,7 @@ def _local_up(args: argparse.Namespace) -> int:
     from stream_guard.runtime.local_stack import create_topics, local_stack, serve_until_stopped, stop_signals_interrupt
 
     with stop_signals_interrupt(), local_stack(args.broker_port, args.redis_port) as stack:
-        topics = _topics_of(load_topology(args.topology)) if args.topology else {}
+        topics = load_topology(args.topology).topics() if args.topology else {}
         if topics:
             create_topics(stack.bootstrap(), topics)
         print(f"broker  {stack.broker_url}\nredis   {stack.redis_url}", flush=True)
@@ -73,17 +73,12 @@ def topics_line(topics: dict[str, int]) -> str:
     >>> print(topics_line({"fraud.features": 3, "stream-guard.alerts": 1}))
     topics  fraud.features (3 partitions), stream-guard.alerts (1 partition)
     >>> print(topics_line({}))
-    topics  none created: pass --topology F to create a topology's source, alert and dead-letter topics
+    topics  none created: pass --topology F to create a topology's source, label, alert and dead-letter topics
     """
     if not topics:
-        return "topics  none created: pass --topology F to create a topology's source, alert and dead-letter topics"
+        return ("topics  none created: pass --topology F to create a topology's source, label, alert and "
+                "dead-letter topics")
     return "topics  " + ", ".join(f"{name} ({n} partition{'s' if n != 1 else ''})" for name, n in topics.items())
-
-
-def _topics_of(topology: Any) -> dict[str, int]:
-    topics = {m.source.topic: m.source.partitions for m in topology.monitors}
-    topics.update({topology.alerts.topic: 1, topology.alerts.dead_letter_topic: 1})
-    return topics
 
 
 # demo -------------------------------------------------------------------------------------------

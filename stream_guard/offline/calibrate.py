@@ -92,7 +92,8 @@ def as_yaml(proposals: list[Proposal], source: str, windows: int, rate: float) -
             if p.warning is None:
                 lines.append(f"      # {p.check}: no proposal: {p.note}" + (f" ({basis[2:]})" if p.values else ""))
                 continue
-            metric = f"metric: {p.metric}, " if p.check in DRIFT_CHECKS else ""
+            metric = (f"metric: {p.metric}, " if p.check in DRIFT_CHECKS else
+                      f"metric: {p.metric.removeprefix('estimated_')}, " if p.check == "estimated_performance" else "")
             lines.append(f"      {p.check}: {{{metric}warning: {p.warning:g}, critical: {p.critical:g}}}  {basis}")
     return "\n".join(lines) + "\n"
 

@@ -2,8 +2,9 @@
 
 A binary model scores each request; its label arrives between `min_delay` and `max_delay` later, in
 an order of its own. From window `broken_from` on, the model's scores no longer follow the outcome
-(each score is drawn for another request's outcome): the score distribution stays the same, so no
-drift check sees it, and only the labels show the accuracy falling.
+(each score is drawn for another request's outcome; for a `broken_share` of the requests only): the
+score distribution stays the same, so no drift check sees it, and only the labels show the accuracy
+falling.
 
 >>> events, labels = label_traffic(windows=2, per_window=4, seed=1)
 >>> len(events), len(labels), sorted(events[0])
@@ -26,6 +27,7 @@ class LabelTraffic:
     per_window: int = 1000
     window_ms: int = 60_000
     broken_from: int | None = None     # first window where scores stop following the outcome
+    broken_share: float = 1.0          # the share of requests from then on whose score does
     positive_rate: float = 0.3
     min_delay: int = 0
     max_delay: int = 180_000           # labels arrive up to three one-minute windows late
@@ -43,6 +45,8 @@ def label_traffic(**options: Any) -> tuple[list[dict[str, Any]], list[dict[str, 
     believed = outcome.copy()
     if spec.broken_from is not None:
         broken = times >= START_MS + spec.broken_from * spec.window_ms
+        if spec.broken_share < 1:
+            broken &= rng.random(n) < spec.broken_share
         believed[broken] = rng.random(int(broken.sum())) < spec.positive_rate
     scores = 1 / (1 + np.exp(-(np.where(believed, 1.5, -1.5) + rng.normal(0, 1.0, n))))
     events = [{"ts": int(t), "request_id": f"r{i}", "score": round(float(s), 4),

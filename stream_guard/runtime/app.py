@@ -22,7 +22,7 @@ from stream_guard.adapters.credentials import KafkaSecurity, kafka_security
 from stream_guard.adapters.redis_store import RedisStateStore
 from stream_guard.adapters.schema_registry import RegistryClient
 from stream_guard.core.alerting.alerts import dumps
-from stream_guard.core.decoding.records import PAYLOAD_PREFIX, DeadLetter, RawRecord
+from stream_guard.core.decoding.records import PAYLOAD_PREFIX, DeadLetter
 from stream_guard.core.topology.schema_registry import REGISTRY_FORMATS
 from stream_guard.core.topology.topology import Topology
 from stream_guard.runtime.faust_internals import commit_offsets, kafka_consumer
@@ -172,7 +172,7 @@ def build_app(topology: Topology, web_port: int | None = None,
     registry = _schema_registry(topology)
     for monitor in topology.monitors:
         add_fold_agent(app, transport, monitor, with_schemas(runtimes[monitor.name], registry))
-    add_label_agents(app, topology, runtimes, store, publisher, lambda topic: FaustSource(app, topic), _raw)
+    add_label_agents(app, topology, runtimes, store, publisher, lambda topic: FaustSource(app, topic), transport)
 
     @app.task
     async def restore_state() -> None:
@@ -228,11 +228,6 @@ def _highwater(app: faust.App) -> Callable[[str, int], int | None]:
             return None
 
     return highwater
-
-
-def _raw(message: Any) -> RawRecord:
-    """A record of a topic Faust consumes one message at a time (a label topic) as the core's."""
-    return RawRecord(message.value, message.partition, message.offset, message.topic)
 
 
 def broker_address(url: str) -> tuple[str, int]:

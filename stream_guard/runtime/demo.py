@@ -50,9 +50,7 @@ def run_demo(topology: Topology, options: DemoOptions, console: Console) -> int:
     with local_stack() as stack:
         console.print(f"broker  [bold]{stack.broker_url}[/]   redis  [bold]{stack.redis_url}[/]   (embedded, loopback)")
         topology = with_overrides(topology, stack.broker_url, stack.redis_url)
-        monitor = topology.monitors[0]
-        create_topics(stack.bootstrap(), {monitor.source.topic: monitor.source.partitions,
-                                          topology.alerts.topic: 1, topology.alerts.dead_letter_topic: 1})
+        create_topics(stack.bootstrap(), topology.topics())
         worker, web_port, log_path = _start_worker(options.topology_path, stack)
         try:
             console.print(f"worker  status page http://127.0.0.1:{web_port}/  (JSON /status, Prometheus /metrics)   "

@@ -23,7 +23,7 @@ a paused partition, is not handed over, and the agent leaves out a slice of an e
 from __future__ import annotations
 
 import asyncio
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from functools import partial
 from itertools import repeat
 from operator import attrgetter
@@ -133,16 +133,24 @@ def install_fetch_path(app: faust.App) -> FetchTransport:
 
 def add_fold_agent(app: faust.App, transport: FetchTransport, monitor: MonitorSpec, runtime: RecordSink) -> None:
     """One agent per monitor: it iterates the source topic (Faust subscribes to it) and gets slices of fetches."""
-    # acks off: Faust never commits this topic; the runtime commits what Redis has stored
-    topic = app.topic(monitor.source.topic, key_type=bytes, value_type=bytes, key_serializer="raw",
+    add_fetch_agent(app, transport, monitor.source.topic, monitor.source.messages_per_batch(),
+                    f"stream_guard.fold.{monitor.name}", runtime.on_records)
+
+
+def add_fetch_agent(app: faust.App, transport: FetchTransport, topic_name: str, batch_size: int, name: str,
+                    take: Callable[[list[RawRecord]], Awaitable[None]]) -> None:
+    """An agent that iterates `topic_name` (Faust subscribes to it) and hands `take` each slice of at most
+    `batch_size` records of a fetch, leaving out slices of an earlier consumer generation."""
+    # acks off: Faust never commits this topic; stream_guard commits what Redis has stored
+    topic = app.topic(topic_name, key_type=bytes, value_type=bytes, key_serializer="raw",
                       value_serializer="raw", acks=False, maxsize=QUEUED_BATCHES)
-    inlet = SourceInlet(app, monitor.source.messages_per_batch())
-    transport.inlets.setdefault(monitor.source.topic, []).append(inlet)
+    inlet = SourceInlet(app, batch_size)
+    transport.inlets.setdefault(topic_name, []).append(inlet)
 
     async def fold(stream: Any) -> None:
         inlet.attach(stream.channel)
         async for item in stream:
             if item.generation == app.consumer_generation_id:
-                await runtime.on_records(item.records)
+                await take(item.records)
 
-    app.agent(topic, name=f"stream_guard.fold.{monitor.name}")(fold)
+    app.agent(topic, name=name)(fold)

@@ -111,10 +111,9 @@ def missing_topics_line(missing: list[str], broker: str) -> str:
 
 
 def _warn_of_missing_topics(topology: Topology) -> None:
-    topics = {m.source.topic for m in topology.monitors} | {topology.alerts.topic, topology.alerts.dead_letter_topic}
-    topics |= {m.labels.topic for m in topology.monitors if m.labels is not None}
     try:
-        missing = kafka_io.missing_topics(topology.kafka.broker, sorted(topics), kafka_security(topology.kafka))
+        missing = kafka_io.missing_topics(topology.kafka.broker, sorted(topology.topics()),
+                                          kafka_security(topology.kafka))
     except (KafkaError, OSError, ValueError):
         return   # a best-effort warning: the broker watch says when the broker cannot be reached
     if missing:

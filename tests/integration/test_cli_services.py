@@ -70,10 +70,11 @@ def test_produce_sends_every_line_and_alerts_tail_prints_alerts_and_digests(
         "00:00–00:01  digest    1 firing  m  x missing_rate warning 0.1"]
 
 
-def start_local_up(broker_port: int, redis_port: int) -> tuple[subprocess.Popen[str], list[str]]:
+def start_local_up(broker_port: int, redis_port: int,
+                   *more: str) -> tuple[subprocess.Popen[str], list[str]]:
     """`local up` on the given ports, and the first lines it printed (its URLs, or nothing if it exited)."""
-    process = subprocess.Popen([CLI, "local", "up", "--broker-port", str(broker_port), "--redis-port", str(redis_port)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen([CLI, "local", "up", "--broker-port", str(broker_port), "--redis-port", str(redis_port),
+                                *more], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert process.stdout is not None
     return process, [process.stdout.readline() for _ in range(2)]
 
@@ -102,6 +103,29 @@ def test_local_up_starts_again_on_the_same_ports_right_after_a_stop(tmp_path: Pa
     finally:
         second.send_signal(signal.SIGINT)
         second.wait(timeout=20)
+
+
+def test_local_up_with_a_topology_creates_its_label_topic_with_labels_partitions(tmp_path: Path) -> None:
+    from kafka import KafkaConsumer
+
+    from stream_guard.offline.label_scenario import label_topology
+
+    topology = tmp_path / "labels.yaml"
+    topology.write_text(label_topology("lbl").replace("max_delay: 10m}", "max_delay: 10m, partitions: 3}"))
+    broker_port, redis_port = free_port(), free_port()
+    process, lines = start_local_up(broker_port, redis_port, "--topology", str(topology))
+    try:
+        assert lines[0] == f"broker  kafka://127.0.0.1:{broker_port}\n"
+        consumer = KafkaConsumer(bootstrap_servers=f"127.0.0.1:{broker_port}")
+        try:
+            assert consumer.topics() >= {"lbl.predictions", "lbl.labels"}
+            assert consumer.partitions_for_topic("lbl.labels") == {0, 1, 2}
+            assert consumer.partitions_for_topic("lbl.predictions") == {0}
+        finally:
+            consumer.close()
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=20)
 
 
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP])

@@ -59,6 +59,14 @@ def test_too_few_values_say_how_many_are_needed_once() -> None:
         "      # volume: no proposal: need 30 values at least (windows × features) (19 values, largest seen 1)"
 
 
+def test_an_estimated_performance_proposal_names_the_metric_as_the_check_takes_it() -> None:
+    rng = np.random.default_rng(4)
+    history = records(np.abs(rng.normal(0, 0.01, 500)), "estimated_performance", "estimated_recall")
+    text = calibrate.as_yaml(calibrate.propose(history, rate=0.001), "h.jsonl", 500, 0.001)
+    proposed = yaml.safe_load(text)["monitors"][0]["checks"]["estimated_performance"]
+    assert proposed["metric"] == "recall" and 0.03 < proposed["warning"] < proposed["critical"]
+
+
 def test_calibrate_prints_yaml_that_pastes_into_the_topology(tmp_path: Path,
                                                              capsys: pytest.CaptureFixture[str]) -> None:
     topology = tmp_path / "t.yaml"

@@ -4,9 +4,11 @@ label agent, ticks after window closes, and a worker killed while labels are pen
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
 import orjson
+import pytest
 
 from stream_guard.adapters.memory_store import MemoryStateStore
 from stream_guard.core.decoding.records import RawRecord
@@ -89,3 +91,127 @@ async def run_into(runtime: MonitorRuntime, join: LabelRuntime, events: list[dic
     await join.on_labels(as_records(labels, "labels-demo.labels", 0))
     await runtime.tick()
     await join.tick()
+
+
+def replayed(tmp_path: Path, events: list[dict[str, object]], labels: list[dict[str, object]]) -> list[str]:
+    """The performance alert ids `replay --labels` gives for the same predictions and labels."""
+    from stream_guard.offline.replay import replay
+
+    for name, rows in (("e.jsonl", events), ("l.jsonl", labels)):
+        (tmp_path / name).write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+    (tmp_path / "t.yaml").write_text(label_topology())
+    alerts: list[dict[str, object]] = []
+    replay(load_topology(tmp_path / "t.yaml"), tmp_path / "e.jsonl", alerts.append, lambda r: None, lambda r: None,
+           labels=tmp_path / "l.jsonl")
+    return [str(a["id"]) for a in alerts if a["check"] == "performance"]
+
+
+def test_a_worker_catching_up_on_a_backlog_ticks_every_window_it_closed_as_replay_does(tmp_path: Path) -> None:
+    events, labels = label_traffic(windows=10, per_window=400, broken_from=6, max_delay=150_000)
+
+    async def go() -> list[dict[str, object]]:
+        runtime, join, sink, clock = worker(MemoryStateStore(), tmp_path)
+        await runtime.start()
+        clock.now = int(events[-1]["ts"])                            # type: ignore[call-overload]
+        await runtime.on_records(as_records(events, "labels-demo.predictions", 0))   # closes windows 0-8 at once
+        assert runtime.engine.last_evaluated == START_MS + 8 * 60_000
+        await join.on_labels(as_records(labels, "labels-demo.labels", 0))
+        await join.tick()
+        return sink.sent
+
+    live = [str(a["id"]) for a in asyncio.run(go()) if a["check"] == "performance"]
+    assert live and live == replayed(tmp_path, events, labels)
+
+
+def test_after_a_restart_ticks_wait_for_labels_still_on_the_label_topic_however_long_the_start_took(
+        tmp_path: Path) -> None:
+    events, labels = label_traffic(windows=10, per_window=400, broken_from=6, max_delay=150_000)
+    store = MemoryStateStore()
+    before = asyncio.run(run(store, tmp_path, events, labels, kill_after=1600))
+
+    async def restart() -> list[dict[str, object]]:
+        runtime, join, sink, clock = worker(store, tmp_path)
+        await runtime.start()
+        ticked = (await store.load_join("scorer")).ticked
+        assert isinstance(join.labels, Group)
+        join.labels.ends[0] = len(labels)        # the label topic holds every label; none delivered yet
+        clock.now = int(events[-1]["ts"]) + 60_000   # the worker took longer than idle_timeout to start
+        await runtime.on_records(as_records(events, "labels-demo.predictions", 0))
+        await join.tick()
+        clock.now += 20_000                      # silent past idle_timeout, with labels unread on the topic
+        await join.tick()
+        assert join.tracker.join.ticked == ticked
+        await join.on_labels(as_records(labels, "labels-demo.labels", 0))
+        await join.tick()
+        return sink.sent
+
+    after = asyncio.run(restart())
+    live = [str(a["id"]) for a in before + after if a["check"] == "performance"]
+    assert live and list(dict.fromkeys(live)) == replayed(tmp_path, events, labels)
+
+
+def test_a_tick_waits_for_the_slowest_label_partition(tmp_path: Path) -> None:
+    events, labels = label_traffic(windows=10, per_window=400, broken_from=6, max_delay=150_000)
+    halves = [labels[0::2], labels[1::2]]          # a label topic of two partitions
+    behind = START_MS + 4 * 60_000                   # partition 1 has delivered labels up to here only
+
+    def on(partition: int, rows: list[dict[str, object]], first: int = 0) -> list[RawRecord]:
+        return [RawRecord(orjson.dumps(r), partition, first + i, "labels-demo.labels") for i, r in enumerate(rows)]
+
+    async def go() -> list[dict[str, object]]:
+        runtime, join, sink, clock = worker(MemoryStateStore(), tmp_path)
+        join.labels = Group({0, 1}, 2)
+        await runtime.start()
+        clock.now = int(events[-1]["ts"])            # type: ignore[call-overload]
+        await runtime.on_records(as_records(events, "labels-demo.predictions", 0))
+        early = sum(1 for r in halves[1] if int(r["ts"]) < behind)   # type: ignore[call-overload]
+        await join.on_labels(on(0, halves[0]) + on(1, halves[1][:early]))
+        await join.tick()
+        assert join.tracker.join.ticked is not None and join.tracker.join.ticked <= behind - 5_000
+        await join.on_labels(on(1, halves[1][early:], early))
+        await join.tick()
+        return sink.sent
+
+    live = [str(a["id"]) for a in asyncio.run(go()) if a["check"] == "performance"]
+    assert live and live == replayed(tmp_path, events, labels)
+
+
+def test_label_partitions_no_join_reads_are_named_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    events, _ = label_traffic(windows=3, per_window=100)
+
+    async def go() -> None:
+        runtime, join, _, _ = worker(MemoryStateStore(), tmp_path)
+        join.labels = Group({0}, 3)                 # partitions 1 and 2 went to another worker of the group
+        await runtime.start()
+        await runtime.on_records(as_records(events, "labels-demo.predictions", 0))
+        await join.tick()
+        await join.tick()
+
+    with caplog.at_level(logging.WARNING, logger="stream_guard.worker"):
+        asyncio.run(go())
+    assert [r.getMessage() for r in caplog.records] == [
+        "scorer: label partitions 1, 2 of labels-demo.labels are assigned to other workers of the group, which do "
+        "not join them; their labels are not credited: run a monitor with labels on one worker (docs/checks.md, "
+        "the join's limit)"]
+
+
+def test_a_worker_that_does_not_evaluate_leaves_labels_without_holding_up_its_consumer(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    events, labels = label_traffic(windows=3, per_window=100)
+
+    async def go() -> LabelRuntime:
+        runtime, join, _, _ = worker(MemoryStateStore(), tmp_path)
+        runtime.source = Group({1}, 2)             # partition 0, and the evaluation, are another worker's
+        await runtime.start()
+        await asyncio.wait_for(join.on_labels(as_records(labels, "labels-demo.labels", 0)), timeout=1)
+        await join.tick()
+        await join.tick()
+        return join
+
+    with caplog.at_level(logging.WARNING, logger="stream_guard.worker"):
+        join = asyncio.run(go())
+    assert not join.tracker.join.labels and not join.tracker.offsets
+    assert [r.getMessage() for r in caplog.records] == [
+        "scorer: label partitions 0 of labels-demo.labels are assigned to this worker, which does not evaluate the "
+        "monitor: it leaves them; their labels are not credited: run a monitor with labels on one worker "
+        "(docs/checks.md, the join's limit)"]

@@ -219,6 +219,20 @@ def test_a_drop_that_more_labels_disprove_resolves() -> None:
     assert [(a["status"], a["window"]) for a in second.alerts] == [("resolved", first.alerts[0]["window"])]
 
 
+def test_a_tick_reads_only_the_windows_whose_buckets_changed_however_many_the_join_keeps() -> None:
+    t = tracker(label_topology(max_delay="7d"))
+    for w in range(2000):
+        t.join.predict(f"p{w}", START_MS + w * MINUTE, 0.9)
+    t.tick(START_MS + 1998 * MINUTE, 0)                 # the first tick reads every window once
+    read: list[int] = []
+    window = t.join.window
+    t.join.window = lambda start, size: read.append(start) or window(start, size)  # type: ignore[method-assign]
+    t.join.label("p1990", START_MS + 1990 * MINUTE + 1, 1)
+    result = t.tick(START_MS + 1999 * MINUTE, 0)
+    assert [e.window_start for e in result.evaluations] == [START_MS + 1990 * MINUTE, START_MS + 1999 * MINUTE]
+    assert len(read) < 40                               # the two windows and their references, not 2,000
+
+
 def test_a_restored_join_continues_as_if_nothing_happened() -> None:
     events, labels = label_traffic(windows=10, per_window=400, broken_from=6)
     whole = tracker(label_topology())
@@ -265,6 +279,13 @@ def test_model_and_labels_load(tmp_path: Path) -> None:
     monitor = load_topology(tmp_path / "t.yaml").monitors[0]
     assert monitor.labels is not None and monitor.labels.max_delay == 3_600_000
     assert monitor.checks.performance.metric == "roc_auc" and monitor.checks.performance.critical == 0.1
+
+
+def test_the_label_topic_is_among_the_topics_stream_guard_creates_with_its_partitions(tmp_path: Path) -> None:
+    (tmp_path / "t.yaml").write_text(TOPOLOGY.replace("max_delay: 1h}", "max_delay: 1h, partitions: 3}").replace(
+        "topic: t, timestamp: ts}", "topic: t, timestamp: ts, partitions: 2}"))
+    assert load_topology(tmp_path / "t.yaml").topics() == {
+        "t": 2, "l": 3, "stream-guard.alerts": 1, "stream-guard.dead-letters": 1}
 
 
 def test_a_metric_the_task_has_not_is_reported_at_its_line(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from stream_guard.core.alerting.alerts import Evaluation
 from stream_guard.core.decoding.registry import ABSENT_SUFFIX
 from stream_guard.core.decoding.schema import constrained
-from stream_guard.core.judging import checks, learned, multivariate
+from stream_guard.core.judging import checks, estimated, learned, multivariate
 from stream_guard.core.judging.references import (
     ClosedWindow,
     Reference,
@@ -50,6 +50,7 @@ METRIC_LABELS = {
     "outside_share": "share outside what the reference held", "new_value_share": "share of values never seen",
     "reference_shift_sd": "rolling reference's shift from its anchor (sd)",
     "reconstruction_error_change": "change of the mean PCA reconstruction error",
+    **{f"estimated_{m}": f"drop of estimated {label}" for m, label in estimated.LABELS.items()},
 }
 
 
@@ -95,7 +96,23 @@ def _window_results(monitor: MonitorSpec, current: WindowProfile, history: Seque
                 results.append(replace(result, segment=segment))
     if monitor.checks.volume.enabled:
         results.append(replace(_volume(monitor, current, history), segment=segment))
+    if monitor.checks.estimated_performance.enabled:
+        results.append(replace(_estimated(monitor, current, history, snapshot), segment=segment))
     return results
+
+
+def _estimated(monitor: MonitorSpec, current: WindowProfile, history: Sequence[ClosedWindow],
+               snapshot: Snapshot | None) -> _Result:
+    name = estimated.predicted_feature(monitor)
+    reference = resolve_reference(monitor, name, current.start, history, snapshot)
+    needed = monitor.reference.needed_windows()
+    feature = current.features[name]
+    measure = (estimated.estimated_drop(monitor, feature, reference) if reference.size >= needed
+               else checks.Measure(None, None, f"reference not ready ({reference.size} of {needed} windows)"))
+    return _Result(name, estimated.CHECK, f"estimated_{monitor.checks.estimated_performance.metric}",
+                   monitor.checks.estimated_performance, measure, feature.n,
+                   reference.feature.n if reference.feature is not None else 0, current, reference.description,
+                   reference.start, reference.end)
 
 
 def _applies(monitor: MonitorSpec, spec: FeatureSpec, check: str, rules: Sequence[Rule]) -> bool:

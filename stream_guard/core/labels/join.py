@@ -42,6 +42,7 @@ class LabelJoin:
     buckets: dict[int, PerformanceState] = field(default_factory=dict)
     counts: JoinCounts = field(default_factory=JoinCounts)
     ticked: int | None = None
+    touched: set[int] = field(default_factory=set)    # buckets whose counts changed since `take_touched`
     _dirty: tuple[set[str], set[str], set[int]] = field(default_factory=lambda: (set(), set(), set()))
     _dropped: tuple[set[str], set[str], set[int]] = field(default_factory=lambda: (set(), set(), set()))
 
@@ -113,6 +114,11 @@ class LabelJoin:
                 merged = merged.merged(self.buckets[bucket])
         return merged
 
+    def take_touched(self) -> set[int]:
+        """The buckets whose counts changed since the last call (every bucket after a restore)."""
+        touched, self.touched = self.touched, set()
+        return touched
+
     def checkpoint(self) -> JoinState:
         return JoinState(dict(self.pending), dict(self.labels), dict(self.buckets), ticked=self.ticked,
                          counts=self.counts)
@@ -121,6 +127,7 @@ class LabelJoin:
         self.pending, self.labels = dict(state.pending), dict(state.labels)
         self.buckets = {s: PerformanceState().merged(b) for s, b in state.buckets.items()}
         self.ticked, self.counts = state.ticked, state.counts
+        self.touched = set(self.buckets)
         self._dirty = (set(), set(), set())
         self._dropped = (set(), set(), set())
 
@@ -148,6 +155,7 @@ class LabelJoin:
 
     def _bucket(self, start: int) -> PerformanceState:
         self._mark(bucket=start)
+        self.touched.add(start)
         if start not in self.buckets:
             self.buckets[start] = PerformanceState()
         return self.buckets[start]

@@ -72,6 +72,10 @@ class EventReader:
         usable = self._value(value)
         return None if usable is None else (str(key), ms, usable)
 
+    def value_at(self, event: Any) -> float | str | None:
+        """The value at `value_path` of a decoded event, by this reader's rules (None: unusable)."""
+        return self._value(_at(event, self.value_path))
+
     def _value(self, value: Any) -> float | str | None:
         if self.task == "multiclass":
             return None if value is None or isinstance(value, (dict, list)) else str(value).lower() \

@@ -40,6 +40,7 @@ class PerformanceTracker:
     announced: dict[int, str] = field(default_factory=dict)     # window start -> severity announced
     evaluated: dict[int, tuple[int, int]] = field(default_factory=dict)   # start -> (labelled, predicted)
     offsets: dict[str, int] = field(default_factory=dict)       # "topic/partition" -> next offset held
+    stale: set[int] = field(default_factory=set)   # window starts whose buckets changed since last evaluated
 
     @classmethod
     def for_monitor(cls, monitor: MonitorSpec) -> PerformanceTracker | None:
@@ -76,10 +77,13 @@ class PerformanceTracker:
 
     def due_ticks(self, closed_through: int) -> list[int]:
         """The window starts whose ticks are due once windows up to `closed_through` (a start) closed."""
-        step = self.monitor.window.step
-        if self.join.ticked is None:
+        size, step = self.monitor.window.size, self.monitor.window.step
+        if self.join.ticked is not None:
+            first = self.join.ticked - size - self.monitor.window.grace + step
+        elif self.join.buckets:   # the first tick: from the first window holding a prediction, as a replay
+            first = min(self.join.buckets) - size + step   # closes them one by one, however many closed at once
+        else:
             return [closed_through]
-        first = self.join.ticked - self.monitor.window.size - self.monitor.window.grace + step
         return list(range(first, closed_through + 1, step))
 
     def tick(self, start: int, emitted_at: int) -> PerformanceResult:
@@ -98,10 +102,16 @@ class PerformanceTracker:
         return self.join.window(start, self.monitor.window.size)
 
     def _changed(self, closed_through: int) -> list[int]:
+        """The closed windows whose labelled or predicted count changed since they were last evaluated: only
+        windows holding a bucket that changed are read (a tick costs what changed, not what is kept)."""
         size, step = self.monitor.window.size, self.monitor.window.step
-        starts = {b - k for b in self.join.buckets for k in range(0, size, step)}
+        self.stale |= {b - k for b in self.join.take_touched() for k in range(0, size, step)}
+        due = sorted(s for s in self.stale if s <= closed_through)
+        self.stale.difference_update(due)
         out = []
-        for start in sorted(s for s in starts if s <= closed_through):
+        for start in due:
+            if not any(b in self.join.buckets for b in range(start, start + size, step)):
+                continue   # forgotten since
             state = self._window(start)
             counts = (state.labelled, state.predicted)
             if self.evaluated.get(start) != counts:
@@ -173,3 +183,4 @@ class PerformanceTracker:
         self.join.restore(state)
         self.announced, self.evaluated = dict(state.announced), dict(state.evaluated)
         self.offsets = dict(state.offsets)
+        self.stale = set()   # the restored join counts every bucket as changed: the next tick reads them all

@@ -20,6 +20,8 @@ import orjson
 
 from stream_guard.core.decoding.columns import FieldReader
 from stream_guard.core.decoding.schema import build_column
+from stream_guard.core.labels.reference_labels import ReferenceLabels
+from stream_guard.core.labels.scores import PerformanceState
 from stream_guard.core.profiles.multivariate import (
     ERROR_SPEC,
     RECONSTRUCTION,
@@ -44,15 +46,18 @@ class Snapshot:
     created_at: int      # epoch ms
     profile: WindowProfile
     multivariate: ReconstructionModel | None = None   # the PCA of its numeric features, when it has two
+    labels: PerformanceState | None = None   # the rows' labelled scores, when the rows carried labels
 
     def describe(self) -> dict[str, Any]:
         """What `reference list` and `reference show` print."""
         return {"name": self.name, "source": self.source, "rows": self.rows, "created_at": self.created_at,
-                "features": sorted(self.profile.features)}
+                "features": sorted(self.profile.features),
+                "labelled": self.labels.labelled if self.labels is not None else 0}
 
     def to_bytes(self) -> bytes:
+        labels = {"labels": self.labels.to_json()} if self.labels is not None else {}
         header = orjson.dumps({"name": self.name, "source": self.source, "rows": self.rows,
-                               "created_at": self.created_at,
+                               "created_at": self.created_at, **labels,
                                **({"multivariate": self.multivariate.to_json()} if self.multivariate else {})})
         return MAGIC + struct.pack(">HI", FORMAT_VERSION, len(header)) + header + self.profile.to_bytes()
 
@@ -66,7 +71,8 @@ class Snapshot:
         header = orjson.loads(data[10:10 + length])
         profile = WindowProfile.from_bytes(data[10 + length:])
         model = ReconstructionModel.from_json(header["multivariate"]) if "multivariate" in header else None
-        return cls(header["name"], header["source"], header["rows"], header["created_at"], profile, model)
+        labels = PerformanceState.from_json(header["labels"]) if "labels" in header else None
+        return cls(header["name"], header["source"], header["rows"], header["created_at"], profile, model, labels)
 
 
 class SnapshotBuilder:
@@ -82,6 +88,7 @@ class SnapshotBuilder:
         self._rules = monitor.parsed_rules()
         self._numeric = model_features(monitor)
         self._sample = RowSample(len(self._numeric)) if len(self._numeric) >= 2 else None
+        self.labels = ReferenceLabels.for_monitor(monitor)
 
     def add(self, rows: list[dict[str, Any]]) -> None:
         if not rows:
@@ -93,17 +100,21 @@ class SnapshotBuilder:
         self.rows += len(rows)
         if self._sample is not None:
             self._sample.add(numeric_matrix(columns, self._numeric))
+        if self.labels is not None:
+            self.labels.add(rows)
 
     def build(self, name: str, source: str, created_at: int) -> Snapshot:
-        """The snapshot; with two numeric features or more, their PCA and its errors on the rows fitted."""
+        """The snapshot; with two numeric features or more, their PCA and its errors on the rows fitted; with
+        labelled rows, their scores per class."""
+        labelled = self.labels.state if self.labels is not None and self.labels.state.labelled else None
         sample = self._sample.rows if self._sample is not None else np.empty((0, 0))
         model = ReconstructionModel.fit(self._numeric, sample, self.monitor.checks.multivariate.variance)
         if model is None:
-            return Snapshot(name, source, self.rows, created_at, self.profile)
+            return Snapshot(name, source, self.rows, created_at, self.profile, labels=labelled)
         errors = NumericProfile()
         errors.fold(error_column(model.errors(sample)), np.arange(len(sample)), ERROR_SPEC)
         profile = replace(self.profile, features={**self.profile.features, RECONSTRUCTION: errors})
-        return Snapshot(name, source, self.rows, created_at, profile, model)
+        return Snapshot(name, source, self.rows, created_at, profile, model, labelled)
 
 
 def build_snapshot(monitor: MonitorSpec, batches: Iterable[list[dict[str, Any]]], name: str, source: str,

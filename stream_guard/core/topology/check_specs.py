@@ -263,6 +263,22 @@ class PerformanceCheck(SeverityLadder):
         return {"warning": warning, "critical": critical, **data}
 
 
+class EstimatedPerformanceCheck(_MetricLadder):
+    """Performance of a binary model estimated from its scores alone, as a drop against the reference's
+    estimate (in the metric's units); the calibration comes from a labelled snapshot reference, else the
+    scores are taken as calibrated. Runs when the monitor's checks name it (see docs/checks.md); the
+    defaults keep 1,000-score windows quiet (recall and precision move more from window to window)."""
+
+    DEFAULTS: ClassVar[dict[str, tuple[float, float]]] = {
+        "accuracy": (0.03, 0.08), "roc_auc": (0.03, 0.08), "precision": (0.04, 0.08), "f1": (0.04, 0.08),
+        "recall": (0.05, 0.1)}
+    metric: Literal["accuracy", "precision", "recall", "f1", "roc_auc"] = "accuracy"
+    label: str | None = Field(default=None, min_length=1,
+                              description="the label's path in a reference file's rows; default labels.field")
+    warning: float | None = 0.03
+    critical: float | None = 0.08
+
+
 class FeatureChecks(Frozen):
     """A feature's own check settings; each one given replaces the monitor's for that feature."""
 
@@ -300,6 +316,7 @@ class ChecksSpec(Frozen):
     freshness: FreshnessCheck = FreshnessCheck()
     performance: PerformanceCheck = PerformanceCheck()
     multivariate: MultivariateCheck = MultivariateCheck()
+    estimated_performance: EstimatedPerformanceCheck = EstimatedPerformanceCheck(enabled=False)
 
 
 NUMERIC_CHECKS = ("numeric_drift", "mean_shift", "std_shift", "missing_rate", "invalid_rate", "slo",

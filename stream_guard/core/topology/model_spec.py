@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from stream_guard.core.topology.check_specs import PerformanceCheck
+from stream_guard.core.topology.check_specs import EstimatedPerformanceCheck, PerformanceCheck
 from stream_guard.core.topology.durations import Duration
 from stream_guard.core.topology.frozen import Frozen
 
@@ -75,6 +75,15 @@ def model_problems(model: ModelSpec | None, labels: LabelsSpec | None, check: Pe
         problems.append((("model",), f"a {model.task} model's prediction {name!r} must be of type "
                          f"{' or '.join(PREDICTION_KINDS[model.task])}, not {prediction_kinds[name]}"))
     return problems
+
+
+def estimation_problems(model: ModelSpec | None, check: EstimatedPerformanceCheck) -> list[Problem]:
+    """What keeps `checks.estimated_performance` from running on a monitor."""
+    if not check.enabled or (model is not None and model.task == "binary"):
+        return []
+    said = "has no model" if model is None else f"has a {model.task} model"
+    return [(("checks", "estimated_performance"), f"estimated performance is for binary classifiers and this "
+             f"monitor {said}: add model: {{task: binary, threshold: 0.5}} or remove the check")]
 
 
 def prediction_name(model: ModelSpec, prediction_kinds: dict[str, str]) -> str | None:
