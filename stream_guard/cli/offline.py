@@ -22,7 +22,7 @@ from stream_guard.errors import StreamGuardError, TopologyError
 def validate_parser(commands: Any) -> None:
     sub = command(commands, "validate", "check topology files; prints FILE:LINE: message per error, exit 2 if any",
                   _validate)
-    sub.add_argument("topologies", nargs="+", metavar="TOPOLOGY", type=Path)
+    sub.add_argument("topologies", nargs="+", metavar="TOPOLOGY", type=Path, help="topology YAML files")
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -162,7 +162,7 @@ def calibrate_parser(commands: Any) -> None:
 
 
 def _calibrate(args: argparse.Namespace) -> int:
-    from stream_guard.offline.calibrate import as_yaml, propose
+    from stream_guard.offline.calibrate import as_yaml, propose, with_never_computed
     from stream_guard.offline.replay import replay
 
     if not 0 < args.rate < 0.5:
@@ -177,7 +177,8 @@ def _calibrate(args: argparse.Namespace) -> int:
                          progress=lambda n: status.update(f"replaying… {n:,} lines"),
                          snapshots=_snapshots(topology, args.topology, console))
     _print_replay_summary(console, summary)
-    text = as_yaml(propose(evaluations, args.rate), args.events.name, summary.windows, args.rate)
+    proposals = with_never_computed(propose(evaluations, args.rate), evaluations)
+    text = as_yaml(proposals, args.events.name, summary.windows, args.rate)
     if args.out:
         args.out.write_text(text)
         console.print(f"thresholds written to {args.out}")

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from stream_guard.core.topology.topology import Topology
-from stream_guard.core.topology.yaml_tree import Loc, YamlProblem, read_yaml
+from stream_guard.core.topology.yaml_tree import AtKey, Loc, YamlProblem, read_yaml
 from stream_guard.errors import TopologyError
 
 MAX_BYTES = 4 * 2**20   # a topology of thousands of features is a few hundred kB
@@ -35,7 +35,7 @@ def load_topology(path: str | Path) -> Topology:
     try:
         return Topology.model_validate(data)
     except ValidationError as exc:
-        problems = [(_line_of(tuple(e["loc"]), lines), _describe(path, e, lines)) for e in exc.errors()]
+        problems = [(_line_of(_loc(e), lines), _describe(path, e, lines)) for e in exc.errors()]
         raise TopologyError([text for _, text in sorted(problems, key=lambda p: p[0])]) from None
 
 
@@ -67,8 +67,14 @@ def _read(path: Path) -> str:
         raise TopologyError([f"{path}:1: the file is not UTF-8 text"]) from None
 
 
+def _loc(err: Any) -> Loc:
+    """Where an error lies: pydantic's location, and below it the key a validator named (`AtKey`)."""
+    cause = (err.get("ctx") or {}).get("error")
+    return tuple(err["loc"]) + (cause.key if isinstance(cause, AtKey) else ())
+
+
 def _describe(path: Path, err: Any, lines: dict[Loc, int]) -> str:
-    loc: Loc = tuple(err["loc"])
+    loc = _loc(err)
     line = _line_of(loc, lines)
     where = _dotted(loc)
     if err["type"] == "extra_forbidden":
