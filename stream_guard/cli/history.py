@@ -10,7 +10,7 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
-from stream_guard.cli.common import command, on_redis, one_monitor, redacted_url
+from stream_guard.cli.common import command, counted, on_redis, one_monitor, redacted_url
 from stream_guard.core.alerting.alerts import iso
 from stream_guard.core.topology.check_specs import ChecksSpec
 from stream_guard.core.topology.file import load_topology, with_overrides
@@ -58,7 +58,7 @@ def _history(args: argparse.Namespace) -> int:
             if (feature, check) in grid:
                 grid[(feature, check)][i] = (severity, value)
     console = Console(soft_wrap=True)
-    console.print(f"{monitor.name}: {len(windows)} windows from {iso(windows[0]['start'])} to "
+    console.print(f"{monitor.name}: {counted(len(windows), 'window')} from {iso(windows[0]['start'])} to "
                   f"{iso(windows[-1]['start'] + monitor.window.size)}")
     width = max(len(f"{f}/{c}") for f, c in keys)
     for (feature, check), points in grid.items():

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 from rich.console import Console
 
-from stream_guard.cli.common import command
+from stream_guard.cli.common import command, counted
 from stream_guard.core.topology.durations import format_duration
 from stream_guard.core.topology.file import load_topology, with_overrides
 from stream_guard.core.topology.sizes import format_size
@@ -34,7 +34,7 @@ def _validate(args: argparse.Namespace) -> int:
             problems.extend(exc.problems)
             continue
         features = sum(len(m.all_features()) for m in topology.monitors)
-        print(f"{path}: ok ({len(topology.monitors)} monitors, {features} features)")
+        print(f"{path}: ok ({counted(len(topology.monitors), 'monitor')}, {counted(features, 'feature')})")
     for problem in problems:
         print(problem, file=sys.stderr)
     return 2 if problems else 0
@@ -120,8 +120,9 @@ def _print_replay_summary(console: Console, summary: Any) -> None:
     alerts = ", ".join(f"{n} {sev} {status}" for (status, sev), n in sorted(summary.alerts.items())) or "none"
     console.print(f"{summary.lines:,} lines: {summary.consumed:,} events read, {summary.folded:,} folded, "
                   f"{total_dead:,} dead letters" + (f" ({dead})" if dead else ""))
-    console.print(f"{summary.windows} windows evaluated ({summary.evaluations:,} checks, "
-                  f"{summary.evaluated_events:,} events); alerts: {alerts}; {summary.digests} window digests")
+    console.print(f"{counted(summary.windows, 'window')} evaluated ({counted(summary.evaluations, 'check')}, "
+                  f"{counted(summary.evaluated_events, 'event')}); alerts: {alerts}; "
+                  f"{counted(summary.digests, 'window digest')}")
     for monitor, counts in getattr(summary, "join", {}).items():
         console.print(f"{monitor}: {summary.labels:,} label lines; not joined: {counts.expired:,} predictions "
                       f"unlabelled past max_delay, {counts.unmatched:,} labels without a prediction, "

@@ -9,7 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from stream_guard.cli.common import command, on_redis, one_monitor, usage
+from stream_guard.cli.common import command, counted, on_redis, one_monitor, usage
 from stream_guard.core.alerting.alerts import iso
 from stream_guard.core.topology.file import load_topology, with_overrides
 from stream_guard.errors import StreamGuardError
@@ -66,7 +66,7 @@ def _reference_build(args: argparse.Namespace) -> int:
                                f"change: delete it first (stream-guard reference delete) or choose another name")
     skipped = f"; {report.skipped:,} rows skipped ({'; '.join(report.examples)})" if report.skipped else ""
     console.print(f"snapshot {args.name!r} of monitor {monitor.name}: {snapshot.rows:,} rows of {args.file.name}, "
-                  f"{len(monitor.all_features())} features{skipped}{_pca(snapshot)}")
+                  f"{counted(len(monitor.all_features()), 'feature')}{skipped}{_pca(snapshot)}")
     note = labels_note(monitor, snapshot)
     if note:
         console.print(note)

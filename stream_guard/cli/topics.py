@@ -8,7 +8,7 @@ from typing import Any
 
 from rich.console import Console
 
-from stream_guard.cli.common import command, redacted_url, service_flags, usage
+from stream_guard.cli.common import command, counted, redacted_url, service_flags, usage
 from stream_guard.core.topology.file import load_topology, with_overrides
 from stream_guard.errors import StreamGuardError
 
@@ -138,5 +138,6 @@ def _forward(args: argparse.Namespace) -> int:
     targets = ", ".join(redacted_url(u) for u in [args.alertmanager, *args.webhook] if u)
     console.print(f"forwarding {topology.alerts.topic} (group {group_of(topology, options)}) to {targets}")
     counts = run_forwarder(topology, options, lambda line: console.print(line, markup=False))
-    console.print(f"forwarded {counts.alerts} alerts" + (f" and {counts.digests} digests" if args.digests else ""))
+    console.print(f"forwarded {counted(counts.alerts, 'alert')}"
+                  + (f" and {counted(counts.digests, 'digest')}" if args.digests else ""))
     return 0

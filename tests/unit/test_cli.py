@@ -31,7 +31,17 @@ def jsonl(path: Path) -> list[dict[str, object]]:
 
 def test_validate_exits_0_and_says_ok_for_a_valid_topology(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", str(DEMO)]) == 0
-    assert capsys.readouterr().out == f"{DEMO}: ok (1 monitors, 6 features)\n"
+    assert capsys.readouterr().out == f"{DEMO}: ok (1 monitor, 6 features)\n"
+
+
+def test_validate_counts_monitors_and_features_in_singular_and_plural(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    one = tmp_path / "one.yaml"
+    one.write_text(MINIMAL.replace("      channel: {type: categorical}\n", ""))
+    two = tmp_path / "two.yaml"
+    two.write_text(MINIMAL + MINIMAL.split("monitors:\n")[1].replace("checkout", "refunds"))
+    assert main(["validate", str(one), str(two)]) == 0
+    assert capsys.readouterr().out == f"{one}: ok (1 monitor, 1 feature)\n{two}: ok (2 monitors, 4 features)\n"
 
 
 def test_validate_exits_2_with_file_and_line_of_each_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -44,7 +54,7 @@ def test_validate_exits_2_with_file_and_line_of_each_error(tmp_path: Path, capsy
         f"{bad}:8: monitors[0].features.basket_value.min: Input should be a valid number, unable to parse "
         "string as a number (got 'zero')",
     ]
-    assert out.out == f"{DEMO}: ok (1 monitors, 6 features)\n"
+    assert out.out == f"{DEMO}: ok (1 monitor, 6 features)\n"
 
 
 def test_validate_reports_every_file_even_after_ones_that_cannot_be_read(
@@ -57,7 +67,7 @@ def test_validate_reports_every_file_even_after_ones_that_cannot_be_read(
     out = capsys.readouterr()
     assert [line.split(":")[0] for line in out.err.splitlines()] == [str(tmp_path / name) for name in files]
     assert "Traceback" not in out.err
-    assert out.out == f"{DEMO}: ok (1 monitors, 6 features)\n"
+    assert out.out == f"{DEMO}: ok (1 monitor, 6 features)\n"
 
 
 def test_validate_of_a_missing_file_names_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

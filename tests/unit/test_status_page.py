@@ -11,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from stream_guard.adapters.memory_store import MemoryStateStore
 from stream_guard.core.alerting.alerts import iso
+from stream_guard.core.alerting.lifecycle import AlertBook
 from stream_guard.core.decoding.records import DeadLetter, RawRecord
 from stream_guard.core.engine import MonitorEngine
 from stream_guard.core.topology.services import StateSpec
@@ -268,3 +269,22 @@ def test_category_bars_carry_their_shares(worker: Any) -> None:
     _, view, _ = worker
     bars = view.plot("country")
     assert bars is not None and re.search(r">\d+(\.\d)?% → \d+(\.\d)?%</text>", bars)
+
+
+def test_after_a_restart_the_checks_table_shows_the_firing_freshness_severity_not_ok() -> None:
+    before = MonitorRuntime(DEMO, StateSpec(), MemoryStateStore(), NoPublisher(), clock=lambda: NOW)
+    before.freshness.assigned({0}, NOW - 200_000)
+    fired = before.engine.book.apply([before.freshness.observation(NOW, before.engine.book)])  # type: ignore[list-item]
+    assert [(a["status"], a["severity"]) for a in fired] == [("firing", "warning")]
+    saved = orjson.loads(orjson.dumps(before.engine.book.to_json()))
+    restarted = MonitorRuntime(DEMO, StateSpec(), MemoryStateStore(), NoPublisher(), clock=lambda: NOW + 60_000)
+    restarted.engine.book = AlertBook.for_monitor(DEMO, saved)
+    restarted.freshness.assigned({0}, NOW + 25_000)   # nothing received since the restart
+    status = monitor_status(restarted, MonitorView(DEMO))
+    assert (status["freshness"]["severity"], status["freshness"]["value"]) == ("warning", None)
+    assert status["freshness"]["summary"] == ("events: not computed: partition 0 has sent nothing since it was "
+                                              "assigned 35s ago, which cannot lower the firing warning.")
+    page = status_page.index_page({"app": "demo-guard", "monitors": {DEMO.name: status}})
+    rows = re.findall(r"<tr class='check sev-(\w+)' data-severity='\w+'.*?><td>(?:<a [^>]*>)?([^<]+)(?:</a>)?</td>"
+                      r"<td>all</td><td>(\w+)</td>", page)
+    assert rows == [("warning", "(whole monitor)", "freshness")]
