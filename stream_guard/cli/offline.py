@@ -13,7 +13,8 @@ from rich.console import Console
 
 from stream_guard.cli.common import command, counted
 from stream_guard.core.topology.durations import format_duration
-from stream_guard.core.topology.file import load_topology, with_overrides
+from stream_guard.core.topology.file import key_lines, load_topology, warning_at, with_overrides
+from stream_guard.core.topology.never_run import never_run
 from stream_guard.core.topology.sizes import format_size
 from stream_guard.errors import StreamGuardError, TopologyError
 
@@ -26,17 +27,27 @@ def validate_parser(commands: Any) -> None:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    """Errors (exit 2) and warnings (printed as `FILE:LINE: warning: ...`, exit 0) of every file given."""
+    from stream_guard.offline.references import reference_file_problems
+
     problems: list[str] = []
+    warnings: list[str] = []
     for path in args.topologies:
         try:
             topology = load_topology(path)
         except TopologyError as exc:
             problems.extend(exc.problems)
             continue
-        features = sum(len(m.all_features()) for m in topology.monitors)
-        print(f"{path}: ok ({counted(len(topology.monitors), 'monitor')}, {counted(features, 'feature')})")
-    for problem in problems:
-        print(problem, file=sys.stderr)
+        missing = reference_file_problems(topology, path)
+        problems.extend(missing)
+        findings = sorted(never_run(topology), key=lambda f: f[0])
+        lines = key_lines(path) if findings else {}
+        warnings.extend(warning_at(path, lines, loc, message) for loc, message in findings)
+        if not missing:
+            features = sum(len(m.all_features()) for m in topology.monitors)
+            print(f"{path}: ok ({counted(len(topology.monitors), 'monitor')}, {counted(features, 'feature')})")
+    for line in [*problems, *warnings]:
+        print(line, file=sys.stderr)
     return 2 if problems else 0
 
 

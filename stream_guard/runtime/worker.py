@@ -20,7 +20,7 @@ from stream_guard.core.topology.redaction import redacted
 from stream_guard.core.topology.schema_registry import REGISTRY_FORMATS
 from stream_guard.core.topology.topology import Topology
 from stream_guard.errors import StreamGuardError
-from stream_guard.offline.references import snapshots_for
+from stream_guard.offline.references import reference_file_problems, snapshots_for
 from stream_guard.runtime.app import broker_address, build_app
 from stream_guard.runtime.broker_watch import BrokerWatch
 from stream_guard.runtime.log_summary import RepeatSummary, summarise
@@ -65,6 +65,9 @@ def run_worker(topology: Topology, web_port: int | None, loglevel: str = "info",
         raise StreamGuardError(f"monitor {needs_registry[0]} reads records in the Confluent wire format: give the "
                                "Schema Registry as schema_registry: {url: ...} in the topology, --schema-registry "
                                "URL or SG_SCHEMA_REGISTRY")
+    missing = reference_file_problems(topology, topology_path or Path("topology.yaml"))
+    if missing:   # before the services: the fix is in the topology, whatever they say
+        raise StreamGuardError(missing[0])
     check_broker(topology.kafka.broker)
     check_redis(topology.redis.url, options=redis_options(topology.redis))
     print(startup_line(topology, web_port), file=sys.stderr, flush=True)

@@ -39,6 +39,25 @@ def load_topology(path: str | Path) -> Topology:
         raise TopologyError([text for _, text in sorted(problems, key=lambda p: p[0])]) from None
 
 
+def key_lines(path: str | Path) -> dict[Loc, int]:
+    """The line of every key in a topology file that loads (`load_topology` keeps none), for findings made
+    after loading; empty when the file cannot be read."""
+    try:
+        return read_yaml(_read(Path(path)))[1]
+    except (TopologyError, YamlProblem):
+        return {}
+
+
+def at_key(path: str | Path, lines: dict[Loc, int], loc: Loc, message: str) -> str:
+    """`FILE:LINE: message`, at the line of the key at `loc` (or of the nearest key above it)."""
+    return f"{path}:{_line_of(loc, lines)}: {message}"
+
+
+def warning_at(path: str | Path, lines: dict[Loc, int], loc: Loc, message: str) -> str:
+    """`FILE:LINE: warning: KEY: message`, at the line of the key at `loc`."""
+    return at_key(path, lines, loc, f"warning: {_dotted(loc)}: {message}")
+
+
 def with_overrides(topology: Topology, broker: str | None = None, redis: str | None = None) -> Topology:
     """Apply `--broker` / `--redis` flags, else `SG_BROKER` / `SG_REDIS`, over the file's URLs."""
     broker = broker or os.environ.get("SG_BROKER")
