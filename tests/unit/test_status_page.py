@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -11,7 +12,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from stream_guard.adapters.memory_store import MemoryStateStore
 from stream_guard.core.alerting.alerts import iso
-from stream_guard.core.alerting.lifecycle import AlertBook
 from stream_guard.core.decoding.records import DeadLetter, RawRecord
 from stream_guard.core.engine import MonitorEngine
 from stream_guard.core.topology.services import StateSpec
@@ -209,7 +209,8 @@ def test_with_nothing_firing_the_summary_still_says_how_many_events_were_dead_le
 
 def test_a_series_firing_from_before_a_restart_shows_its_check_now_instead_of_an_empty_summary() -> None:
     freshness = {"segment": "all", "feature": "*", "check": "freshness", "metric": "seconds_since_last_event",
-                 "severity": "ok", "value": None, "threshold": 120.0, "p_value": None, "n_current": 0, "n_reference": 0,
+                 "severity": "warning", "value": None, "threshold": 120.0, "p_value": None, "n_current": 0,
+                 "n_reference": 0,
                  "summary": "events: not computed: partitions 0, 1, 2 have sent nothing since they were assigned "
                             "37s ago, which cannot lower the firing warning."}
     restored = {"fingerprint": "9cafe620d0f83a0e", "feature": "*", "check": "freshness", "severity": "warning",
@@ -276,9 +277,9 @@ def test_after_a_restart_the_checks_table_shows_the_firing_freshness_severity_no
     before.freshness.assigned({0}, NOW - 200_000)
     fired = before.engine.book.apply([before.freshness.observation(NOW, before.engine.book)])  # type: ignore[list-item]
     assert [(a["status"], a["severity"]) for a in fired] == [("firing", "warning")]
-    saved = orjson.loads(orjson.dumps(before.engine.book.to_json()))
+    saved = before.engine.checkpoint()   # what the store keeps, and the next worker restores
     restarted = MonitorRuntime(DEMO, StateSpec(), MemoryStateStore(), NoPublisher(), clock=lambda: NOW + 60_000)
-    restarted.engine.book = AlertBook.for_monitor(DEMO, saved)
+    restarted.engine.restore(replace(saved, book=orjson.loads(orjson.dumps(saved.book))))
     restarted.freshness.assigned({0}, NOW + 25_000)   # nothing received since the restart
     status = monitor_status(restarted, MonitorView(DEMO))
     assert (status["freshness"]["severity"], status["freshness"]["value"]) == ("warning", None)
