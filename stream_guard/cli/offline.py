@@ -129,8 +129,8 @@ def _print_replay_summary(console: Console, summary: Any) -> None:
     dead = ", ".join(f"{reason} {n:,}" for reason, n in sorted(summary.dead_letters.items()))
     total_dead = sum(summary.dead_letters.values())
     alerts = ", ".join(f"{n} {sev} {status}" for (status, sev), n in sorted(summary.alerts.items())) or "none"
-    console.print(f"{summary.lines:,} lines: {summary.consumed:,} events read, {summary.folded:,} folded, "
-                  f"{total_dead:,} dead letters" + (f" ({dead})" if dead else ""))
+    console.print(f"{counted(summary.lines, 'line')}: {counted(summary.consumed, 'event')} read, {summary.folded:,} "
+                  f"folded, {counted(total_dead, 'dead letter')}" + (f" ({dead})" if dead else ""))
     console.print(f"{counted(summary.windows, 'window')} evaluated ({counted(summary.evaluations, 'check')}, "
                   f"{counted(summary.evaluated_events, 'event')}); alerts: {alerts}; "
                   f"{counted(summary.digests, 'window digest')}")
@@ -147,13 +147,13 @@ def _print_replay_summary(console: Console, summary: Any) -> None:
                           + (f"; a window of {format_duration(reaching)} would hold about {thin.min_samples} at "
                              f"this rate" if reaching else ""), style="yellow")
     for name, over in getattr(summary, "over_cap", {}).items():
-        console.print(f"monitor {name}: {over.windows} window(s) reached the state cap (max_window_bytes "
+        console.print(f"monitor {name}: {counted(over.windows, 'window')} reached the state cap (max_window_bytes "
                       f"{format_size(over.cap)}; the largest about {format_size(over.peak_bytes)}): "
                       f"{over.pooled_events:,} events lost their segment's own profile and were folded into "
                       "segment other (see the state_cap alerts)", style="yellow")
     if summary.open_windows:
-        console.print(f"{summary.open_windows} window(s) still open at the end of the file, not evaluated "
-                      f"({summary.open_events:,} events; their end plus grace was not reached)", style="dim")
+        console.print(f"{counted(summary.open_windows, 'window')} still open at the end of the file, not evaluated "
+                      f"({counted(summary.open_events, 'event')}; their end plus grace was not reached)", style="dim")
 
 
 # calibrate --------------------------------------------------------------------------------------

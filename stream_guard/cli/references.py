@@ -64,9 +64,9 @@ def _reference_build(args: argparse.Namespace) -> int:
     if not on_redis(store.state, lambda: store.save(monitor.name, snapshot)):
         raise StreamGuardError(f"monitor {monitor.name} already has a snapshot named {args.name!r}; snapshots never "
                                f"change: delete it first (stream-guard reference delete) or choose another name")
-    skipped = f"; {report.skipped:,} rows skipped ({'; '.join(report.examples)})" if report.skipped else ""
-    console.print(f"snapshot {args.name!r} of monitor {monitor.name}: {snapshot.rows:,} rows of {args.file.name}, "
-                  f"{counted(len(monitor.all_features()), 'feature')}{skipped}{_pca(snapshot)}")
+    skipped = f"; {counted(report.skipped, 'row')} skipped ({'; '.join(report.examples)})" if report.skipped else ""
+    console.print(f"snapshot {args.name!r} of monitor {monitor.name}: {counted(snapshot.rows, 'row')} of "
+                  f"{args.file.name}, {counted(len(monitor.all_features()), 'feature')}{skipped}{_pca(snapshot)}")
     note = labels_note(monitor, snapshot)
     if note:
         console.print(note)
@@ -121,7 +121,7 @@ def _reference_show(args: argparse.Namespace) -> int:
     if snapshot is None:
         raise _no_snapshot(store, monitor.name, args.name)
     console = Console(soft_wrap=True)
-    console.print(f"snapshot {snapshot.name!r} of monitor {monitor.name}: {snapshot.rows:,} rows of "
+    console.print(f"snapshot {snapshot.name!r} of monitor {monitor.name}: {counted(snapshot.rows, 'row')} of "
                   f"{snapshot.source}, built {iso(snapshot.created_at)}{_pca(snapshot)}")
     table = Table("feature", "values", "missing", "invalid", "profile")
     for name, feature in sorted(snapshot.profile.features.items()):

@@ -44,6 +44,18 @@ def test_validate_counts_monitors_and_features_in_singular_and_plural(
     assert capsys.readouterr().out == f"{one}: ok (1 monitor, 1 feature)\n{two}: ok (2 monitors, 4 features)\n"
 
 
+def test_replay_summary_counts_one_line_event_and_window_in_the_singular(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    topology = tmp_path / "t.yaml"
+    topology.write_text(MINIMAL)
+    events = write_events(tmp_path / "e.jsonl", [{"ts": START // 1000, "basket_value": 3, "channel": "web"}])
+    assert main(["replay", str(topology), str(events)]) == 0
+    assert capsys.readouterr().err.splitlines()[-3:] == [
+        "1 line: 1 event read, 1 folded, 0 dead letters",
+        "0 windows evaluated (0 checks, 0 events); alerts: none; 0 window digests",
+        "1 window still open at the end of the file, not evaluated (1 event; their end plus grace was not reached)"]
+
+
 def test_validate_exits_2_with_file_and_line_of_each_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(MINIMAL.replace("grace: 30s", "grase: 30s").replace("min: 0", "min: zero"))
