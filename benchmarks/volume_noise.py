@@ -10,6 +10,8 @@ the mean of the previous 10 windows (`stream_guard.core.judging.checks.volume`, 
 
 from __future__ import annotations
 
+import argparse
+
 import numpy as np
 
 WINDOWS = 1_000_000
@@ -31,6 +33,7 @@ def row(label: str, folds: np.ndarray) -> str:
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     rng = np.random.default_rng(5)
     print(f"{WINDOWS:,} clean windows each; the last columns count windows at or above each fold change\n")
     print("| traffic | median | 99% | 99.9% | 99.99% | max | " + " | ".join(f"≥ {t}" for t in THRESHOLDS) + " |")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
@@ -10,9 +9,6 @@ import redis
 
 from stream_guard.runtime.local_stack import LocalStack
 from stream_guard.runtime.local_stack import local_stack as start_local_stack
-
-# the soak under chaos runs for minutes by design: `make soak` runs it (SG_SOAK_SECONDS), the test run does not
-collect_ignore = [] if "SG_SOAK_SECONDS" in os.environ else ["soak"]
 
 
 @pytest.fixture(scope="session")

@@ -135,6 +135,17 @@ def records(broker_url: str, topic: str, from_beginning: bool, idle_timeout_s: f
         consumer.close()
 
 
+def missing_topics(broker_url: str, topics: Iterable[str], security: KafkaSecurity | None = None) -> list[str]:
+    """Those of `topics` the broker does not list. Only reads the cluster's metadata: asking for every
+    topic creates none, even on a broker that creates topics on first use."""
+    consumer = KafkaConsumer(**_connection(broker_url, security), group_id=None, request_timeout_ms=10_000)
+    try:
+        known = consumer.topics()
+    finally:
+        consumer.close()
+    return [topic for topic in topics if topic not in known]
+
+
 def _connection(broker_url: str, security: KafkaSecurity | None) -> dict[str, Any]:
     """Bootstrap servers (the URL without any login) and the TLS / SASL settings."""
     if security is None:

@@ -28,6 +28,15 @@ def registry_flag(sub: argparse.ArgumentParser) -> None:
                           "(env SG_SCHEMA_REGISTRY)")
 
 
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """`n` and the noun, singular for one: `1 monitor`, `2 monitors`, `1,200 windows`.
+
+    >>> counted(1, "monitor"), counted(0, "feature"), counted(2, "window digest"), counted(3, "entry", "entries")
+    ('1 monitor', '0 features', '2 window digests', '3 entries')
+    """
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
+
+
 def usage(parser: argparse.ArgumentParser) -> int:
     parser.print_help()
     return 2

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.text import Text
 
-from stream_guard.cli.common import command, on_redis, one_monitor, redacted_url
+from stream_guard.cli.common import command, counted, on_redis, one_monitor, redacted_url
 from stream_guard.core.alerting.alerts import iso
+from stream_guard.core.topology.check_specs import ChecksSpec
 from stream_guard.core.topology.file import load_topology, with_overrides
 from stream_guard.errors import StreamGuardError
 
 SPARKS = "▁▂▃▄▅▆▇█"
 SEVERITY_STYLE = {"ok": "green", "info": "cyan", "warning": "yellow", "critical": "bold red"}
+OTHER_CHECKS = ("state_cap", "source")   # graded without a `checks:` entry of their own
 
 
 def history_parser(commands: Any) -> None:
@@ -38,6 +41,7 @@ def _history(args: argparse.Namespace) -> int:
 
     topology = with_overrides(load_topology(args.topology), redis=args.redis)
     monitor = one_monitor(topology, args.monitor)
+    _check_names(monitor, args.feature, args.check)
     store = RedisStateStore.for_topology(topology)
 
     windows = on_redis(store, lambda: store.history(monitor.name, max(args.windows, 1)))
@@ -54,7 +58,7 @@ def _history(args: argparse.Namespace) -> int:
             if (feature, check) in grid:
                 grid[(feature, check)][i] = (severity, value)
     console = Console(soft_wrap=True)
-    console.print(f"{monitor.name}: {len(windows)} windows from {iso(windows[0]['start'])} to "
+    console.print(f"{monitor.name}: {counted(len(windows), 'window')} from {iso(windows[0]['start'])} to "
                   f"{iso(windows[-1]['start'] + monitor.window.size)}")
     width = max(len(f"{f}/{c}") for f, c in keys)
     for (feature, check), points in grid.items():
@@ -65,6 +69,22 @@ def _history(args: argparse.Namespace) -> int:
         line.append(f"  latest {_num(values[-1] if values else None)}  max {_num(max(values, default=None))}")
         console.print(line)
     return 0
+
+
+def _check_names(monitor: Any, feature: str | None, check: str | None) -> None:
+    """A feature or check the topology does not have is a typo, not an empty history: say so first."""
+    features = sorted(monitor.all_features())
+    if feature is not None and feature != "*" and not feature.startswith("source:") and feature not in features:
+        raise StreamGuardError(f"monitor {monitor.name} has no feature {feature!r}{_closest(feature, features)}; "
+                               f"its features: {', '.join(features)} (`*` for the monitor as a whole)")
+    checks = sorted([*ChecksSpec.model_fields, *OTHER_CHECKS])
+    if check is not None and check not in checks:
+        raise StreamGuardError(f"no check is named {check!r}{_closest(check, checks)}; the checks: {', '.join(checks)}")
+
+
+def _closest(name: str, known: list[str]) -> str:
+    match = difflib.get_close_matches(name, known, n=1)
+    return f" (did you mean {match[0]!r}?)" if match else ""
 
 
 def sparkline(points: list[tuple[str, float | None]]) -> list[tuple[str, str]]:

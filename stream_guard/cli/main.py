@@ -23,7 +23,7 @@ examples:
   stream-guard validate topologies/*.yaml          check topology files (FILE:LINE: message per error)
   stream-guard init --from-registry fraud.features-value --schema-registry http://127.0.0.1:8081
   stream-guard replay topologies/demo.yaml events.jsonl --alerts-out alerts.jsonl
-  stream-guard local up                            a broker and a Redis on loopback for your own worker
+  stream-guard local up --topology topologies/demo.yaml   a broker (with the topology's topics) and a Redis
   stream-guard worker topologies/demo.yaml --broker kafka://127.0.0.1:9092 --redis redis://127.0.0.1:6379/0
   stream-guard alerts tail topologies/demo.yaml --no-digests
   stream-guard forward topologies/demo.yaml --alertmanager http://alertmanager:9093

@@ -11,8 +11,9 @@ from typing import Any
 import orjson
 from rich.console import Console
 
-from stream_guard.cli.common import command
-from stream_guard.core.topology.file import load_topology, with_overrides
+from stream_guard.cli.common import command, counted
+from stream_guard.core.topology.file import key_lines, load_topology, warning_at, with_overrides
+from stream_guard.core.topology.never_run import never_run
 from stream_guard.core.topology.sizes import format_size
 from stream_guard.errors import StreamGuardError, TopologyError
 
@@ -42,24 +43,34 @@ def validate_parser(commands: Any) -> None:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    """Errors (exit 2) and warnings (printed as `FILE:LINE: warning: ...`, exit 0) of every file given."""
+    from stream_guard.offline.references import reference_file_problems
+
     problems: list[str] = []
     if args.events is not None and not args.events.is_file():
         raise StreamGuardError(f"{args.events}: no such events file")
+    warnings: list[str] = []
     for path in args.topologies:
         try:
             topology = load_topology(path)
         except TopologyError as exc:
             problems.extend(exc.problems)
             continue
-        features = sum(len(m.all_features()) for m in topology.monitors)
-        print(f"{path}: ok ({len(topology.monitors)} monitors, {features} features)")
-        if args.events is not None:
-            from stream_guard.offline.event_check import check_events
+        missing = reference_file_problems(topology, path)
+        problems.extend(missing)
+        findings = sorted(never_run(topology), key=lambda f: f[0])
+        lines = key_lines(path) if findings else {}
+        warnings.extend(warning_at(path, lines, loc, message) for loc, message in findings)
+        if not missing:
+            features = sum(len(m.all_features()) for m in topology.monitors)
+            print(f"{path}: ok ({counted(len(topology.monitors), 'monitor')}, {counted(features, 'feature')})")
+            if args.events is not None:
+                from stream_guard.offline.event_check import check_events
 
-            for report in check_events(topology, args.events):
-                print("\n".join(report.lines()))
-    for problem in problems:
-        print(problem, file=sys.stderr)
+                for report in check_events(topology, args.events):
+                    print("\n".join(report.lines()))
+    for line in [*problems, *warnings]:
+        print(line, file=sys.stderr)
     return 2 if problems else 0
 
 
@@ -141,10 +152,11 @@ def _print_replay_summary(console: Console, summary: Any) -> None:
     dead = ", ".join(f"{reason} {n:,}" for reason, n in sorted(summary.dead_letters.items()))
     total_dead = sum(summary.dead_letters.values())
     alerts = ", ".join(f"{n} {sev} {status}" for (status, sev), n in sorted(summary.alerts.items())) or "none"
-    console.print(f"{summary.lines:,} lines: {summary.consumed:,} events read, {summary.folded:,} folded, "
-                  f"{total_dead:,} dead letters" + (f" ({dead})" if dead else ""))
-    console.print(f"{summary.windows} windows evaluated ({summary.evaluations:,} checks, "
-                  f"{summary.evaluated_events:,} events); alerts: {alerts}; {summary.digests} window digests")
+    console.print(f"{counted(summary.lines, 'line')}: {counted(summary.consumed, 'event')} read, {summary.folded:,} "
+                  f"folded, {counted(total_dead, 'dead letter')}" + (f" ({dead})" if dead else ""))
+    console.print(f"{counted(summary.windows, 'window')} evaluated ({counted(summary.evaluations, 'check')}, "
+                  f"{counted(summary.evaluated_events, 'event')}); alerts: {alerts}; "
+                  f"{counted(summary.digests, 'window digest')}")
     for monitor, counts in getattr(summary, "join", {}).items():
         console.print(f"{monitor}: {summary.labels:,} label lines; not joined: {counts.expired:,} predictions "
                       f"unlabelled past max_delay, {counts.unmatched:,} labels without a prediction, "
@@ -154,13 +166,13 @@ def _print_replay_summary(console: Console, summary: Any) -> None:
         if thin.mostly_thin():
             console.print(f"monitor {name}: {thin.sentence()}", style="yellow")
     for name, over in getattr(summary, "over_cap", {}).items():
-        console.print(f"monitor {name}: {over.windows} window(s) reached the state cap (max_window_bytes "
+        console.print(f"monitor {name}: {counted(over.windows, 'window')} reached the state cap (max_window_bytes "
                       f"{format_size(over.cap)}; the largest about {format_size(over.peak_bytes)}): "
                       f"{over.pooled_events:,} events lost their segment's own profile and were folded into "
                       "segment other (see the state_cap alerts)", style="yellow")
     if summary.open_windows:
-        console.print(f"{summary.open_windows} window(s) still open at the end of the file, not evaluated "
-                      f"({summary.open_events:,} events; their end plus grace was not reached)", style="dim")
+        console.print(f"{counted(summary.open_windows, 'window')} still open at the end of the file, not evaluated "
+                      f"({counted(summary.open_events, 'event')}; their end plus grace was not reached)", style="dim")
 
 
 # calibrate --------------------------------------------------------------------------------------
@@ -181,7 +193,7 @@ def calibrate_parser(commands: Any) -> None:
 
 
 def _calibrate(args: argparse.Namespace) -> int:
-    from stream_guard.offline.calibrate import as_yaml, propose
+    from stream_guard.offline.calibrate import as_yaml, propose, with_never_computed
     from stream_guard.offline.replay import replay
 
     if not 0 < args.rate < 0.5:
@@ -197,7 +209,8 @@ def _calibrate(args: argparse.Namespace) -> int:
                          snapshots=_snapshots(topology, args.topology, console))
     _print_replay_summary(console, summary)
     allowances = {m.name: m.checks.cusum.allowance for m in topology.monitors}
-    text = as_yaml(propose(evaluations, args.rate, allowances), args.events.name, summary.windows, args.rate)
+    proposals = with_never_computed(propose(evaluations, args.rate, allowances), evaluations)
+    text = as_yaml(proposals, args.events.name, summary.windows, args.rate)
     if args.out:
         args.out.write_text(text)
         console.print(f"thresholds written to {args.out}")

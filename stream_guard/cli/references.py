@@ -9,7 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from stream_guard.cli.common import command, on_redis, one_monitor, usage
+from stream_guard.cli.common import command, counted, on_redis, one_monitor, usage
 from stream_guard.core.alerting.alerts import iso
 from stream_guard.core.topology.file import load_topology, with_overrides
 from stream_guard.errors import StreamGuardError
@@ -38,7 +38,7 @@ def reference_parser(commands: Any) -> None:
         sub = command(actions, action, help_, run)
         sub.add_argument("topology", metavar="TOPOLOGY", type=Path, help="a topology YAML file")
         if action != "list":
-            sub.add_argument("name", metavar="NAME")
+            sub.add_argument("name", metavar="NAME", help="the snapshot's name, as `reference list` shows it")
         sub.add_argument("--monitor", metavar="M", help="whose snapshots (default: every monitor's)"
                          if action == "list" else "whose snapshot (default: the only monitor)")
         sub.add_argument("--redis", metavar="URL", help="Redis URL (env SG_REDIS; else the topology's)")
@@ -66,9 +66,9 @@ def _reference_build(args: argparse.Namespace) -> int:
     if not on_redis(store.state, lambda: store.save(monitor.name, snapshot)):
         raise StreamGuardError(f"monitor {monitor.name} already has a snapshot named {args.name!r}; snapshots never "
                                f"change: delete it first (stream-guard reference delete) or choose another name")
-    skipped = f"; {report.skipped:,} rows skipped ({'; '.join(report.examples)})" if report.skipped else ""
-    console.print(f"snapshot {args.name!r} of monitor {monitor.name}: {snapshot.rows:,} rows of {args.file.name}, "
-                  f"{len(monitor.all_features())} features{skipped}{_pca(snapshot)}")
+    skipped = f"; {counted(report.skipped, 'row')} skipped ({'; '.join(report.examples)})" if report.skipped else ""
+    console.print(f"snapshot {args.name!r} of monitor {monitor.name}: {counted(snapshot.rows, 'row')} of "
+                  f"{args.file.name}, {counted(len(monitor.all_features()), 'feature')}{skipped}{_pca(snapshot)}")
     note = labels_note(monitor, snapshot)
     if note:
         console.print(note)
@@ -121,9 +121,9 @@ def _reference_show(args: argparse.Namespace) -> int:
 
     snapshot = on_redis(store.state, lambda: store.load(monitor.name, args.name))
     if snapshot is None:
-        raise StreamGuardError(f"monitor {monitor.name} has no snapshot named {args.name!r}")
+        raise _no_snapshot(store, monitor.name, args.name)
     console = Console(soft_wrap=True)
-    console.print(f"snapshot {snapshot.name!r} of monitor {monitor.name}: {snapshot.rows:,} rows of "
+    console.print(f"snapshot {snapshot.name!r} of monitor {monitor.name}: {counted(snapshot.rows, 'row')} of "
                   f"{snapshot.source}, built {iso(snapshot.created_at)}{_pca(snapshot)}")
     table = Table("feature", "values", "missing", "invalid", "profile")
     for name, feature in sorted(snapshot.profile.features.items()):
@@ -155,6 +155,17 @@ def _reference_delete(args: argparse.Namespace) -> int:
     store = _snapshot_store(topology)
 
     if not on_redis(store.state, lambda: store.delete(monitor.name, args.name)):
-        raise StreamGuardError(f"monitor {monitor.name} has no snapshot named {args.name!r}")
+        raise _no_snapshot(store, monitor.name, args.name)
     print(f"deleted snapshot {args.name!r} of monitor {monitor.name}")
     return 0
+
+
+def _no_snapshot(store: Any, monitor: str, name: str) -> StreamGuardError:
+    """A name that is not stored: say which ones are, or how to build one (a typo is the usual cause)."""
+    async def names() -> list[str]:
+        return sorted(snapshot.name for snapshot in await store.all(monitor))
+
+    stored = on_redis(store.state, names)
+    known = (f"its snapshots: {', '.join(stored)}" if stored else
+             "it has none stored: build one with `stream-guard reference build TOPOLOGY FILE --name NAME`")
+    return StreamGuardError(f"monitor {monitor} has no snapshot named {name!r}; {known}")

@@ -8,7 +8,7 @@ from typing import Any
 
 from rich.console import Console
 
-from stream_guard.cli.common import command, registry_flag, service_flags
+from stream_guard.cli.common import command, registry_flag, service_flags, usage
 from stream_guard.core.topology.file import load_topology, with_overrides
 
 # worker -----------------------------------------------------------------------------------------
@@ -23,7 +23,9 @@ def worker_parser(commands: Any) -> None:
     sub.add_argument("--web-host", metavar="ADDR",
                      help="address /status listens on (default: the topology's web.host, 127.0.0.1); "
                           "0.0.0.0 in a container")
-    sub.add_argument("--loglevel", default="info", choices=["crit", "error", "warn", "info", "debug"])
+    sub.add_argument("--loglevel", default="info", choices=["crit", "error", "warn", "info", "debug"],
+                     help="how much the worker logs (default info: a line per closed window and per partition "
+                          "every minute)")
 
 
 def _worker(args: argparse.Namespace) -> int:
@@ -43,6 +45,7 @@ def local_parser(commands: Any) -> None:
     local = commands.add_parser("local", help="the embedded local stack (broker + Redis on loopback)",
                                 description="the embedded local stack (broker + Redis on loopback)")
     actions = local.add_subparsers(title="actions", metavar="ACTION")
+    local.set_defaults(run=lambda args: usage(local))
     sub = command(actions, "up", "start a Kafka-protocol broker and a real Redis on loopback until Ctrl-C", _local_up)
     sub.add_argument("--broker-port", type=int, metavar="N", help="default: a free port")
     sub.add_argument("--redis-port", type=int, metavar="N", help="default: a free port")
@@ -53,14 +56,29 @@ def _local_up(args: argparse.Namespace) -> int:
     from stream_guard.runtime.local_stack import create_topics, local_stack, serve_until_stopped, stop_signals_interrupt
 
     with stop_signals_interrupt(), local_stack(args.broker_port, args.redis_port) as stack:
-        if args.topology:
-            topology = load_topology(args.topology)
-            create_topics(stack.bootstrap(), topology.topics())
+        topics = load_topology(args.topology).topics() if args.topology else {}
+        if topics:
+            create_topics(stack.bootstrap(), topics)
         print(f"broker  {stack.broker_url}\nredis   {stack.redis_url}", flush=True)
         print(f"export SG_BROKER={stack.broker_url} SG_REDIS={stack.redis_url}", flush=True)
+        print(topics_line(topics), flush=True)
         print("press Ctrl-C to stop (logs in " + str(stack.workdir) + ")", flush=True)
         serve_until_stopped()
     return 0
+
+
+def topics_line(topics: dict[str, int]) -> str:
+    """What `local up` created, or that a worker will need its topics created (it creates none).
+
+    >>> print(topics_line({"fraud.features": 3, "stream-guard.alerts": 1}))
+    topics  fraud.features (3 partitions), stream-guard.alerts (1 partition)
+    >>> print(topics_line({}))
+    topics  none created: pass --topology F to create a topology's source, label, alert and dead-letter topics
+    """
+    if not topics:
+        return ("topics  none created: pass --topology F to create a topology's source, label, alert and "
+                "dead-letter topics")
+    return "topics  " + ", ".join(f"{name} ({n} partition{'s' if n != 1 else ''})" for name, n in topics.items())
 
 
 # demo -------------------------------------------------------------------------------------------
@@ -74,7 +92,8 @@ def demo_parser(commands: Any) -> None:
     sub.add_argument("--events-out", type=Path, metavar="F", help="write the events produced, to replay later")
     sub.add_argument("--speed", type=float, default=15, metavar="X",
                      help="event time runs X times faster than the clock (default 15: a 1m window every 4s)")
-    sub.add_argument("--events-per-window", type=int, default=1200, metavar="N")
+    sub.add_argument("--events-per-window", type=int, default=1200, metavar="N",
+                     help="events produced per one-minute window (default 1200)")
     sub.add_argument("--topology", type=Path, default=None, metavar="F", help="default: topologies/demo.yaml")
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from rich.console import Console
 
-from stream_guard.cli.common import command, redacted_url, service_flags
+from stream_guard.cli.common import command, counted, redacted_url, service_flags, usage
 from stream_guard.core.topology.file import load_topology, with_overrides
 from stream_guard.errors import StreamGuardError
 
@@ -17,7 +17,8 @@ from stream_guard.errors import StreamGuardError
 def produce_parser(commands: Any) -> None:
     sub = command(commands, "produce", "send a .jsonl / .jsonl.gz file to a monitor's source topic", _produce)
     sub.add_argument("topology", metavar="TOPOLOGY", type=Path, help="a topology YAML file, e.g. topologies/demo.yaml")
-    sub.add_argument("events", metavar="EVENTS", type=Path)
+    sub.add_argument("events", metavar="EVENTS", type=Path,
+                     help="one JSON event per line (.jsonl or .jsonl.gz), e.g. what demo --events-out wrote")
     sub.add_argument("--rate", type=float, metavar="N", help="messages per second (default: as fast as possible)")
     sub.add_argument("--monitor", metavar="M", help="whose source topic (default: the first monitor's)")
     service_flags(sub, redis=False)
@@ -47,6 +48,7 @@ def _produce(args: argparse.Namespace) -> int:
 def alerts_parser(commands: Any) -> None:
     alerts = commands.add_parser("alerts", help="read the alert topic", description="read the alert topic")
     actions = alerts.add_subparsers(title="actions", metavar="ACTION")
+    alerts.set_defaults(run=lambda args: usage(alerts))
     sub = command(actions, "tail", "print alerts (and window digests, dimmed) as they arrive on the topology's "
                   "alert topic", _alerts_tail)
     sub.add_argument("topology", metavar="TOPOLOGY", type=Path, help="a topology YAML file, e.g. topologies/demo.yaml")
@@ -136,5 +138,6 @@ def _forward(args: argparse.Namespace) -> int:
     targets = ", ".join(redacted_url(u) for u in [args.alertmanager, *args.webhook] if u)
     console.print(f"forwarding {topology.alerts.topic} (group {group_of(topology, options)}) to {targets}")
     counts = run_forwarder(topology, options, lambda line: console.print(line, markup=False))
-    console.print(f"forwarded {counts.alerts} alerts" + (f" and {counts.digests} digests" if args.digests else ""))
+    console.print(f"forwarded {counted(counts.alerts, 'alert')}"
+                  + (f" and {counted(counts.digests, 'digest')}" if args.digests else ""))
     return 0

@@ -82,7 +82,7 @@ def _proposal(monitor: str, check: str, metric: str, values: list[float], rate: 
     observed = float(data.max())
     if len(data) < MIN_VALUES:
         return Proposal(monitor, check, metric, len(data), observed, None, None,
-                        f"only {len(data)} values; need {MIN_VALUES} windows x features at least")
+                        f"need {MIN_VALUES} values at least (windows × features)")
     roots = np.sqrt(np.clip(data - floor, 0.0, None))
     if not roots.any():
         return Proposal(monitor, check, metric, len(data), observed, None, None,
@@ -118,7 +118,7 @@ def as_yaml(proposals: list[Proposal], source: str, windows: int, rate: float) -
         for p in items:
             basis = f"# {p.values:,} values, largest seen {p.observed_max:.3g}"
             if p.warning is None:
-                lines.append(f"      # {p.check}: no proposal: {p.note} ({basis[2:]})")
+                lines.append(f"      # {p.check}: no proposal: {p.note}" + (f" ({basis[2:]})" if p.values else ""))
                 continue
             metric = (f"metric: {p.metric}, " if p.check in DRIFT_CHECKS else
                       f"metric: {p.metric.removeprefix('estimated_')}, " if p.check == "estimated_performance" else "")
@@ -127,3 +127,24 @@ def as_yaml(proposals: list[Proposal], source: str, windows: int, rate: float) -
                 basis = f"# {p.values:,} windows' shifts, largest {p.observed_max:.3g} sd; {p.note}"
             lines.append(f"      {p.check}: {{{metric}warning: {p.warning:g}, critical: {p.critical:g}}}  {basis}")
     return "\n".join(lines) + "\n"
+
+
+def with_never_computed(proposals: list[Proposal], evaluations: Iterable[dict[str, Any]]) -> list[Proposal]:
+    """`proposals` and, for each check that was evaluated but never computed (its reference never
+    ready, say), an empty proposal saying why, so that no check is left out without a word."""
+    proposed = {(p.monitor, p.check, p.metric) for p in proposals}
+    reasons: dict[tuple[str, str, str], str] = {}
+    for record in evaluations:
+        key = (record["monitor"], record["check"], record["metric"])
+        if key not in proposed and record.get("value") is None:
+            reasons[key] = _why_not_computed(str(record.get("summary") or ""))
+    empty = [Proposal(*key, 0, 0.0, None, None, f"no value in this history: {reason}")
+             for key, reason in reasons.items()]
+    return sorted(proposals + empty, key=lambda p: (p.monitor, p.check, p.metric))
+
+
+def _why_not_computed(summary: str) -> str:
+    """The reason in an evaluation's summary (`amount: PSI not computed: reference not ready (2 of 3
+    windows).`), or a general one when the summary gives none."""
+    _, found, reason = summary.partition("not computed: ")
+    return reason.rstrip(".") if found and reason else "never computed"

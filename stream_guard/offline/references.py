@@ -8,11 +8,13 @@ from pathlib import Path
 
 from stream_guard.adapters.credentials import redacted
 from stream_guard.adapters.redis_store import RedisStateStore
-from stream_guard.adapters.reference_files import ReadReport, read_rows
+from stream_guard.adapters.reference_files import FORMATS, ReadReport, file_format, read_rows
 from stream_guard.adapters.snapshot_store import SnapshotStore
 from stream_guard.core.profiles.snapshot import Snapshot, SnapshotBuilder
+from stream_guard.core.topology.file import at_key, key_lines
 from stream_guard.core.topology.monitor import MonitorSpec, ReferenceSpec
 from stream_guard.core.topology.topology import Topology
+from stream_guard.core.topology.yaml_tree import Loc
 from stream_guard.errors import StreamGuardError
 
 
@@ -58,10 +60,44 @@ async def stored_snapshot(topology: Topology, monitor: MonitorSpec, redis_url: s
     return snapshot
 
 
+def reference_file_problems(topology: Topology, topology_path: Path) -> list[str]:
+    """`FILE:LINE: message` for every `file:` snapshot reference whose file is missing or of no known type."""
+    lines: dict[Loc, int] | None = None
+    problems = []
+    for index, monitor in enumerate(topology.monitors):
+        for name, spec in monitor.reference_specs().items():
+            message = _file_problem(topology_path, spec)
+            if message is not None:
+                lines = key_lines(topology_path) if lines is None else lines
+                where = ("references", name, "file") if monitor.references else ("reference", "file")
+                problems.append(at_key(topology_path, lines, ("monitors", index, *where), message))
+    return problems
+
+
+def _file_problem(topology_path: Path, spec: ReferenceSpec) -> str | None:
+    given = spec.file
+    if spec.kind != "snapshot" or given is None:
+        return None
+    path = reference_file(topology_path, spec)
+    if not path.is_file():
+        folder = topology_path.parent
+        where = (f"relative to the current folder and to {folder}, the topology file's folder"
+                 if folder.resolve() != Path.cwd().resolve() else "relative to the current folder")
+        return f"reference file {given} does not exist" + ("" if Path(given).is_absolute() else f" ({where})")
+    try:
+        file_format(path)
+    except StreamGuardError:
+        return f"reference file {given} is of no known type; reference files are {', '.join(FORMATS)}"
+    return None
+
+
 async def snapshots_for(topology: Topology, topology_path: Path,
                         redis_url: str | None = None) -> dict[str, dict[str, Snapshot]]:
     """The snapshot of every reference that is one, by monitor name, then by reference name
     (`MonitorSpec.reference_specs`: the single `reference:` is named `reference`)."""
+    problems = reference_file_problems(topology, topology_path)
+    if problems:
+        raise StreamGuardError(problems[0])
     out: dict[str, dict[str, Snapshot]] = {}
     for monitor in topology.monitors:
         for name, spec in monitor.reference_specs().items():

@@ -138,6 +138,16 @@ def _run_traffic(topology: Topology, stack: LocalStack, options: DemoOptions, de
     return alerts
 
 
+def window_line(number: int, start_ms: int, events: int, label: str) -> str:
+    """One produced window, numbered as the scripted faults are (`windows 4–5`), with its start time.
+
+    >>> window_line(4, 1_796_449_620_000, 1200, "amount ×2.5: an upstream unit change")
+    '▸ window 4 (05:47)  1,200 events  amount ×2.5: an upstream unit change'
+    """
+    clock = time.strftime("%H:%M", time.gmtime(start_ms / 1000))
+    return f"▸ window {number} ({clock})  {events:,} events  {label}"
+
+
 def _listen(stack: LocalStack, topic: str, arrived: queue.Queue[dict[str, Any]], stop: threading.Event) -> None:
     for record in kafka_io.records(stack.broker_url, topic, from_beginning=True, stop=stop):
         arrived.put(record)
@@ -158,8 +168,8 @@ def _generate(topology: Topology, stack: LocalStack, options: DemoOptions, stop:
             events = scenario.window_events(window, start_ms, options.events_per_window, faults=options.faults)
             faults = scenario.active_faults(window, options.faults)
             label = "; ".join(f.description for f in faults) or "normal traffic"
-            clock = time.strftime("%H:%M", time.gmtime((start_ms + window * window_ms) / 1000))
-            console.print(f"[dim]▸ window {clock}  {len(events):,} events  {label}[/]", highlight=False)
+            console.print(f"[dim]{window_line(window, start_ms + window * window_ms, len(events), label)}[/]",
+                          highlight=False)
             step = len(events) // SLICES_PER_WINDOW + 1
             for i in range(0, len(events), step):
                 for event in events[i:i + step]:

@@ -290,7 +290,7 @@ class MonitorRuntime:
             await extension.before_flush()
         changed = [p for p, f in sorted(self.engine.folders.items())
                    if (only is None or p in only) and p in self.epochs
-                   and (f.dirty or dropped or self.stored_offsets.get(p) != f.next_offset)]
+                   and (f.dirty or f.evaluated or dropped or self.stored_offsets.get(p) != f.next_offset)]
         committed = {}
         for partition in changed:
             if await self._save(partition, dropped or []):

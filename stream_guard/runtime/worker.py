@@ -6,17 +6,21 @@ import asyncio
 import logging
 import os
 import signal
+import sys
 import tempfile
 import threading
 from pathlib import Path
 
 import faust
+from kafka.errors import KafkaError
 
+from stream_guard.adapters import kafka_io
 from stream_guard.adapters.credentials import kafka_security, redis_options
+from stream_guard.core.topology.redaction import redacted
 from stream_guard.core.topology.schema_registry import REGISTRY_FORMATS
 from stream_guard.core.topology.topology import Topology
 from stream_guard.errors import StreamGuardError
-from stream_guard.offline.references import snapshots_for
+from stream_guard.offline.references import reference_file_problems, snapshots_for
 from stream_guard.runtime.app import broker_address, build_app
 from stream_guard.runtime.broker_watch import BrokerWatch
 from stream_guard.runtime.log_summary import RepeatSummary, summarise
@@ -61,8 +65,13 @@ def run_worker(topology: Topology, web_port: int | None, loglevel: str = "info",
         raise StreamGuardError(f"monitor {needs_registry[0]} reads records in the Confluent wire format: give the "
                                "Schema Registry as schema_registry: {url: ...} in the topology, --schema-registry "
                                "URL or SG_SCHEMA_REGISTRY")
+    missing = reference_file_problems(topology, topology_path or Path("topology.yaml"))
+    if missing:   # before the services: the fix is in the topology, whatever they say
+        raise StreamGuardError(missing[0])
     check_broker(topology.kafka.broker)
     check_redis(topology.redis.url, options=redis_options(topology.redis))
+    print(startup_line(topology, web_port), file=sys.stderr, flush=True)
+    _warn_of_missing_topics(topology)
     # snapshot references are found (or built from their file) before Faust starts, so a missing one
     # is a one-line error rather than a crashed worker
     snapshots = asyncio.run(snapshots_for(topology, topology_path or Path("topology.yaml")))
@@ -78,6 +87,40 @@ def run_worker(topology: Topology, web_port: int | None, loglevel: str = "info",
     finally:
         worker.cancel_stop_limit()
         watch.stop()
+
+
+def startup_line(topology: Topology, web_port: int | None) -> str:
+    """What a person starting a worker needs first: what it reads, where, and where its status page is
+    (Faust's own start-up lines name none of these)."""
+    monitors = ", ".join(m.name for m in topology.monitors)
+    port = web_port if web_port is not None else topology.web.port
+    return (f"stream-guard worker: app {topology.app}, monitors {monitors}; broker {redacted(topology.kafka.broker)}, "
+            f"Redis {redacted(topology.redis.url)}; status page http://{topology.web.host}:{port}/ "
+            f"(JSON /status, Prometheus /metrics)")
+
+
+def missing_topics_line(missing: list[str], broker: str) -> str:
+    """The warning for topics the broker does not have yet (tests/unit/test_worker_startup.py has it whole).
+
+    >>> missing_topics_line(["a", "b"], "kafka://h:9092")[:76]
+    'stream-guard worker: topics a, b are not on the broker at kafka://h:9092 yet'
+    """
+    names = ", ".join(missing)
+    which = f"topic {names} is" if len(missing) == 1 else f"topics {names} are"
+    it = "it" if len(missing) == 1 else "them"
+    return (f"stream-guard worker: {which} not on the broker at {redacted(broker)} yet; the worker creates no "
+            f"topic: create {it} with the partitions you want (stream-guard local up --topology F does, on the "
+            "local stack). A broker that creates topics on first use gives them its default partition count.")
+
+
+def _warn_of_missing_topics(topology: Topology) -> None:
+    try:
+        missing = kafka_io.missing_topics(topology.kafka.broker, sorted(topology.topics()),
+                                          kafka_security(topology.kafka))
+    except (KafkaError, OSError, ValueError):
+        return   # a best-effort warning: the broker watch says when the broker cannot be reached
+    if missing:
+        print(missing_topics_line(missing, topology.kafka.broker), file=sys.stderr, flush=True)
 
 
 def watch_broker(topology: Topology) -> BrokerWatch:

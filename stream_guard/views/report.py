@@ -17,6 +17,9 @@ from stream_guard.views.distributions import COLOURS, distribution_svg, feature_
 from stream_guard.views.distributions import number as _num
 
 MAX_PLOTS_PER_WINDOW = 12
+# checks whose change is not in the distribution of the values present: their plot shows those values
+# unchanged, which the caption says, lest the plot read as the alert's evidence
+NOT_IN_THE_VALUES = ("missing_rate", "invalid_rate", "slo", "schema_drift", "performance")
 
 
 @dataclass
@@ -58,7 +61,9 @@ class ReportBuilder:
             svg = self._plot(engine, result, e["segment"], e["feature"])
             if svg:
                 where = "" if e["segment"] == SEGMENT_ALL else f" [{e['segment']}]"
-                plots.append((f"{e['feature']}{where}: {e['check']} {e['severity']}", svg))
+                aside = " (the values present: the check is not about their distribution)" \
+                    if e["check"] in NOT_IN_THE_VALUES else ""
+                plots.append((f"{e['feature']}{where}: {e['check']} {e['severity']}{aside}", svg))
         self.sections.append(_Section(monitor, result.start, result.end, result.events, result.alerts, loud, plots))
 
     def _plot(self, engine: MonitorEngine, result: WindowResult, segment: str, feature: str) -> str | None:

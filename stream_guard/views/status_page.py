@@ -19,6 +19,7 @@ True
 from __future__ import annotations
 
 import html
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
@@ -96,6 +97,7 @@ def summary_sentence(monitors: Mapping[str, Mapping[str, Any]]) -> str:
     behind = max((d["behind_seconds"] for d in monitors.values() if d.get("behind_seconds") is not None),
                   default=None)
     lag = "" if behind is None else f" Event time is {_age(behind)} behind the clock."
+    lag += dead_letter_clause(monitors)
     if not firing:
         count = len(monitors)
         return f"Nothing is firing on {count} monitor{'s' if count != 1 else ''}.{lag}"
@@ -106,6 +108,25 @@ def summary_sentence(monitors: Mapping[str, Mapping[str, Any]]) -> str:
     plural = "s" if len(firing) != 1 else ""
     return (f"{len(firing)} alert{plural} firing ({counts}); worst: {worst['monitor']} {feature} {worst['check']}, "
             f"{worst['severity']}{since}.{lag}")
+
+
+def dead_letter_clause(monitors: Mapping[str, Mapping[str, Any]]) -> str:
+    """The events dead-lettered so far, by reason, most first; nothing when there are none. Nothing
+    fires for them, so without this the page's first line would read as if every event had been used.
+
+    >>> dead_letter_clause({"m": {"partitions": {"0": {"dead_lettered_by_reason": {"late": 776}},
+    ...                                          "1": {"dead_lettered_by_reason": {"late": 805, "invalid_json": 2}}}}})
+    ' 1,583 events dead-lettered so far (late 1,581, invalid_json 2).'
+    """
+    reasons: Counter[str] = Counter()
+    for data in monitors.values():
+        for counts in (data.get("partitions") or {}).values():
+            reasons.update(counts.get("dead_lettered_by_reason") or {})
+    total = sum(reasons.values())
+    if not total:
+        return ""
+    by_reason = ", ".join(f"{reason} {count:,}" for reason, count in reasons.most_common())
+    return f" {total:,} event{'s' if total != 1 else ''} dead-lettered so far ({by_reason})."
 
 
 def summary_paragraph(monitors: Mapping[str, Mapping[str, Any]]) -> str:
@@ -241,9 +262,21 @@ def firing_table(firing: Sequence[Mapping[str, Any]], with_monitor: bool) -> str
 
 def _all_firing(monitors: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Every monitor's firing series, each with its monitor and how far its event time is behind, worst first."""
-    found = [{**f, "monitor": name, "behind_seconds": data.get("behind_seconds")}
+    found = [{**f, "monitor": name, "behind_seconds": data.get("behind_seconds"),
+              "summary": f.get("summary") or _summary_now(data, f)}
              for name, data in monitors.items() for f in data.get("firing_alerts", [])]
     return sorted(found, key=lambda f: (RANK.get(f["severity"], 3), f.get("since") or "", f["monitor"]))
+
+
+def _summary_now(data: Mapping[str, Any], firing: Mapping[str, Any]) -> str | None:
+    """For a series whose alert record was not kept (it fired before this worker started), the summary
+    of the same check now, marked as such, so the row still says why."""
+    current = [data.get("freshness") or {}, *((data.get("latest_window") or {}).get("checks") or [])]
+    for check in current:
+        if (check.get("feature"), check.get("check"), check.get("segment", SEGMENT_ALL)) == \
+                (firing["feature"], firing["check"], firing.get("segment", SEGMENT_ALL)) and check.get("summary"):
+            return f"now: {check['summary']}"
+    return None
 
 
 def _age(seconds: Any) -> str:

@@ -57,3 +57,23 @@ def test_build_list_show_use_and_delete_a_snapshot(tmp_path: Path, local_stack: 
         "stream-guard: monitor m: no snapshot named 'train-v1' in Redis at "
         f"{local_stack.redis_url}; build it with `stream-guard reference build TOPOLOGY FILE --monitor m "
         "--name train-v1`\n")
+
+
+def test_show_and_delete_of_a_name_not_stored_list_the_names_that_are(tmp_path: Path, local_stack: LocalStack,
+                                                                     redis_client: redis.Redis,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text(topology("{kind: snapshot, name: train-v1}", window="10m").replace("app: ", "app: names-", 1))
+    redis_flag = ["--redis", local_stack.redis_url]
+    assert main(["reference", "show", str(path), "train-v1", *redis_flag]) == 1
+    assert capsys.readouterr().err == (
+        "stream-guard: monitor m has no snapshot named 'train-v1'; it has none stored: build one with "
+        "`stream-guard reference build TOPOLOGY FILE --name NAME`\n")
+    write_training(tmp_path / "train.csv", training(np.random.default_rng(3), 500))
+    for name in ("train-v2", "train-v1b"):
+        assert main(["reference", "build", str(path), str(tmp_path / "train.csv"), "--name", name, *redis_flag]) == 0
+    capsys.readouterr()
+    for action in ("show", "delete"):
+        assert main(["reference", action, str(path), "train-v1", *redis_flag]) == 1
+        assert capsys.readouterr().err == \
+            "stream-guard: monitor m has no snapshot named 'train-v1'; its snapshots: train-v1b, train-v2\n"

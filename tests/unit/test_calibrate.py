@@ -43,6 +43,22 @@ def test_a_check_that_never_moved_gets_no_proposal_and_says_why() -> None:
     assert proposal.warning is None and proposal.note == "never moved off its floor in this history; keep the defaults"
 
 
+def test_a_check_evaluated_but_never_computed_is_listed_with_the_reason() -> None:
+    not_ready = [{"monitor": "m", "check": "numeric_drift", "metric": "psi", "value": None,
+                  "summary": f"amount: PSI not computed: reference not ready ({k} of 3 windows)."} for k in range(3)]
+    (proposal,) = calibrate.with_never_computed(calibrate.propose(not_ready, rate=0.001), not_ready)
+    assert (proposal.check, proposal.values, proposal.warning) == ("numeric_drift", 0, None)
+    assert proposal.note == "no value in this history: reference not ready (2 of 3 windows)"
+    assert calibrate.as_yaml([proposal], "train.jsonl", 3, 0.001).splitlines()[-1] == \
+        "      # numeric_drift: no proposal: no value in this history: reference not ready (2 of 3 windows)"
+
+
+def test_too_few_values_say_how_many_are_needed_once() -> None:
+    (proposal,) = calibrate.propose(records(np.full(19, 1.0), "volume", "events_fold_change"), rate=0.001)
+    assert calibrate.as_yaml([proposal], "e.jsonl", 19, 0.001).splitlines()[-1] == \
+        "      # volume: no proposal: need 30 values at least (windows × features) (19 values, largest seen 1)"
+
+
 def test_an_estimated_performance_proposal_names_the_metric_as_the_check_takes_it() -> None:
     rng = np.random.default_rng(4)
     history = records(np.abs(rng.normal(0, 0.01, 500)), "estimated_performance", "estimated_recall")

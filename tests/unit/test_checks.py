@@ -165,6 +165,14 @@ def test_benjamini_hochberg_matches_scipy() -> None:
     assert ours == pytest.approx(list(false_discovery_control(p_values, method="bh")), rel=1e-9)
 
 
+def test_benjamini_hochberg_keeps_tiny_p_values_tiny_never_zero() -> None:
+    # at thousands of events a shift's p-value is 1e-200 or so: adjusted, it is larger, never 0
+    p_values = [0.0, 8.853e-204, 3e-15, 0.5]
+    ours = checks.adjust_p_values(p_values, "benjamini_hochberg")
+    assert ours == pytest.approx(list(false_discovery_control(p_values, method="bh")), rel=1e-9)
+    assert ours[1] == pytest.approx(8.853e-204 * 4 / 2, rel=1e-9) and ours[2] == pytest.approx(3e-15 * 4 / 3)
+
+
 def test_a_shift_over_sums_that_overflowed_is_not_computed_and_says_why() -> None:
     reference, current = numeric(np.array([1.0, 2.0, 3.0])), numeric(np.array([2.0, 3.0, 4.0]))
     reference.total_sq = float("inf")        # as stored before extreme values were kept out of the sums

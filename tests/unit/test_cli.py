@@ -31,7 +31,29 @@ def jsonl(path: Path) -> list[dict[str, object]]:
 
 def test_validate_exits_0_and_says_ok_for_a_valid_topology(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", str(DEMO)]) == 0
-    assert capsys.readouterr().out == f"{DEMO}: ok (1 monitors, 6 features)\n"
+    assert capsys.readouterr().out == f"{DEMO}: ok (1 monitor, 6 features)\n"
+
+
+def test_validate_counts_monitors_and_features_in_singular_and_plural(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    one = tmp_path / "one.yaml"
+    one.write_text(MINIMAL.replace("      channel: {type: categorical}\n", ""))
+    two = tmp_path / "two.yaml"
+    two.write_text(MINIMAL + MINIMAL.split("monitors:\n")[1].replace("checkout", "refunds"))
+    assert main(["validate", str(one), str(two)]) == 0
+    assert capsys.readouterr().out == f"{one}: ok (1 monitor, 1 feature)\n{two}: ok (2 monitors, 4 features)\n"
+
+
+def test_replay_summary_counts_one_line_event_and_window_in_the_singular(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    topology = tmp_path / "t.yaml"
+    topology.write_text(MINIMAL)
+    events = write_events(tmp_path / "e.jsonl", [{"ts": START // 1000, "basket_value": 3, "channel": "web"}])
+    assert main(["replay", str(topology), str(events)]) == 0
+    assert capsys.readouterr().err.splitlines()[-3:] == [
+        "1 line: 1 event read, 1 folded, 0 dead letters",
+        "0 windows evaluated (0 checks, 0 events); alerts: none; 0 window digests",
+        "1 window still open at the end of the file, not evaluated (1 event; their end plus grace was not reached)"]
 
 
 def test_validate_exits_2_with_file_and_line_of_each_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -44,7 +66,7 @@ def test_validate_exits_2_with_file_and_line_of_each_error(tmp_path: Path, capsy
         f"{bad}:8: monitors[0].features.basket_value.min: Input should be a valid number, unable to parse "
         "string as a number (got 'zero')",
     ]
-    assert out.out == f"{DEMO}: ok (1 monitors, 6 features)\n"
+    assert out.out == f"{DEMO}: ok (1 monitor, 6 features)\n"
 
 
 def test_validate_reports_every_file_even_after_ones_that_cannot_be_read(
@@ -57,7 +79,7 @@ def test_validate_reports_every_file_even_after_ones_that_cannot_be_read(
     out = capsys.readouterr()
     assert [line.split(":")[0] for line in out.err.splitlines()] == [str(tmp_path / name) for name in files]
     assert "Traceback" not in out.err
-    assert out.out == f"{DEMO}: ok (1 monitors, 6 features)\n"
+    assert out.out == f"{DEMO}: ok (1 monitor, 6 features)\n"
 
 
 def test_validate_of_a_missing_file_names_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -217,7 +217,7 @@ def test_the_mounted_topology_is_the_repo_file_and_loads(name: str) -> None:
 
 def test_the_deploy_topology_validates_and_listens_on_every_interface(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", str(DEPLOY_TOPOLOGY)]) == 0
-    assert capsys.readouterr().out == f"{DEPLOY_TOPOLOGY}: ok (1 monitors, 6 features)\n"
+    assert capsys.readouterr().out == f"{DEPLOY_TOPOLOGY}: ok (1 monitor, 6 features)\n"
     topology = deploy_topology()
     assert (topology.web.host, topology.web.port) == ("0.0.0.0", 6066)
     assert topology.kafka.broker == "kafka://kafka:9092"

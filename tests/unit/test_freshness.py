@@ -84,12 +84,12 @@ def test_a_partition_silent_since_assignment_is_no_evidence_of_freshness_below_t
     assert reading.summary == "events: not computed: partition 2 has sent nothing since it was assigned 40s ago."
 
 
-def test_a_silence_known_only_from_assignment_cannot_lower_a_firing_severity() -> None:
+def test_a_silence_known_only_from_assignment_keeps_the_firing_severity_without_a_value() -> None:
     partitions = heard(200, 200, record=False)
     lowered = freshness_evaluation(FRESH, T0, partitions, held="critical")
     confirmed = freshness_evaluation(FRESH, T0, partitions, held="warning")
     assert lowered is not None and confirmed is not None
-    assert (lowered.severity, lowered.value) == ("ok", None)
+    assert (lowered.severity, lowered.value) == ("critical", None)
     assert lowered.summary == ("events: not computed: partitions 0, 1 have sent nothing since they were assigned "
                                "3m20s ago, which cannot lower the firing critical.")
     assert (confirmed.severity, confirmed.value) == ("warning", 200.0)

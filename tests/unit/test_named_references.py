@@ -207,3 +207,13 @@ def test_every_reference_keeps_the_windows_it_needs() -> None:
 def iso(ms: int) -> str:
     from stream_guard.core.alerting.alerts import iso as to_iso
     return to_iso(ms)
+
+
+def test_a_missing_named_reference_file_is_reported_at_its_line(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text(HEAD + NAMED + FEATURES)   # training: {kind: snapshot, file: train.jsonl}, not written
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err.replace(str(tmp_path), "D")
+    assert err == ("D/t.yaml:9: reference file train.jsonl does not exist (relative to the current folder and to "
+                   "D, the topology file's folder)\n")

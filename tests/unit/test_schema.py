@@ -88,7 +88,8 @@ def test_a_rule_on_a_categorical_feature_compares_values_as_text() -> None:
     ('["channel > web"]', "rule 'channel > web': a categorical feature can only be compared with == or !="),
 ])
 def test_a_rule_that_cannot_be_checked_is_refused_with_file_and_line(tmp_path: Path, rules: str, problem: str) -> None:
-    assert problems_of(tmp_path, MINIMAL + f"    rules: {rules}\n") == [f"F:4: monitors[0]: {problem}"]
+    # at the rule's own line (the monitor's first line before), with its index
+    assert problems_of(tmp_path, MINIMAL + f"    rules: {rules}\n") == [f"F:10: monitors[0].rules[0]: {problem}"]
 
 
 def test_schema_keys_that_do_not_fit_the_type_are_refused(tmp_path: Path) -> None:

@@ -71,7 +71,8 @@ def test_using_an_undeclared_shared_feature_is_refused(tmp_path: Path) -> None:
     text = TOPOLOGY.replace("uses: [amount]\n    features:\n      age",
                             "uses: [amount, tenure]\n    features:\n      age")
     assert problems_of(tmp_path, text) == [
-        "F:1: monitor fraud-model uses 'tenure', which the topology's features: do not declare (amount)"]
+        "F:10: monitors[0].uses: monitor fraud-model uses 'tenure', which the topology's features: do not declare "
+        "(amount)"]
 
 
 def test_a_monitor_needs_a_feature_of_its_own_or_a_shared_one(tmp_path: Path) -> None:

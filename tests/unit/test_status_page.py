@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -189,10 +190,38 @@ def test_the_page_opens_with_a_summary_sentence_then_what_fires_then_the_checks(
     assert summary.group(1) == ("3 alerts firing (2 critical, 1 warning); worst: fraud-model amount mean_shift, "
                                 f"critical since "
                                 f"{iso(START + 4 * 60_000)[11:19]} event time. Event time is {behind:.2g} min "
-                                "behind the clock.")
+                                "behind the clock. 2 events dead-lettered so far (invalid_json 1, not_an_object 1).")
     order = [page.index(marker) for marker in ("id='summary'", "<table class='firing'>", "<table class='checks'>",
                                                "<table class='partitions'>", "<table class='alerts'>")]
     assert order == sorted(order)
+
+
+def test_with_nothing_firing_the_summary_still_says_how_many_events_were_dead_lettered() -> None:
+    partitions = {"0": {"dead_lettered_by_reason": {}}, "1": {"dead_lettered_by_reason": {"late": 776}},
+                  "2": {"dead_lettered_by_reason": {"late": 805}}}
+    monitors = {"fraud-model": {"firing_alerts": [], "behind_seconds": 384.0, "partitions": partitions}}
+    assert status_page.summary_sentence(monitors) == ("Nothing is firing on 1 monitor. Event time is 6.4 min behind "
+                                                      "the clock. 1,581 events dead-lettered so far (late 1,581).")
+    partitions["1"]["dead_lettered_by_reason"] = partitions["2"]["dead_lettered_by_reason"] = {}
+    assert status_page.summary_sentence(monitors) == \
+        "Nothing is firing on 1 monitor. Event time is 6.4 min behind the clock."
+
+
+def test_a_series_firing_from_before_a_restart_shows_its_check_now_instead_of_an_empty_summary() -> None:
+    freshness = {"segment": "all", "feature": "*", "check": "freshness", "metric": "seconds_since_last_event",
+                 "severity": "warning", "value": None, "threshold": 120.0, "p_value": None, "n_current": 0,
+                 "n_reference": 0,
+                 "summary": "events: not computed: partitions 0, 1, 2 have sent nothing since they were assigned "
+                            "37s ago, which cannot lower the firing warning."}
+    restored = {"fingerprint": "9cafe620d0f83a0e", "feature": "*", "check": "freshness", "severity": "warning",
+                "since": "2026-12-05T16:25:00Z", "fired_at": None, "summary": None}
+    page = status_page.index_page({"app": "a", "monitors": {"m": {
+        "firing_alerts": [restored], "freshness": freshness, "partitions": {}, "recent_alerts": []}}})
+    row = re.search(r"<tr class='firing sev-warning'.*?</tr>", page)
+    assert row is not None
+    assert ("<td>now: events: not computed: partitions 0, 1, 2 have sent nothing since they were assigned 37s ago, "
+            "which cannot lower the firing warning.</td>") in row.group(0)
+    assert "<td>not kept</td>" in row.group(0)
 
 
 def test_each_firing_row_says_what_why_and_since_when_in_event_and_wall_time(worker: Any) -> None:
@@ -241,3 +270,22 @@ def test_category_bars_carry_their_shares(worker: Any) -> None:
     _, view, _ = worker
     bars = view.plot("country")
     assert bars is not None and re.search(r">\d+(\.\d)?% → \d+(\.\d)?%</text>", bars)
+
+
+def test_after_a_restart_the_checks_table_shows_the_firing_freshness_severity_not_ok() -> None:
+    before = MonitorRuntime(DEMO, StateSpec(), MemoryStateStore(), NoPublisher(), clock=lambda: NOW)
+    before.freshness.assigned({0}, NOW - 200_000)
+    fired = before.engine.book.apply([before.freshness.observation(NOW, before.engine.book)])  # type: ignore[list-item]
+    assert [(a["status"], a["severity"]) for a in fired] == [("firing", "warning")]
+    saved = before.engine.checkpoint()   # what the store keeps, and the next worker restores
+    restarted = MonitorRuntime(DEMO, StateSpec(), MemoryStateStore(), NoPublisher(), clock=lambda: NOW + 60_000)
+    restarted.engine.restore(replace(saved, book=orjson.loads(orjson.dumps(saved.book))))
+    restarted.freshness.assigned({0}, NOW + 25_000)   # nothing received since the restart
+    status = monitor_status(restarted, MonitorView(DEMO))
+    assert (status["freshness"]["severity"], status["freshness"]["value"]) == ("warning", None)
+    assert status["freshness"]["summary"] == ("events: not computed: partition 0 has sent nothing since it was "
+                                              "assigned 35s ago, which cannot lower the firing warning.")
+    page = status_page.index_page({"app": "demo-guard", "monitors": {DEMO.name: status}})
+    rows = re.findall(r"<tr class='check sev-(\w+)' data-severity='\w+'.*?><td>(?:<a [^>]*>)?([^<]+)(?:</a>)?</td>"
+                      r"<td>all</td><td>(\w+)</td>", page)
+    assert rows == [("warning", "(whole monitor)", "freshness")]

@@ -329,3 +329,38 @@ def test_the_evaluator_paused_past_the_idle_timeout_does_not_take_its_own_partit
     asyncio.run(scenario())
     assert a_sink.dead == [] and a.engine.folders[0].counts.folded == 200
     assert a.engine.last_evaluated == T0       # the first window, once both partitions passed it
+
+
+def test_windows_evaluated_while_their_partition_changed_hands_are_dropped_from_the_store() -> None:
+    """The owner of partition 1 stored three open windows, then stalled; the evaluator closed the first two
+    meanwhile. The partition's next owner claims it after those closes: it leaves them out of what it
+    folds, and must drop them from the store too, else they stay there for good (a store growing with
+    every takeover, and windows the evaluator reads as open)."""
+    store, clock = MemoryStateStore(), Clock()
+    a, _, _ = worker(store, {0}, clock=clock)   # evaluates
+    b, _, _ = worker(store, {1}, clock=clock)
+    s, minute = T0 // 1000, 60
+
+    async def scenario() -> None:
+        for w, owned in ((a, {0}), (b, {1})):
+            await w.start()
+            await w.assigned(owned)
+        clock.now += 1_000
+        for window in range(3):
+            await b.on_records(events(100, 1, first=100 * window, start_s=s + window * minute))
+        await b.tick()                              # b stores windows 0, 1 and 2, then stalls
+        for window in range(3):
+            await a.on_records(events(100, 0, first=100 * window, start_s=s + window * minute))
+        await a.tick()                              # windows 0 and 1 close
+        assert a.engine.last_evaluated == T0 + minute * 1_000
+        assert sorted((await store.load_partition(SPEC.name, 1)).windows) == [T0, T0 + 60_000, T0 + 120_000]
+        c, _, _ = worker(store, {1}, clock=clock)   # the group gives partition 1 to a new worker
+        await c.start()
+        await c.assigned({1})
+        await c.on_records(events(100, 1, first=300, start_s=s + 3 * minute))
+        await c.tick()
+
+    asyncio.run(scenario())
+    stored = asyncio.run(store.load_partition(SPEC.name, 1))
+    assert sorted(stored.windows) == [T0 + 120_000, T0 + 180_000]
+    assert asyncio.run(store.presence(SPEC.name, [1]))[1].windows == {T0 + 120_000, T0 + 180_000}

@@ -334,6 +334,8 @@ def adjust_p_values(p_values: Sequence[float | None], method: str) -> list[float
     [0.03, 0.04, None, 0.04]
     >>> adjust_p_values([0.01, 0.5], "bonferroni")
     [0.02, 1.0]
+    >>> adjust_p_values([0.0, 8.853e-204, 0.5], "benjamini_hochberg")
+    [0.0, 1.32795e-203, 0.5]
     """
     tested = [(i, p) for i, p in enumerate(p_values) if p is not None]
     out: list[float | None] = list(p_values)
@@ -347,7 +349,7 @@ def adjust_p_values(p_values: Sequence[float | None], method: str) -> list[float
     running = 1.0
     for rank, (i, p) in reversed(list(enumerate(sorted(tested, key=lambda t: t[1]), start=1))):
         running = min(running, p * m / rank)
-        out[i] = round(min(running, 1.0), 12)
+        out[i] = float(f"{min(running, 1.0):.12g}")   # 12 significant digits: a tiny p stays tiny, never 0
     return out
 
 

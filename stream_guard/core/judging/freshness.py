@@ -12,7 +12,9 @@ freshness asks whether the source is alive; the other checks ask whether its eve
 
 A partition that has sent nothing since it was assigned only shows that the source has been silent
 *at least* that long, so such a reading can confirm or raise the firing severity but never lower it:
-a restarted worker does not resolve an alert just because its own clock started again.
+a restarted worker does not resolve an alert just because its own clock started again. Below the
+firing severity the reading has no value and keeps that severity, so that the status page shows
+what is firing rather than `ok`.
 
 >>> from stream_guard.core.topology.monitor import MonitorSpec
 >>> spec = MonitorSpec.model_validate({"name": "m", "source": {"topic": "t", "timestamp": "ts"},
@@ -67,7 +69,9 @@ def freshness_evaluation(monitor: MonitorSpec, now: int, heard: Mapping[int, Hea
     unheard = sorted(p for p, h in heard.items() if not h.record)
     value: float | None = silent / 1000
     if unheard and (severity == "ok" or SEVERITY_RANK[severity] < SEVERITY_RANK[held or "ok"]):
-        value, severity = None, "ok"   # only a lower bound: no evidence of a live source, nor of a recovery
+        # only a lower bound: no evidence of a live source, nor of a recovery, so the firing severity
+        # stands (shown as such on the status page); without a value the alert book keeps the series as it is
+        value, severity = None, held or "ok"
         summary = _not_known(unheard, now - min(heard[p].at for p in unheard), held)
     else:
         summary = _summary(stalest, len(heard), silent, any(heard[p].record for p in stalest), severity,

@@ -46,9 +46,20 @@ class LearnedBounds:
     held: tuple[float, float]     # the reference's own extremes
 
     def describe(self) -> str:
+        """The held and learned range in words; a side the feature declares (an infinite bound here) is
+        named as declared rather than printed as `-inf` / `inf`."""
         whole = ", whole numbers" if self.integral else ""
-        return f"the reference held {_g(self.held[0])} to {_g(self.held[1])}; learned {_g(self.low)} to " \
-               f"{_g(self.high)}{whole}"
+        return f"the reference held {_g(self.held[0])} to {_g(self.held[1])}; {self._learned_range()}{whole}"
+
+    def _learned_range(self) -> str:
+        low, high = math.isfinite(self.low), math.isfinite(self.high)
+        if low and high:
+            return f"learned {_g(self.low)} to {_g(self.high)}"
+        if high:
+            return f"learned at most {_g(self.high)} (the declared min holds below)"
+        if low:
+            return f"learned at least {_g(self.low)} (the declared max holds above)"
+        return "no range learned (min and max are declared)"
 
 
 def learned_bounds(reference: NumericProfile, spec: FeatureSpec) -> LearnedBounds:

@@ -103,6 +103,7 @@ class PartitionFolder:
     counts: PartitionCounts = field(default_factory=PartitionCounts)
     windows: dict[int, WindowProfile] = field(default_factory=dict)
     dirty: set[int] = field(default_factory=set)
+    evaluated: set[int] = field(default_factory=set)   # stored windows found evaluated, to drop from the store
     active_at: int | None = None           # clock reading when records last arrived (or it was assigned)
     preferred_segments: frozenset[str] = frozenset()   # the largest segments of the last closed window
     log_resets: int = 0                    # times the log was found restarted below `next_offset`
@@ -266,13 +267,14 @@ class PartitionFolder:
 
     def changes(self, dropped: Sequence[int] = ()) -> PartitionChanges:
         """What a flush writes: offset, counts and watermark, the windows changed since the last
-        stored flush, and the evaluated windows to drop."""
+        stored flush, and the evaluated windows to drop (with those a claim found stored but evaluated)."""
         return PartitionChanges(self._state({s: self.windows[s] for s in sorted(self.dirty) if s in self.windows}),
-                                tuple(dropped))
+                                tuple(sorted(set(dropped) | self.evaluated)) if self.evaluated else tuple(dropped))
 
     def stored(self, changes: PartitionChanges) -> None:
         """The store has `changes`: their windows are clean until folded into again."""
         self.dirty.difference_update(changes.state.windows)
+        self.evaluated.difference_update(changes.dropped)
 
     def restore(self, state: PartitionState) -> None:
         """Take the stored state of the partition (a fresh claim); windows already evaluated are left out."""
@@ -283,6 +285,8 @@ class PartitionFolder:
         self.counts = PartitionCounts.of(state.counts)
         self.windows = {s: w for s, w in state.windows.items() if s >= self.closed_before}
         self.dirty = set()
+        # evaluated while the partition had no owner watching the evaluator: dropped from the store next flush
+        self.evaluated = {s for s in state.windows if s < self.closed_before}
         self.log_resets = state.log_resets
 
     def restart_log(self, first: int) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from stream_guard.core.topology.topology import Topology
-from stream_guard.core.topology.yaml_tree import Loc, YamlProblem, read_yaml
+from stream_guard.core.topology.yaml_tree import AtKey, Loc, YamlProblem, read_yaml
 from stream_guard.errors import TopologyError
 
 MAX_BYTES = 4 * 2**20   # a topology of thousands of features is a few hundred kB
@@ -35,8 +35,27 @@ def load_topology(path: str | Path) -> Topology:
     try:
         return Topology.model_validate(data)
     except ValidationError as exc:
-        problems = [(_line_of(tuple(e["loc"]), lines), _describe(path, e, lines)) for e in exc.errors()]
+        problems = [(_line_of(_loc(e), lines), _describe(path, e, lines)) for e in exc.errors()]
         raise TopologyError([text for _, text in sorted(problems, key=lambda p: p[0])]) from None
+
+
+def key_lines(path: str | Path) -> dict[Loc, int]:
+    """The line of every key in a topology file that loads (`load_topology` keeps none), for findings made
+    after loading; empty when the file cannot be read."""
+    try:
+        return read_yaml(_read(Path(path)))[1]
+    except (TopologyError, YamlProblem):
+        return {}
+
+
+def at_key(path: str | Path, lines: dict[Loc, int], loc: Loc, message: str) -> str:
+    """`FILE:LINE: message`, at the line of the key at `loc` (or of the nearest key above it)."""
+    return f"{path}:{_line_of(loc, lines)}: {message}"
+
+
+def warning_at(path: str | Path, lines: dict[Loc, int], loc: Loc, message: str) -> str:
+    """`FILE:LINE: warning: KEY: message`, at the line of the key at `loc`."""
+    return at_key(path, lines, loc, f"warning: {_dotted(loc)}: {message}")
 
 
 def with_overrides(topology: Topology, broker: str | None = None, redis: str | None = None) -> Topology:
@@ -67,8 +86,14 @@ def _read(path: Path) -> str:
         raise TopologyError([f"{path}:1: the file is not UTF-8 text"]) from None
 
 
+def _loc(err: Any) -> Loc:
+    """Where an error lies: pydantic's location, and below it the key a validator named (`AtKey`)."""
+    cause = (err.get("ctx") or {}).get("error")
+    return tuple(err["loc"]) + (cause.key if isinstance(cause, AtKey) else ())
+
+
 def _describe(path: Path, err: Any, lines: dict[Loc, int]) -> str:
-    loc: Loc = tuple(err["loc"])
+    loc = _loc(err)
     line = _line_of(loc, lines)
     where = _dotted(loc)
     if err["type"] == "extra_forbidden":

@@ -57,10 +57,14 @@ Problem = tuple[tuple[str, ...], str]   # (location under the monitor, message)
 def model_problems(model: ModelSpec | None, labels: LabelsSpec | None, check: PerformanceCheck,
                    prediction_kinds: dict[str, str]) -> list[Problem]:
     """What does not fit together in a monitor's `model`, `labels` and `checks.performance`."""
-    if model is None:
-        return [(("labels",), "labels need a model: add model: {task: binary} (or multiclass, regression)")] \
-            if labels is not None else []
     problems: list[Problem] = []
+    if labels is None and check.enabled and check.model_fields_set - {"enabled"}:
+        problems.append((("checks", "performance"), "these settings are never used: the performance check runs "
+                         "only on a monitor that declares labels: (and model:) to judge its predictions against; "
+                         "add them (see docs/checks.md), or remove checks.performance"))
+    if model is None:
+        return problems + ([(("labels",), "labels need a model: add model: {task: binary} (or multiclass, "
+                                          "regression)")] if labels is not None else [])
     metric = check.metric
     if metric is not None and metric not in TASK_METRICS[model.task]:
         problems.append((("checks", "performance", "metric"), f"{metric} does not apply to a {model.task} model; "

@@ -16,6 +16,7 @@ from stream_guard.core.topology.rules import Rule, parse_rule
 from stream_guard.core.topology.services import DEFAULT_MAX_WINDOW_BYTES, TopicName
 from stream_guard.core.topology.sizes import Size
 from stream_guard.core.topology.timestamps import parse_event_time
+from stream_guard.core.topology.yaml_tree import AtKey
 
 
 class SourceSpec(Frozen):
@@ -238,9 +239,12 @@ class MonitorSpec(Frozen):
     def _rules_parse(self) -> MonitorSpec:
         if not self.features and not self.uses:
             raise ValueError("a monitor needs at least one feature, of its own (features:) or shared (uses:)")
-        for rule in self.rules:
+        for index, rule in enumerate(self.rules):
             if rule.split()[0].strip() not in self.uses:   # rules on shared features are checked by the topology
-                parse_rule(rule, self.all_features())
+                try:
+                    parse_rule(rule, self.all_features())
+                except ValueError as exc:
+                    raise AtKey(("rules", index), str(exc)) from None
         return self
 
     @property
@@ -290,7 +294,8 @@ class MonitorSpec(Frozen):
     def _distinct_names(self) -> MonitorSpec:
         both = set(self.features) & set(self.prediction)
         if both:
-            raise ValueError(f"{sorted(both)} named both as a feature and as a prediction")
+            raise AtKey(("prediction", sorted(both)[0]),
+                        f"{sorted(both)} named both as a feature and as a prediction")
         return self
 
     def max_event_age(self) -> int:

@@ -15,7 +15,10 @@ from stream_guard.core.topology.model_spec import Problem
 from stream_guard.core.topology.monitor import MonitorSpec
 
 NO_REFERENCE = {"freshness": "freshness reads the worker's clock and compares with no reference",
-                "performance": "performance is judged against the monitor's first reference"}
+                "performance": "performance is judged against the monitor's first reference",
+                "estimated_performance": "estimated_performance is judged against the monitor's first reference",
+                "multivariate": "multivariate compares with the PCA of the monitor's first reference, which must be "
+                                "the snapshot: list it first"}
 
 
 def check_reference(monitor: MonitorSpec, check: str, own: SeverityLadder | None = None) -> str:

@@ -21,6 +21,7 @@ from stream_guard.core.topology.reference_choice import reference_problems
 from stream_guard.core.topology.rules import parse_rule
 from stream_guard.core.topology.schema_registry import SchemaRegistrySpec, registry_url
 from stream_guard.core.topology.services import AlertsSpec, AppName, KafkaSpec, RedisSpec, StateSpec, WebSpec
+from stream_guard.core.topology.yaml_tree import AtKey
 
 
 class Topology(Frozen):
@@ -41,19 +42,24 @@ class Topology(Frozen):
     def _shared_features(self) -> Topology:
         """Give each monitor the shared features it uses, and say who alerts on each (once per source)."""
         monitors = []
-        for monitor in self.monitors:
+        for index, monitor in enumerate(self.monitors):
             unknown = [n for n in monitor.uses if n not in self.features]
             if unknown:
-                raise ValueError(f"monitor {monitor.name} uses {', '.join(map(repr, unknown))}, which the "
-                                 f"topology's features: do not declare ({', '.join(sorted(self.features)) or 'none'})")
+                raise AtKey(("monitors", index, "uses"),
+                            f"monitor {monitor.name} uses {', '.join(map(repr, unknown))}, which the topology's "
+                            f"features: do not declare ({', '.join(sorted(self.features)) or 'none'})")
             clash = sorted(set(monitor.uses) & set(monitor.all_features()))
             if clash:
-                raise ValueError(f"monitor {monitor.name} declares {clash} itself and also uses the shared one")
+                raise AtKey(("monitors", index, "uses"),
+                            f"monitor {monitor.name} declares {clash} itself and also uses the shared one")
             cap = monitor.max_window_bytes or self.state.max_window_bytes
             joined = monitor.model_copy(update={"features": {**{n: self.features[n] for n in monitor.uses},
                                                              **monitor.features}, "max_window_bytes": cap})
-            for rule in joined.rules:
-                parse_rule(rule, joined.all_features())
+            for number, rule in enumerate(joined.rules):
+                try:
+                    parse_rule(rule, joined.all_features())
+                except ValueError as exc:
+                    raise AtKey(("monitors", index, "rules", number), str(exc)) from None
             monitors.append(joined)
         publisher: dict[tuple[str, str], str] = {}
         for monitor in monitors:

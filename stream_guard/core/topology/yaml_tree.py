@@ -30,6 +30,15 @@ _OPENS = (yaml.MappingStartEvent, yaml.SequenceStartEvent)
 _CLOSES = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
 
 
+class AtKey(ValueError):
+    """A validator's finding about a key below the model it validates: `key` is that key's path from the
+    model (`("rules", 2)`), so the file reports that key's line rather than the model's first one."""
+
+    def __init__(self, key: Loc, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
 class YamlProblem(ValueError):
     """What is wrong with the text, at a line (1-based)."""
 
