@@ -161,9 +161,12 @@ monitors:
     assert out[0] == "hist: 6 windows from 1970-01-01T00:01:00Z to 1970-01-01T00:07:00Z"
     # window 1 has no value yet (its reference needs 2 windows), 2-5 are flat, window 6 jumps
     assert out[1] == "x/mean_shift   ▁▁▁▁█  latest 13.9  max 13.9"
+    assert main(["history", str(topology), "--feature", "x", "--check", "cardinality"]) == 1
+    assert capsys.readouterr().err == (f"stream-guard: no evaluated windows of monitor hist for feature 'x' and "
+                                       f"check 'cardinality' in Redis at {local_stack.redis_url}\n")
     assert main(["history", str(topology), "--feature", "nope"]) == 1
-    assert capsys.readouterr().err == (f"stream-guard: no evaluated windows of monitor hist for feature 'nope' "
-                                       f"in Redis at {local_stack.redis_url}\n")
+    assert capsys.readouterr().err == ("stream-guard: monitor hist has no feature 'nope'; its features: c, x "
+                                       "(`*` for the monitor as a whole)\n")
 
 
 def test_counts_per_dead_letter_reason_survive_a_restart(local_stack: LocalStack, redis_client: redis.Redis) -> None:
