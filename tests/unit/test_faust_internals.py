@@ -4,13 +4,14 @@ and the versions that have them are the ones pyproject.toml pins."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import re
 import tomllib
 from pathlib import Path
 
 import faust
 
-from stream_guard.runtime.faust_internals import SUPPORTED, Internal, problems
+from stream_guard.runtime.faust_internals import INTERNALS, SUPPORTED, Internal, problems
 
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 
@@ -55,3 +56,12 @@ def test_a_faust_stream_yields_a_plain_item_as_it_was_put() -> None:
         return None
 
     assert asyncio.run(asyncio.wait_for(first_item(), 10)) == ["one", "two"]
+
+
+def test_the_log_end_a_silent_partition_is_judged_by_is_the_one_aiokafka_keeps() -> None:
+    from aiokafka.consumer.fetcher import Fetcher
+
+    names = {internal.path for internal in INTERNALS}
+    assert "faust.transport.consumer:ThreadDelegateConsumer.highwater" in names
+    assert "aiokafka.consumer.consumer:AIOKafkaConsumer.highwater" in names
+    assert "tp_state.highwater = highwater" in inspect.getsource(Fetcher._proc_fetch_request)
