@@ -55,7 +55,7 @@ class MonitorRuntime:
         self.monitor = monitor
         self.state = state
         self.source = source or StandaloneSource()
-        self.engine = MonitorEngine(monitor, clock=clock, log_end=self.source.high_watermark)
+        self.engine = MonitorEngine(monitor, clock=clock, log_end=self.source.unread_end)
         self.store = store
         self.publisher = publisher
         self.clock = clock

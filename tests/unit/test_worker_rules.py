@@ -61,6 +61,9 @@ class Group:
     def high_watermark(self, partition: int) -> int | None:
         return self.ends.get(partition)
 
+    def unread_end(self, partition: int) -> int | None:
+        return self.ends.get(partition)
+
     async def commit(self, offsets: dict[int, int]) -> None:
         self.committed.update(offsets)
 
