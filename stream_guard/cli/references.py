@@ -27,8 +27,10 @@ def reference_parser(commands: Any) -> None:
     build = command(actions, "build", "profile a file (.jsonl, .jsonl.gz, .csv, .parquet) and store it",
                     _reference_build)
     build.add_argument("topology", metavar="TOPOLOGY", type=Path, help="a topology YAML file")
-    build.add_argument("file", metavar="FILE", type=Path,
+    build.add_argument("file", metavar="FILE", type=Path, nargs="?",
                        help="rows with the monitor's fields, by field path (features.amount) or feature name")
+    build.add_argument("--from", dest="from_file", metavar="EVENTS", type=Path,
+                       help="the same file, named by option instead (give FILE or --from, not both)")
     build.add_argument("--name", required=True, help="the snapshot's name, e.g. train-2026-11")
     build.add_argument("--monitor", metavar="M", help="whose features (default: the only monitor)")
     build.add_argument("--redis", metavar="URL", help="Redis URL (env SG_REDIS; else the topology's)")
@@ -55,6 +57,9 @@ def _reference_build(args: argparse.Namespace) -> int:
 
     from stream_guard.offline.references import build_from_file
 
+    if (args.file is None) == (args.from_file is None):
+        raise StreamGuardError("reference build needs the file to profile, as FILE or --from EVENTS (one of them)")
+    args.file = args.file or args.from_file
     topology = with_overrides(load_topology(args.topology), redis=args.redis)
     monitor = one_monitor(topology, args.monitor)
     console = Console(stderr=True, soft_wrap=True)

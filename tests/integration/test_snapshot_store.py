@@ -31,7 +31,9 @@ def test_build_list_show_use_and_delete_a_snapshot(tmp_path: Path, local_stack: 
     assert redis_client.hkeys("sg:{refs/m}:snapshots") == [b"train-v1"]
 
     # snapshots never change: building the same name again is refused and leaves the stored one alone
-    assert main(["reference", "build", str(path), str(tmp_path / "train.csv"), "--name", "train-v1", *redis_flag]) == 1
+    # (this time in the `--monitor M --from EVENTS` form of the CLI contract)
+    assert main(["reference", "build", str(path), "--monitor", "m", "--from", str(tmp_path / "train.csv"),
+                 "--name", "train-v1", *redis_flag]) == 1
     assert "already has a snapshot named 'train-v1'" in capsys.readouterr().err
 
     assert main(["reference", "list", str(path), *redis_flag]) == 0

@@ -170,3 +170,12 @@ def test_replay_says_when_most_windows_are_thinner_than_min_samples(tmp_path: Pa
     err = capsys.readouterr().err
     assert ("monitor fraud-model: 3 of 3 windows held fewer than min_samples (200) events, so their checks grade "
             "info at most; a window of 4m would hold about 200 at this rate") in err
+
+
+@pytest.mark.parametrize("files", [[], ["a.csv", "--from", "b.csv"]])
+def test_reference_build_takes_its_file_as_FILE_or_as_from_but_not_neither_or_both(
+        files: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    demo = str(REPO / "topologies" / "demo.yaml")
+    assert main(["reference", "build", demo, *files, "--name", "n"]) == 1
+    assert capsys.readouterr().err == ("stream-guard: reference build needs the file to profile, as FILE or "
+                                       "--from EVENTS (one of them)\n")
