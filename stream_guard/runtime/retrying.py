@@ -38,9 +38,6 @@ class StandaloneSource:
     def high_watermark(self, partition: int) -> int | None:
         return None
 
-    def unread_end(self, partition: int) -> int | None:
-        return None
-
     async def commit(self, offsets: dict[int, int]) -> None:
         return None
 
