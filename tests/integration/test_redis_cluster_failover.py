@@ -74,6 +74,8 @@ def fail_over_behind_replication(stack: LocalStack, cluster: LocalCluster, topol
     old master as a replica and start a new worker. Returns (the master's offset when cut off, the
     offset Kafka had committed when killed)."""
     key = f"sg:{{{topology.app}/{MONITOR}/0}}:meta"
+    # the records folded so far may all be other partitions': cut off once partition 0 has a flush stored
+    state.wait(lambda: "next_offset" in state.meta(0), "a flush of partition 0 stored", 60, workers)
     master = cluster.node(cluster.master_of(key))
     replica = cluster.node(cluster.shards()[master.port][0])
     replica.signal(signal.SIGSTOP)
