@@ -92,6 +92,10 @@ class FaustSource:
         """The partition's log end as the consumer's last fetch reported it (None before one)."""
         return _highwater(self.app)(self.topic, partition)
 
+    async def rewind(self, partition: int) -> None:
+        """Fetch the partition from offset 0 next (a log that restarted; `runtime/log_restarts.py`)."""
+        await self.app.consumer.seek(TP(self.topic, partition), 0)
+
     def partitions(self) -> int | None:
         """The topic's partition count from the consumer's cluster metadata (every member has it; Faust's
         `topic_partitions` only knows it on the group leader), or None before the consumer has it."""

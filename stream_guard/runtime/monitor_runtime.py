@@ -31,7 +31,6 @@ from stream_guard.core.ownership import (
     Watching,
     evaluates,
     expected_partitions,
-    log_restarted,
     remote_partition,
     waiting_for_partitions,
 )
@@ -40,11 +39,12 @@ from stream_guard.core.topology.monitor import MonitorSpec
 from stream_guard.core.topology.redaction import redacted
 from stream_guard.core.topology.services import StateSpec
 from stream_guard.errors import Fenced, StateLost
+from stream_guard.runtime.log_restarts import LogRestarts
 from stream_guard.runtime.observer import RuntimeExtension, RuntimeObserver
 from stream_guard.runtime.retrying import Retrying, StandaloneSource, wall_clock_ms
 
 log = logging.getLogger("stream_guard.worker")
-_partition_of, _offset_of = attrgetter("partition"), attrgetter("offset")
+_partition_of = attrgetter("partition")
 COUNTS_LOG_INTERVAL = 60_000
 FRESHNESS_INTERVAL = 1_000
 
@@ -68,6 +68,7 @@ class MonitorRuntime:
         self._evaluator_epoch: int | None = None
         self._lost: set[int] = set()               # claimed by another worker since; not ours until reassigned
         self._dead: dict[int, list[DeadLetter]] = {}   # partition -> dead letters not published yet
+        self._log_restarts = LogRestarts(monitor.name, monitor.source.topic, self.source)
         self._gaps = GapWatch()                    # just-claimed partitions whose first records may skip some
         self._last_flush = 0
         self._watching = Watching(state.flush_interval)   # since when this worker said it is alive without a break
@@ -99,7 +100,7 @@ class MonitorRuntime:
                 records = [r for r in records if r.partition in self.epochs]
             if partitions & self._gaps.resuming:
                 records = self._without_gaps(records)
-            self._notice_restarted_logs(records, partitions)
+            self._log_restarts.notice(self.engine.folders, records, partitions)
             # dead letters wait for their partition's next flush, published only while it is still ours
             for letter in self.engine.fold(records):
                 self._dead.setdefault(letter.record.partition, []).append(letter)
@@ -109,22 +110,6 @@ class MonitorRuntime:
         # a window that just became due closes now rather than at the next timer tick
         if due or self.clock() - self._last_flush >= self.state.flush_interval:
             await self.tick()
-
-    def _notice_restarted_logs(self, records: Sequence[RawRecord], partitions: set[int]) -> None:
-        """Fold a partition's log again from its start when it restarted below what was folded from it
-        (`core.ownership.log_restarted`); else its records would be skipped as folded before."""
-        ordered = records[::-1] if len(partitions) > 1 else records[:1]   # a fetch holds one partition
-        first = dict(zip(map(_partition_of, ordered), map(_offset_of, ordered), strict=True))
-        for partition, offset in first.items():
-            folder = self.engine.folders[partition]
-            mark = self.source.high_watermark(partition)
-            if log_restarted(folder.next_offset, offset, mark):
-                log.warning(f"{self.monitor.name}: partition {partition} of {self.monitor.source.topic}: the broker's "
-                            f"log ends at offset {mark:,}, below the {folder.next_offset:,} already folded from it: "
-                            f"the log restarted or was truncated (a broker that lost its data, a topic recreated, an "
-                            f"unclean leader election); folding the new log from offset {offset:,} "
-                            f"(reset {folder.log_resets + 1} of this partition)")
-                folder.restart_log(offset)
 
     def _without_gaps(self, records: Sequence[RawRecord]) -> Sequence[RawRecord]:
         """Leave out records of a just-claimed partition that start past its next offset to fold, for a
@@ -201,6 +186,7 @@ class MonitorRuntime:
             return
         async with self._lock:
             await self._flush()
+            await self._log_restarts.rewind(self.engine.folders)
             if self.clock() - self._last_counts_log >= COUNTS_LOG_INTERVAL:
                 self.log_counts()
             if not self.evaluating:

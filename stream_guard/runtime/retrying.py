@@ -38,6 +38,9 @@ class StandaloneSource:
     def high_watermark(self, partition: int) -> int | None:
         return None
 
+    async def rewind(self, partition: int) -> None:
+        return None
+
     async def commit(self, offsets: dict[int, int]) -> None:
         return None
 

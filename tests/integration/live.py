@@ -10,6 +10,7 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import count
 from pathlib import Path
 from typing import Any
 
@@ -45,12 +46,16 @@ def fresh_topology(stack: LocalStack, directory: Path) -> LiveTopology:
     return names
 
 
+_WORKERS = count(1)
+
+
 class Worker:
     """`stream-guard worker` in a subprocess, logging to a file."""
 
     def __init__(self, stack: LocalStack, topology: LiveTopology, log_dir: Path, redis_url: str | None = None) -> None:
         self.web_port = free_port()
-        self.log_path = log_dir / f"worker-{self.web_port}.log"
+        # numbered: a later worker may be given a port an earlier one freed, and must not share its log
+        self.log_path = log_dir / f"worker-{next(_WORKERS)}-{self.web_port}.log"
         command = [sys.executable, "-m", "stream_guard", "worker", str(topology.path), "--broker", stack.broker_url,
                    "--redis", redis_url or stack.redis_url, "--web-port", str(self.web_port), "--loglevel", "info"]
         self.process = subprocess.Popen(command, stdout=open(self.log_path, "wb"), stderr=subprocess.STDOUT)

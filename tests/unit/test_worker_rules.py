@@ -48,6 +48,7 @@ class Group:
         self.owned, self.count = owned, count
         self.committed: dict[int, int] = {}
         self.ends: dict[int, int] = {}   # partition -> high watermark of the last fetch
+        self.rewound: list[int] = []     # partitions sought back to offset 0, in order
 
     def assigned(self) -> set[int]:
         return self.owned
@@ -60,6 +61,9 @@ class Group:
 
     def high_watermark(self, partition: int) -> int | None:
         return self.ends.get(partition)
+
+    async def rewind(self, partition: int) -> None:
+        self.rewound.append(partition)
 
     async def commit(self, offsets: dict[int, int]) -> None:
         self.committed.update(offsets)
@@ -247,6 +251,33 @@ def test_a_log_that_restarted_below_the_folded_offsets_is_folded_again_from_its_
             if a.get("check") == "log_reset"] == [      # on the first window closed after it was noticed
         ("log_reset", "critical", "firing", "2027-01-15T08:02:00Z"),
         ("log_reset", "critical", "resolved", "2027-01-15T08:03:00Z")]
+
+
+def test_a_log_that_ends_below_the_stored_offset_with_no_records_coming_is_read_again_from_its_start(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A broker that answers a fetch past the log's end with nothing (no out-of-range error) would keep
+    the consumer waiting at the stored offset for ever: the fetch's log end makes the worker seek to 0."""
+    store = stored_up_to(789)
+    runtime, group, _ = worker(store, {0, 1}, count=2)
+
+    async def scenario() -> None:
+        await runtime.start()
+        await runtime.assigned({0, 1})
+        await runtime.tick()                            # no fetch yet: no log end known
+        group.ends.update({0: 10, 1: 0})                # partition 0's new log holds 10 records
+        with caplog.at_level(logging.WARNING, "stream_guard.worker"):
+            await runtime.tick()
+            await runtime.tick()                        # the same log end: not sought again
+        assert group.rewound == [0]
+        await runtime.on_records(events(10, partition=0, first=0))
+        group.ends[0] = 30
+        await runtime.tick()
+
+    asyncio.run(scenario())
+    folder = runtime.engine.folders[0]
+    assert (group.rewound, folder.next_offset, folder.counts.consumed, folder.log_resets) == ([0], 10, 10, 1)
+    assert ("m: partition 0 of t: the broker says the log ends at offset 10, below the 789 already folded from "
+            "it, and sends nothing past it; reading the partition again from its start") in caplog.text
 
 
 def test_records_read_again_after_a_crash_are_not_taken_for_a_restarted_log() -> None:
