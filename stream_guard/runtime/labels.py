@@ -65,15 +65,17 @@ class LabelRuntime:
                 self.tracker.on_predictions(records)
 
     async def on_labels(self, records: Sequence[RawRecord]) -> None:
-        if not await self._ready():
-            # not this worker's join: the records are left (nothing of them is committed), and the rebalance
-            # that would make this worker evaluate seeks back to the committed offsets; the agent does not
-            # sit on a slice meanwhile
-            return
         by_partition: dict[int, list[RawRecord]] = {}
         for record in records:
             by_partition.setdefault(record.partition, []).append(record)
+        # the join is read back under the lock: read back twice at once, the second read would replace
+        # the predictions folded since the first
         async with self._lock:
+            if not await self._ready():
+                # not this worker's join: the records are left (nothing of them is committed), and the
+                # rebalance that would make this worker evaluate seeks back to the committed offsets; the
+                # agent does not sit on a slice meanwhile
+                return
             for partition, batch in by_partition.items():
                 self.progress.heard(partition, self.runtime.clock(), self.tracker.on_labels(batch))
 

@@ -13,6 +13,7 @@ import pytest
 from stream_guard.adapters.memory_store import MemoryStateStore
 from stream_guard.core.decoding.records import RawRecord
 from stream_guard.core.labels.tracker import PerformanceTracker
+from stream_guard.core.state import JoinState
 from stream_guard.core.topology.file import load_topology
 from stream_guard.core.topology.services import StateSpec
 from stream_guard.offline.label_scenario import START_MS, label_topology, label_traffic
@@ -215,3 +216,35 @@ def test_a_worker_that_does_not_evaluate_leaves_labels_without_holding_up_its_co
         "scorer: label partitions 0 of labels-demo.labels are assigned to this worker, which does not evaluate the "
         "monitor: it leaves them; their labels are not credited: run a monitor with labels on one worker "
         "(docs/checks.md, the join's limit)"]
+
+
+class SlowJoinRead(MemoryStateStore):
+    """A store whose first read of the join takes a while (a Redis under load), the next ones none."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.join_reads = 0
+
+    async def load_join(self, monitor: str) -> JoinState:
+        self.join_reads += 1
+        await asyncio.sleep(0.05 if self.join_reads == 1 else 0)
+        return await super().load_join(monitor)
+
+
+def test_predictions_and_labels_coming_together_at_the_start_read_the_join_back_once(tmp_path: Path) -> None:
+    """Read back twice at once, the second read replaced what the first let in (predictions lost)."""
+    events, labels = label_traffic(windows=2, per_window=300)
+    first = [e for e in events if int(e["ts"]) < START_MS + 60_000]           # type: ignore[call-overload]
+    firsts = {e["request_id"] for e in first}
+    others = [r for r in labels if r["request_id"] not in firsts][:50]        # their predictions come later
+    store = SlowJoinRead()
+
+    async def go() -> dict[str, object]:
+        runtime, join, _, _ = worker(store, tmp_path)
+        await runtime.start()
+        await asyncio.gather(join.on_labels(as_records(others, "labels-demo.labels", 0)),
+                             runtime.on_records(as_records(first, "labels-demo.predictions", 0)))
+        return join.status()["labels"]
+
+    status = asyncio.run(go())
+    assert (store.join_reads, status["pending_predictions"], status["waiting_labels"]) == (1, len(first), 50)
