@@ -94,6 +94,7 @@ class FetchTransport(faust_aiokafka.Transport):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.inlets: dict[str, list[SourceInlet]] = {}
+        self.handed_to: dict[TP, int] = {}   # source partition -> offset after the last record handed over
 
     async def hand_over(self, fetched: MutableMapping[TP, list[Any]], active: set[TP] | None) -> None:
         """Take each source partition's records out of a fetch and put them in the topic's inlets; none
@@ -101,8 +102,11 @@ class FetchTransport(faust_aiokafka.Transport):
         app = self.app
         consumer: Any = app.consumer
         generation = app.consumer_generation_id
-        for tp in [tp for tp in fetched if tp.topic in self.inlets]:
-            batch = fetched.pop(tp)
+        taken = [(tp, fetched.pop(tp)) for tp in [tp for tp in fetched if tp.topic in self.inlets]]
+        # every partition's end first: the consumer's position is past them all while the first one's records
+        # are put, and until then the others' records are unread as far as the runtime can tell
+        self.handed_to.update((tp, batch[-1].offset + 1) for tp, batch in taken if batch)
+        for tp, batch in taken:
             if not consumer.flow_active or (active is not None and tp not in active):
                 continue
             app.monitor.track_tp_end_offset(tp, consumer.highwater(tp))

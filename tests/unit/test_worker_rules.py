@@ -65,6 +65,9 @@ class Group:
     async def rewind(self, partition: int) -> None:
         self.rewound.append(partition)
 
+    def unread_end(self, partition: int) -> int | None:
+        return self.ends.get(partition)
+
     async def commit(self, offsets: dict[int, int]) -> None:
         self.committed.update(offsets)
 
@@ -395,3 +398,75 @@ def test_windows_evaluated_while_their_partition_changed_hands_are_dropped_from_
     stored = asyncio.run(store.load_partition(SPEC.name, 1))
     assert sorted(stored.windows) == [T0 + 120_000, T0 + 180_000]
     assert asyncio.run(store.presence(SPEC.name, [1]))[1].windows == {T0 + 120_000, T0 + 180_000}
+
+
+def burst(partition: int, start_s: int) -> list[RawRecord]:
+    """120 events of one partition, one every 2 s from `start_s`: 30 in each of four one-minute windows."""
+    return records([{"ts": start_s + 2 * i, "f": {"x": 1.0 + i % 5, "c": "a"}} for i in range(120)], partition)
+
+
+def closed_events(runtime: MonitorRuntime) -> dict[int, int]:
+    return {start: w.profile.events for start, w in sorted(runtime.engine.history.items())}
+
+
+def test_a_partition_silent_since_its_claim_with_records_unread_is_not_idle() -> None:
+    """A worker claims both partitions, nothing comes for 45 s (past the 10 s idle timeout), then a burst
+    lands on both. The consumer hands over partition 0's records first: partition 1, whose log the last
+    fetch said holds 120 records not folded yet, must hold the windows open rather than count as idle
+    (its events would be dead-lettered as `late` and the windows closed with half their events)."""
+    store, clock = MemoryStateStore(), Clock()
+    runtime, group, sink = worker(store, {0, 1}, clock=clock)
+    s = T0 // 1000 - 600                            # event times in the past: none is `future`
+
+    async def scenario() -> None:
+        await runtime.start()
+        await runtime.assigned({0, 1})
+        group.ends = {0: 0, 1: 0}
+        for second in range(1, 46):                 # silence: both partitions read to their (empty) ends
+            clock.now = T0 + second * 1_000
+            await runtime.tick()
+        group.ends = {0: 120, 1: 120}               # the burst is in the log
+        await runtime.on_records(burst(0, s))
+        await runtime.tick()
+        assert runtime.engine.last_evaluated is None   # partition 1 has records unread
+        clock.now += 1_000
+        await runtime.on_records(burst(1, s))
+        await runtime.tick()
+
+    asyncio.run(scenario())
+    assert sink.dead == []
+    assert closed_events(runtime) == {(s + 60 * k) * 1000: 60 for k in range(3)}
+
+
+def test_another_workers_partition_with_records_unread_is_not_idle() -> None:
+    """The same burst after 45 s of silence, partition 1 owned by another worker: its owner says how many
+    records of it the log holds past what it folded, and the evaluator waits for them."""
+    store, clock = MemoryStateStore(), Clock()
+    a, a_group, a_sink = worker(store, {0}, clock=clock)       # evaluates
+    b, b_group, b_sink = worker(store, {1}, clock=clock)
+    s = T0 // 1000 - 600
+
+    async def scenario() -> None:
+        for w, owned in ((a, {0}), (b, {1})):
+            await w.start()
+            await w.assigned(owned)
+        a_group.ends, b_group.ends = {0: 0}, {1: 0}
+        for second in range(1, 46):
+            clock.now = T0 + second * 1_000
+            await b.tick()
+            await a.tick()
+        a_group.ends, b_group.ends = {0: 120}, {1: 120}
+        clock.now += 1_000
+        await b.tick()                              # b's last fetch saw the burst; it has not folded it yet
+        await a.on_records(burst(0, s))
+        await a.tick()
+        assert a.engine.last_evaluated is None
+        clock.now += 1_000
+        await b.on_records(burst(1, s))
+        await b.tick()
+        clock.now += 1_000
+        await a.tick()
+
+    asyncio.run(scenario())
+    assert a_sink.dead == b_sink.dead == []
+    assert closed_events(a) == {(s + 60 * k) * 1000: 60 for k in range(3)}
