@@ -33,7 +33,7 @@ from stream_guard.core.judging.log_resets import ResetWatch
 from stream_guard.core.judging.references import ClosedWindow, kept_starts, reference_horizon
 from stream_guard.core.judging.state_cap import CHECK as STATE_CAP_CHECK
 from stream_guard.core.judging.state_cap import state_cap_evaluation
-from stream_guard.core.ownership import LocalPartition, RemotePartition, local_activity
+from stream_guard.core.ownership import LocalPartition, RemotePartition, local_activity, unread
 from stream_guard.core.profiles.capping import within_cap
 from stream_guard.core.profiles.folding import PartitionFolder
 from stream_guard.core.profiles.multivariate import ReconstructionModel, active_model
@@ -73,6 +73,7 @@ class MonitorEngine:
     last_evaluated: int | None = None     # start of the newest evaluated window
     clock: Callable[[], int] | None = None  # epoch ms; with it, `future` also means ahead of the clock
     log_end: Callable[[int], int | None] | None = None   # a partition's log end as last fetched (None: unknown)
+    read_from: Callable[[int], int | None] | None = None  # below it no record of a partition comes (`unread`)
     snapshot: Snapshot | None = None      # the profile a `snapshot` reference compares with
     snapshots: dict[str, Snapshot] = field(default_factory=dict)   # named snapshot references, by name
     preferred_segments: frozenset[str] = frozenset()   # the largest segments of the last closed window
@@ -153,10 +154,13 @@ class MonitorEngine:
         return min(w for w, _ in marks)
 
     def lag(self, partition: int) -> int | None:
-        """Records of a partition folded here in its log past what was folded, as last fetched (None: unknown)."""
-        end = self.log_end(partition) if self.log_end is not None else None
+        """Records of a partition folded here still to come and be folded, as last fetched (None: unknown;
+        `core.ownership.unread`)."""
         folder = self.folders.get(partition)
-        return None if end is None or folder is None else end - folder.next_offset
+        if folder is None or self.log_end is None:
+            return None
+        return unread(self.log_end(partition), folder.next_offset,
+                      self.read_from(partition) if self.read_from is not None else None)
 
     def lags(self) -> dict[int, int]:
         """Each partition folded here whose lag is known: its lag."""

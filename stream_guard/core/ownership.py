@@ -53,6 +53,32 @@ def behind(lag: int | None) -> bool:
     return lag is not None and lag > 0
 
 
+def unread(end: int | None, next_offset: int, floor: int | None) -> int | None:
+    """How many records of a partition its owner still has to fold (its lag, see `behind`): from the next
+    offset to fold, or from `floor` when that is further, to where its log ends as the owner's consumer
+    last fetched it (`end`; None: no fetch has said yet, and the lag is unknown).
+
+    `floor` is where records of the partition can still come to this worker from, for its current claim:
+    where its consumer began reading it (the first offset handed over since the claim, else the consumer's
+    position), or past the records left out as past a gap (`GapWatch`). Records below it never come: after
+    a Redis failover without WAIT the stored next offset is behind Kafka's committed one, which the
+    consumer starts from. Counted from the next offset to fold alone, they would make the partition look
+    behind for ever, and its monitor would never close another window.
+
+    >>> unread(2_400, next_offset=1_981, floor=None)     # the consumer has not said where it began
+    419
+    >>> unread(2_400, next_offset=1_981, floor=2_400)    # it began at Kafka's committed offset: nothing to come
+    0
+    >>> unread(2_600, next_offset=1_981, floor=2_400), unread(2_600, next_offset=2_500, floor=2_400)
+    (200, 100)
+    >>> unread(500, next_offset=8_122, floor=None), unread(None, next_offset=0, floor=0)   # a restarted log
+    (0, None)
+    """
+    if end is None:
+        return None
+    return max(0, end - max(next_offset, floor if floor is not None else next_offset))
+
+
 def local_activity(last: int | None, lag: int | None, now: int) -> int | None:
     """When a partition folded here counts as active: when its records last came (`last`), or `now` while
     its log holds records not folded yet. A partition silent since its claim may have a burst waiting
@@ -239,21 +265,46 @@ class GapWatch:
     patience: int = GAP_PATIENCE
     resuming: set[int] = field(default_factory=set)     # claimed, no records folded since
     since: dict[int, int] = field(default_factory=dict)  # partition -> when records past a gap first came
+    held_to: dict[int, int] = field(default_factory=dict)   # partition -> past the last record held back
 
     def claimed(self, partition: int) -> None:
+        self.forget(partition)
         self.resuming.add(partition)
 
     def forget(self, partition: int) -> None:
         self.resuming.discard(partition)
         self.since.pop(partition, None)
+        self.held_to.pop(partition, None)
+
+    def left_out(self, partition: int, now: int) -> int | None:
+        """Past the records of the partition held back for `patience` or longer, None when there are none.
+
+        Past the gap's patience nothing brings them back to this worker: a next batch accepts the gap and
+        leaves them out, and with none the partition stays there. They are not records still to fold
+        (`unread`): counted as such, a partition whose records past a lasting gap were the last of its log
+        would look behind for ever, and its monitor would close no other window.
+
+        >>> watch = GapWatch()
+        >>> watch.claimed(0)
+        >>> watch.filter([RawRecord(b"", 0, 2_400, "t"), RawRecord(b"", 0, 2_599, "t")], lambda p: 1_981, now=0)
+        ([], [])
+        >>> watch.left_out(0, now=4_999), watch.left_out(0, now=5_000)
+        (None, 2600)
+        """
+        began = self.since.get(partition)
+        return self.held_to.get(partition) if began is not None and now - began >= self.patience else None
 
     def filter(self, records: Sequence[RawRecord], next_offset: Callable[[int], int],
                now: int) -> tuple[Sequence[RawRecord], list[AcceptedGap]]:
         """The records to fold now (those of partitions held back left out), and the gaps accepted."""
         first: dict[int, int] = {}
+        last: dict[int, int] = {}
         for record in records:
             first[record.partition] = min(first.get(record.partition, record.offset), record.offset)
+            last[record.partition] = max(last.get(record.partition, record.offset), record.offset)
         held, accepted = self.hold(first, {p: next_offset(p) for p in first}, now)
+        for partition in held:
+            self.held_to[partition] = max(self.held_to.get(partition, 0), last[partition] + 1)
         return ([r for r in records if r.partition not in held] if held else records), accepted
 
     def hold(self, first: Mapping[int, int], expected: Mapping[int, int],

@@ -84,4 +84,5 @@ class Source(Protocol):
     def high_watermark(self, partition: int) -> int | None: ...   # the log's end as last fetched
     async def rewind(self, partition: int) -> None: ...   # read the partition again from offset 0
     def unread_end(self, partition: int) -> int | None: ...   # where the records to fold end (None: unknown)
+    def read_from(self, partition: int) -> int | None: ...   # where this claim's reading began (None: unknown)
     async def commit(self, offsets: dict[int, int]) -> None: ...

@@ -27,7 +27,7 @@ from stream_guard.core.topology.schema_registry import REGISTRY_FORMATS
 from stream_guard.core.topology.topology import Topology
 from stream_guard.runtime.faust_internals import commit_offsets, consumer_position, kafka_consumer
 from stream_guard.runtime.faust_tuning import set_fetch_max_wait
-from stream_guard.runtime.fetch_path import FetchTransport, add_fold_agent, install_fetch_path
+from stream_guard.runtime.fetch_path import FetchTransport, Handed, add_fold_agent, install_fetch_path
 from stream_guard.runtime.labels import add_label_agents
 from stream_guard.runtime.metrics import WorkerMetrics
 from stream_guard.runtime.monitor_runtime import MonitorRuntime
@@ -109,9 +109,20 @@ class FaustSource:
         position = consumer_position(self.app, tp)
         if position is None or position < end:
             return end
+        handed = self._handed(tp)
+        return None if handed is None else min(end, handed.end)
+
+    def read_from(self, partition: int) -> int | None:
+        """Where the consumer began reading the partition since it was given it (records below never come
+        to this worker; `core.ownership.unread`): the first offset the fetch path handed over, else the
+        consumer's position (where it starts: Kafka's committed offset). None while it has neither."""
+        tp = TP(self.topic, partition)
+        handed = self._handed(tp)
+        return handed.first if handed is not None else consumer_position(self.app, tp)
+
+    def _handed(self, tp: TP) -> Handed | None:
         transport = self.app.transport
-        handed = transport.handed_to.get(tp) if isinstance(transport, FetchTransport) else None
-        return None if handed is None else min(end, handed)
+        return transport.handed_now(tp) if isinstance(transport, FetchTransport) else None
 
     def partitions(self) -> int | None:
         """The topic's partition count from the consumer's cluster metadata (every member has it; Faust's

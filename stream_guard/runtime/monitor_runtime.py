@@ -55,7 +55,7 @@ class MonitorRuntime:
         self.monitor = monitor
         self.state = state
         self.source = source or StandaloneSource()
-        self.engine = MonitorEngine(monitor, clock=clock, log_end=self.source.unread_end)
+        self.engine = MonitorEngine(monitor, clock=clock, log_end=self.source.unread_end, read_from=self._read_from)
         self.store = store
         self.publisher = publisher
         self.clock = clock
@@ -121,6 +121,12 @@ class MonitorRuntime:
                         f"{gap.first:,} (records of the partition that came while waiting were left out and are "
                         f"not counted)")
         return kept
+
+    def _read_from(self, partition: int) -> int | None:
+        """Below where no record of the partition comes to be folded in this claim (`core.ownership.unread`)."""
+        found = [o for o in (self.source.read_from(partition), self._gaps.left_out(partition, self.clock()))
+                 if o is not None]
+        return max(found, default=None)
 
     async def assigned(self, partitions: set[int]) -> None:
         """The consumer group gave this worker `partitions` (all it owns now): store and forget what it

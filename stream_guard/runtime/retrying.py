@@ -44,6 +44,9 @@ class StandaloneSource:
     def unread_end(self, partition: int) -> int | None:
         return None
 
+    def read_from(self, partition: int) -> int | None:
+        return None
+
     async def commit(self, offsets: dict[int, int]) -> None:
         return None
 

@@ -49,6 +49,7 @@ class Group:
         self.committed: dict[int, int] = {}
         self.ends: dict[int, int] = {}   # partition -> high watermark of the last fetch
         self.rewound: list[int] = []     # partitions sought back to offset 0, in order
+        self.starts: dict[int, int] = {}   # partition -> where the consumer began reading it since the claim
 
     def assigned(self) -> set[int]:
         return self.owned
@@ -67,6 +68,9 @@ class Group:
 
     def unread_end(self, partition: int) -> int | None:
         return self.ends.get(partition)
+
+    def read_from(self, partition: int) -> int | None:
+        return self.starts.get(partition)
 
     async def commit(self, offsets: dict[int, int]) -> None:
         self.committed.update(offsets)
@@ -470,3 +474,52 @@ def test_another_workers_partition_with_records_unread_is_not_idle() -> None:
     asyncio.run(scenario())
     assert a_sink.dead == b_sink.dead == []
     assert closed_events(a) == {(s + 60 * k) * 1000: 60 for k in range(3)}
+
+
+def test_a_partition_stored_behind_where_its_consumer_began_is_idle_once_silent() -> None:
+    """After a Redis failover without WAIT, partition 0's stored next offset is 1,981 while Kafka's committed
+    one, where the consumer starts, is 2,400, the log's end: offsets 1,981 to 2,399 never come to this worker.
+    Silent past the idle timeout, partition 0 is idle (not behind for ever) and partition 1's windows close."""
+    store, clock = stored_up_to(1_981), Clock()
+    runtime, group, sink = worker(store, {0, 1}, clock=clock)
+    s = T0 // 1000 - 600
+
+    async def scenario() -> None:
+        await runtime.start()
+        await runtime.assigned({0, 1})
+        group.ends, group.starts = {0: 2_400, 1: 120}, {0: 2_400}
+        await runtime.on_records(burst(1, s))
+        for second in range(1, 10):                 # within the 10 s idle timeout partition 0 holds them
+            clock.now = T0 + second * 1_000
+            await runtime.tick()
+            assert runtime.engine.last_evaluated is None
+        for second in range(10, 16):
+            clock.now = T0 + second * 1_000
+            await runtime.tick()
+
+    asyncio.run(scenario())
+    assert (runtime.engine.lag(0), runtime.engine.folders[0].next_offset, sink.dead) == (0, 1_981, [])
+    assert closed_events(runtime) == {(s + 60 * k) * 1000: 30 for k in range(3)}
+
+
+def test_records_held_back_past_a_gap_that_lasts_are_not_waited_for() -> None:
+    """The same failover, the consumer having handed over offsets 2,400 to 2,519 (past the gap, held back)
+    and none since: after the gap's 5 s patience they count as left out, not as records still to fold."""
+    store, clock = stored_up_to(1_981), Clock()
+    runtime, group, sink = worker(store, {0, 1}, clock=clock)
+    s = T0 // 1000 - 600
+
+    async def scenario() -> None:
+        await runtime.start()
+        await runtime.assigned({0, 1})
+        group.ends, group.starts = {0: 2_520, 1: 120}, {0: 1_981}    # the fake says it began at the stored offset
+        await runtime.on_records(records([{"ts": s + i, "f": {"x": 1.0, "c": "a"}} for i in range(120)], 0, 2_400))
+        await runtime.on_records(burst(1, s))
+        assert runtime.engine.lag(0) == 539          # held back, within the patience: waited for
+        for second in range(1, 16):
+            clock.now = T0 + second * 1_000
+            await runtime.tick()
+
+    asyncio.run(scenario())
+    assert (runtime.engine.lag(0), runtime.engine.folders[0].next_offset, sink.dead) == (0, 1_981, [])
+    assert closed_events(runtime) == {(s + 60 * k) * 1000: 30 for k in range(3)}
