@@ -19,7 +19,8 @@ The worker stays a Faust app, but at a few points Faust has no public way to do 
   (`core/ownership.behind`) and a log that restarted is noticed;
 - `AIOKafkaConsumer._subscription.subscription.assignment.state_value(tp).position` (aiokafka's `position`
   is a coroutine of the consumer thread's loop): how far the consumer has read, past transaction markers,
-  so a partition read to its end whose log ends in a marker is not taken for one with records unread.
+  so a partition read to its end whose log ends in a marker is not taken for one with records unread, and
+  where it began reading a partition given to it (records below never come: `core/ownership.unread`).
 
 Public API the fetch path depends on is checked with them: `App.transport` (settable), `App.consumer_generation_id`,
 `Consumer.flow_active`, `Transport.Consumer`, `Stream.channel`, `Channel.queue`. `problems()` says which of them
