@@ -19,7 +19,7 @@ Profiles are kept as their stored bytes, so what comes back is a copy, as from R
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -51,6 +51,7 @@ class _Partition:
     claimed_at: int | None = None
     alive_at: int | None = None
     alive_since: int | None = None
+    lag: int | None = None   # as its owner last said (`touch`)
     written: bool = False   # anything stored besides a claim
 
 
@@ -113,17 +114,18 @@ class MemoryStateStore:
             held.windows.pop(start, None)
         held.state, held.written = replace(changes.state, windows={}), True
 
-    async def touch(self, monitor: str, partitions: Sequence[int], now: int, since: int | None = None) -> None:
+    async def touch(self, monitor: str, partitions: Sequence[int], now: int, since: int | None = None,
+                    lags: Mapping[int, int] | None = None) -> None:
         for partition in partitions:
             held = self._partition(monitor, partition)
-            held.alive_at, held.alive_since = now, since
+            held.alive_at, held.alive_since, held.lag = now, since, (lags or {}).get(partition)
 
     async def presence(self, monitor: str, partitions: Sequence[int]) -> dict[int, Presence]:
         out = {}
         for p in partitions:
             held = self._partitions.get((monitor, p)) or _Partition()
             out[p] = Presence(held.state.watermark, held.state.heard_at, held.alive_at, held.claimed_at,
-                              frozenset(held.windows), held.state.log_resets, held.alive_since)
+                              frozenset(held.windows), held.state.log_resets, held.alive_since, held.lag)
         return out
 
     async def partition_profiles(self, monitor: str, partitions: Sequence[int], start: int) -> list[WindowProfile]:

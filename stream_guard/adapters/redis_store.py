@@ -9,7 +9,8 @@ Key layout (the `{...}` hash tag keeps one partition's keys, or one monitor's, i
                                        owner's clock when records last came), alive_at (the owner's clock,
                                        refreshed every flush interval) and alive_since (since when it was
                                        refreshed without a break), claimed_at and epoch (the
-                                       owner's claim), log_resets (times its log restarted)
+                                       owner's claim), log_resets (times its log restarted), lag
+                                       (records of it past those folded, as its owner last said)
     sg:{APP/MONITOR}:closed      hash  window start -> merged WindowProfile bytes (reference material)
     sg:{APP/MONITOR}:critical    hash  window start -> JSON list of features critical in that window
     sg:{APP/MONITOR}:book        string  alert book JSON (firing, pending and cooling series; version 2)
@@ -43,7 +44,7 @@ The store reads and writes the values of `core.state` and nothing else of the en
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -200,14 +201,23 @@ class RedisStateStore:
         guard = None if epoch is None else (meta_key, "epoch", epoch, f"partition {partition} of monitor {monitor}")
         await self._write(write, guard, before)
 
-    async def touch(self, monitor: str, partitions: Sequence[int], now: int, since: int | None = None) -> None:
-        """Say this worker is alive and reading these partitions, and since when without a break (an idle
-        partition of a live owner stops holding windows open; one whose owner is gone keeps holding them
-        until it is taken over)."""
+    async def touch(self, monitor: str, partitions: Sequence[int], now: int, since: int | None = None,
+                    lags: Mapping[int, int] | None = None) -> None:
+        """Say this worker is alive and reading these partitions, since when without a break, and how many
+        records of each its log holds past what was folded (`lags`; an idle partition of a live owner stops
+        holding windows open once caught up; one whose owner is gone keeps holding them until it is taken over)."""
         alive = {"alive_at": now} | ({"alive_since": since} if since is not None else {})
+        known = lags or {}
+
+        def write(pipe: Any) -> None:
+            for p in partitions:
+                key = self._partition_key(monitor, p, "meta")
+                pipe.hset(key, mapping=alive | ({"lag": known[p]} if p in known else {}))
+                if p not in known:
+                    pipe.hdel(key, "lag")   # not known now: an older figure would hold the partition for nothing
+
         if partitions:
-            await self._read(lambda pipe: [pipe.hset(self._partition_key(monitor, p, "meta"), mapping=alive)
-                                           for p in partitions])
+            await self._read(write)
 
     async def presence(self, monitor: str, partitions: Sequence[int]) -> dict[int, Presence]:
         """What other workers stored of these partitions: watermark, their owner's `heard_at`,
@@ -216,12 +226,12 @@ class RedisStateStore:
             return {}
         replies = await self._read(lambda pipe: [
             (pipe.hmget(self._partition_key(monitor, p, "meta"), "watermark", "heard_at", "alive_at", "claimed_at",
-                        "log_resets", "alive_since"),
+                        "log_resets", "alive_since", "lag"),
              pipe.hkeys(self._partition_key(monitor, p, "windows"))) for p in partitions])
         return {p: Presence(_int(watermark), _int(heard), _int(alive), _int(claimed), frozenset(int(k) for k in keys),
-                            _int(resets) or 0, _int(since))
-                for p, (watermark, heard, alive, claimed, resets, since), keys in zip(partitions, replies[0::2],
-                                                                                      replies[1::2], strict=True)}
+                            _int(resets) or 0, _int(since), _int(lag))
+                for p, (watermark, heard, alive, claimed, resets, since, lag), keys in zip(partitions, replies[0::2],
+                                                                                           replies[1::2], strict=True)}
 
     async def partition_profiles(self, monitor: str, partitions: Sequence[int], start: int) -> list[WindowProfile]:
         """Window `start` as stored by each of the given partitions (absent ones are skipped)."""

@@ -33,7 +33,7 @@ from stream_guard.core.judging.log_resets import ResetWatch
 from stream_guard.core.judging.references import ClosedWindow, kept_starts, reference_horizon
 from stream_guard.core.judging.state_cap import CHECK as STATE_CAP_CHECK
 from stream_guard.core.judging.state_cap import state_cap_evaluation
-from stream_guard.core.ownership import RemotePartition
+from stream_guard.core.ownership import LocalPartition, RemotePartition, local_activity, unread
 from stream_guard.core.profiles.capping import within_cap
 from stream_guard.core.profiles.folding import PartitionFolder
 from stream_guard.core.profiles.multivariate import ReconstructionModel, active_model
@@ -72,6 +72,8 @@ class MonitorEngine:
     book: AlertBook = field(init=False)
     last_evaluated: int | None = None     # start of the newest evaluated window
     clock: Callable[[], int] | None = None  # epoch ms; with it, `future` also means ahead of the clock
+    log_end: Callable[[int], int | None] | None = None   # a partition's log end as last fetched (None: unknown)
+    read_from: Callable[[int], int | None] | None = None  # below it no record of a partition comes (`unread`)
     snapshot: Snapshot | None = None      # the profile a `snapshot` reference compares with
     snapshots: dict[str, Snapshot] = field(default_factory=dict)   # named snapshot references, by name
     preferred_segments: frozenset[str] = frozenset()   # the largest segments of the last closed window
@@ -133,20 +135,40 @@ class MonitorEngine:
 
         With a clock, a partition that has sent nothing for `source.idle_timeout` no longer holds it
         back: the others' events close windows without it (its late events, if it wakes up, are
-        dead-lettered as `late`). When every partition is idle, the furthest one sets it.
+        dead-lettered as `late`); unless its log holds records not folded yet (`core.ownership.behind`).
+        When every partition is idle, the furthest one sets it.
         """
-        marks = [(f.watermark, f.active_at) for f in self.folders.values() if f.watermark is not None]
+        now = self.clock() if self.clock is not None else 0
+        marks = [(f.watermark, local_activity(f.active_at, self.lag(p), now))
+                 for p, f in self.folders.items() if f.watermark is not None]
         marks += [(r.watermark, r.active_at) for p, r in self.remote.items()
                   if r.watermark is not None and p not in self.folders]
         if not marks:
             return None
         if self.clock is not None:
-            now, timeout = self.clock(), self.monitor.source.idle_timeout
+            timeout = self.monitor.source.idle_timeout
             active = [(w, at) for w, at in marks if at is None or now - at < timeout]
             if not active:
                 return max(w for w, _ in marks)
             marks = active
         return min(w for w, _ in marks)
+
+    def lag(self, partition: int) -> int | None:
+        """Records of a partition folded here still to come and be folded, as last fetched (None: unknown;
+        `core.ownership.unread`)."""
+        folder = self.folders.get(partition)
+        if folder is None or self.log_end is None:
+            return None
+        return unread(self.log_end(partition), folder.next_offset,
+                      self.read_from(partition) if self.read_from is not None else None)
+
+    def lags(self) -> dict[int, int]:
+        """Each partition folded here whose lag is known: its lag."""
+        return {p: lag for p in self.folders if (lag := self.lag(p)) is not None}
+
+    def local_partitions(self) -> dict[int, LocalPartition]:
+        """The partitions folded here as `core.ownership.waiting_for_partitions` judges them."""
+        return {p: LocalPartition(f.watermark, f.active_at, self.lag(p)) for p, f in self.folders.items()}
 
     def due_windows(self) -> list[int]:
         mark = self.watermark()

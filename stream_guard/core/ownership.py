@@ -7,7 +7,8 @@ its claims, what the store holds of other workers' partitions); the runtime only
 - a partition just claimed waits a while for the records before a gap (`GapWatch`);
 - a worker says it is alive every flush interval, and since when without a break (`Watching`);
 - a window closes only once every partition of the source has passed it or is idle or gone
-  (`remote_partition`, `waiting_for_partitions`).
+  (`remote_partition`, `waiting_for_partitions`); a partition whose log holds records its owner has
+  not folded yet is not idle, however long it has been silent (`behind`).
 """
 
 from __future__ import annotations
@@ -42,8 +43,56 @@ class RemotePartition(NamedTuple):
     log_resets: int = 0          # times its log was found restarted
 
 
+def behind(lag: int | None) -> bool:
+    """Whether a partition's log holds records its owner has not folded yet: `lag` is the log's end as the
+    owner's consumer last fetched it minus the next offset to fold (None: no fetch has said yet).
+
+    >>> behind(2_378), behind(0), behind(None)
+    (True, False, False)
+    """
+    return lag is not None and lag > 0
+
+
+def unread(end: int | None, next_offset: int, floor: int | None) -> int | None:
+    """How many records of a partition its owner still has to fold (its lag, see `behind`): from the next
+    offset to fold, or from `floor` when that is further, to where its log ends as the owner's consumer
+    last fetched it (`end`; None: no fetch has said yet, and the lag is unknown).
+
+    `floor` is where records of the partition can still come to this worker from, for its current claim:
+    where its consumer began reading it (the first offset handed over since the claim, else the consumer's
+    position), or past the records left out as past a gap (`GapWatch`). Records below it never come: after
+    a Redis failover without WAIT the stored next offset is behind Kafka's committed one, which the
+    consumer starts from. Counted from the next offset to fold alone, they would make the partition look
+    behind for ever, and its monitor would never close another window.
+
+    >>> unread(2_400, next_offset=1_981, floor=None)     # the consumer has not said where it began
+    419
+    >>> unread(2_400, next_offset=1_981, floor=2_400)    # it began at Kafka's committed offset: nothing to come
+    0
+    >>> unread(2_600, next_offset=1_981, floor=2_400), unread(2_600, next_offset=2_500, floor=2_400)
+    (200, 100)
+    >>> unread(500, next_offset=8_122, floor=None), unread(None, next_offset=0, floor=0)   # a restarted log
+    (0, None)
+    """
+    if end is None:
+        return None
+    return max(0, end - max(next_offset, floor if floor is not None else next_offset))
+
+
+def local_activity(last: int | None, lag: int | None, now: int) -> int | None:
+    """When a partition folded here counts as active: when its records last came (`last`), or `now` while
+    its log holds records not folded yet. A partition silent since its claim may have a burst waiting
+    behind it; were it taken for idle, the partitions read first would close windows and its own events
+    for them would be dead-lettered as `late`.
+
+    >>> local_activity(1_000, lag=0, now=60_000), local_activity(1_000, lag=5, now=60_000)
+    (1000, 60000)
+    """
+    return now if behind(lag) else last
+
+
 def remote_activity(heard: int | None, alive: int | None, claimed: int | None, now: int,
-                    idle_timeout: int, since: int | None = None) -> tuple[int, int]:
+                    idle_timeout: int, since: int | None = None, lag: int | None = None) -> tuple[int, int]:
     """When another worker's partition counts as active, and when its records were last heard of.
 
     `heard` is when its owner last received records of it, `claimed` when the owner claimed it, `alive`
@@ -59,7 +108,8 @@ def remote_activity(heard: int | None, alive: int | None, claimed: int | None, n
     `alive` alone would take the silence of a dead worker for an idle source during that moment and
     close windows past the records waiting for a new owner (they would be dead-lettered as `late`).
     Until the owner confirms, or while it is not heard from for `idle_timeout` (gone: its records wait
-    for the next owner), the partition counts as active now.
+    for the next owner), or while the owner last said it had records of it not folded yet (`lag`, see
+    `behind`), the partition counts as active now.
 
     >>> remote_activity(heard=1_000, alive=12_000, claimed=0, now=12_500, idle_timeout=10_000)
     (1000, 1000)
@@ -67,10 +117,14 @@ def remote_activity(heard: int | None, alive: int | None, claimed: int | None, n
     (12500, 12500)
     >>> remote_activity(heard=1_000, alive=12_000, claimed=0, now=12_500, idle_timeout=10_000, since=12_000)
     (12500, 1000)
+    >>> remote_activity(heard=1_000, alive=12_000, claimed=0, now=12_500, idle_timeout=10_000, lag=900)
+    (12500, 1000)
     """
     last = max(heard or 0, claimed or 0)
     if alive is None or now - alive >= idle_timeout or not last:
         return now, now
+    if behind(lag):
+        return now, last         # the owner has records of it to fold: not idle, whatever the silence
     if now - last < idle_timeout or alive - max(last, since or 0) >= idle_timeout:
         return last, last
     return now, last             # silent for long, and the owner has not watched it that long since
@@ -81,7 +135,7 @@ def remote_partition(presence: Presence, now: int, idle_timeout: int) -> RemoteP
     if presence.alive_at is None and presence.watermark is None and not presence.windows:
         return None
     active_at, heard_at = remote_activity(presence.heard_at, presence.alive_at, presence.claimed_at, now,
-                                          idle_timeout, presence.alive_since)
+                                          idle_timeout, presence.alive_since, presence.lag)
     return RemotePartition(presence.watermark, active_at, presence.windows, heard_at, presence.log_resets)
 
 
@@ -119,10 +173,11 @@ class Watching:
 
 
 class LocalPartition(NamedTuple):
-    """A partition this worker folds: its watermark and when it last counted as active."""
+    """A partition this worker folds: its watermark, when its records last came, and its lag (`behind`)."""
 
     watermark: int | None
     active_at: int | None
+    lag: int | None = None
 
 
 def waiting_for_partitions(expected: Collection[int], local: Mapping[int, LocalPartition],
@@ -136,12 +191,14 @@ def waiting_for_partitions(expected: Collection[int], local: Mapping[int, LocalP
     True
     >>> waiting_for_partitions([0], {0: LocalPartition(None, 1)}, {}, now=11, idle_timeout=10)
     False
+    >>> waiting_for_partitions([0], {0: LocalPartition(None, 1, lag=400)}, {}, now=11, idle_timeout=10)
+    True
     """
     for p in expected:
         mine, theirs = local.get(p), remote.get(p)
         if mine is not None:
-            if mine.watermark is None and now - (mine.active_at or now) < idle_timeout:
-                return True     # claimed here, silent since, not for long
+            if mine.watermark is None and now - (local_activity(mine.active_at, mine.lag, now) or now) < idle_timeout:
+                return True     # claimed here, silent since, not for long (or records of it wait unread)
         elif theirs is None:
             return True         # no worker has claimed it yet (or its claim is being made)
         elif theirs.watermark is None and now - (theirs.active_at or now) < idle_timeout:
@@ -208,21 +265,46 @@ class GapWatch:
     patience: int = GAP_PATIENCE
     resuming: set[int] = field(default_factory=set)     # claimed, no records folded since
     since: dict[int, int] = field(default_factory=dict)  # partition -> when records past a gap first came
+    held_to: dict[int, int] = field(default_factory=dict)   # partition -> past the last record held back
 
     def claimed(self, partition: int) -> None:
+        self.forget(partition)
         self.resuming.add(partition)
 
     def forget(self, partition: int) -> None:
         self.resuming.discard(partition)
         self.since.pop(partition, None)
+        self.held_to.pop(partition, None)
+
+    def left_out(self, partition: int, now: int) -> int | None:
+        """Past the records of the partition held back for `patience` or longer, None when there are none.
+
+        Past the gap's patience nothing brings them back to this worker: a next batch accepts the gap and
+        leaves them out, and with none the partition stays there. They are not records still to fold
+        (`unread`): counted as such, a partition whose records past a lasting gap were the last of its log
+        would look behind for ever, and its monitor would close no other window.
+
+        >>> watch = GapWatch()
+        >>> watch.claimed(0)
+        >>> watch.filter([RawRecord(b"", 0, 2_400, "t"), RawRecord(b"", 0, 2_599, "t")], lambda p: 1_981, now=0)
+        ([], [])
+        >>> watch.left_out(0, now=4_999), watch.left_out(0, now=5_000)
+        (None, 2600)
+        """
+        began = self.since.get(partition)
+        return self.held_to.get(partition) if began is not None and now - began >= self.patience else None
 
     def filter(self, records: Sequence[RawRecord], next_offset: Callable[[int], int],
                now: int) -> tuple[Sequence[RawRecord], list[AcceptedGap]]:
         """The records to fold now (those of partitions held back left out), and the gaps accepted."""
         first: dict[int, int] = {}
+        last: dict[int, int] = {}
         for record in records:
             first[record.partition] = min(first.get(record.partition, record.offset), record.offset)
+            last[record.partition] = max(last.get(record.partition, record.offset), record.offset)
         held, accepted = self.hold(first, {p: next_offset(p) for p in first}, now)
+        for partition in held:
+            self.held_to[partition] = max(self.held_to.get(partition, 0), last[partition] + 1)
         return ([r for r in records if r.partition not in held] if held else records), accepted
 
     def hold(self, first: Mapping[int, int], expected: Mapping[int, int],

@@ -86,6 +86,7 @@ class Presence:
     windows: frozenset[int]
     log_resets: int = 0
     alive_since: int | None = None   # since when its owner has said it is alive without a break
+    lag: int | None = None   # records of it in the log its owner had not folded when it last said so
 
 
 @dataclass(frozen=True)

@@ -25,9 +25,9 @@ from stream_guard.core.alerting.alerts import dumps
 from stream_guard.core.decoding.records import PAYLOAD_PREFIX, DeadLetter
 from stream_guard.core.topology.schema_registry import REGISTRY_FORMATS
 from stream_guard.core.topology.topology import Topology
-from stream_guard.runtime.faust_internals import commit_offsets, kafka_consumer
+from stream_guard.runtime.faust_internals import commit_offsets, consumer_position, kafka_consumer
 from stream_guard.runtime.faust_tuning import set_fetch_max_wait
-from stream_guard.runtime.fetch_path import add_fold_agent, install_fetch_path
+from stream_guard.runtime.fetch_path import FetchTransport, Handed, add_fold_agent, install_fetch_path
 from stream_guard.runtime.labels import add_label_agents
 from stream_guard.runtime.metrics import WorkerMetrics
 from stream_guard.runtime.monitor_runtime import MonitorRuntime
@@ -95,6 +95,34 @@ class FaustSource:
     async def rewind(self, partition: int) -> None:
         """Fetch the partition from offset 0 next (a log that restarted; `runtime/log_restarts.py`)."""
         await self.app.consumer.seek(TP(self.topic, partition), 0)
+
+    def unread_end(self, partition: int) -> int | None:
+        """Where the records of the partition this worker has to fold end, as far as its consumer knows: the
+        log's end (the high watermark of its last fetch) until the consumer has read that far; then the
+        offset after the last record the fetch path handed over (what lies between is transaction markers,
+        nothing to fold). None before the first fetch, or when the consumer has read to the log's end with no
+        record handed over (all it read was transaction markers)."""
+        end = self.high_watermark(partition)
+        if end is None:
+            return None
+        tp = TP(self.topic, partition)
+        position = consumer_position(self.app, tp)
+        if position is None or position < end:
+            return end
+        handed = self._handed(tp)
+        return None if handed is None else min(end, handed.end)
+
+    def read_from(self, partition: int) -> int | None:
+        """Where the consumer began reading the partition since it was given it (records below never come
+        to this worker; `core.ownership.unread`): the first offset the fetch path handed over, else the
+        consumer's position (where it starts: Kafka's committed offset). None while it has neither."""
+        tp = TP(self.topic, partition)
+        handed = self._handed(tp)
+        return handed.first if handed is not None else consumer_position(self.app, tp)
+
+    def _handed(self, tp: TP) -> Handed | None:
+        transport = self.app.transport
+        return transport.handed_now(tp) if isinstance(transport, FetchTransport) else None
 
     def partitions(self) -> int | None:
         """The topic's partition count from the consumer's cluster metadata (every member has it; Faust's

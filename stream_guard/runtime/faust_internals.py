@@ -13,7 +13,14 @@ The worker stays a Faust app, but at a few points Faust has no public way to do 
 - `AIOKafkaConsumer._fetch_max_wait_ms`: the fetch wait, read when the consumer starts its fetcher (Faust
   fixes it at 1.5 s);
 - `ServiceThread.shutdown_timeout`: how long the consumer thread's stop may take (60 s in Faust);
-- `mode.Worker._schedule_shutdown(signal)`: overridden to bound a stop on a signal (`runtime/worker.py`).
+- `mode.Worker._schedule_shutdown(signal)`: overridden to bound a stop on a signal (`runtime/worker.py`);
+- `Consumer.highwater(tp)` (aiokafka's `highwater(partition)`, updated by every fetch response, records or
+  none): a partition's log end, so a silent partition with records not folded yet is not taken for idle
+  (`core/ownership.behind`) and a log that restarted is noticed;
+- `AIOKafkaConsumer._subscription.subscription.assignment.state_value(tp).position` (aiokafka's `position`
+  is a coroutine of the consumer thread's loop): how far the consumer has read, past transaction markers,
+  so a partition read to its end whose log ends in a marker is not taken for one with records unread, and
+  where it began reading a partition given to it (records below never come: `core/ownership.unread`).
 
 Public API the fetch path depends on is checked with them: `App.transport` (settable), `App.consumer_generation_id`,
 `Consumer.flow_active`, `Transport.Consumer`, `Stream.channel`, `Channel.queue`. `problems()` says which of them
@@ -81,6 +88,18 @@ INTERNALS = (
              assigned_in="__init__"),
     Internal("mode.threads:ServiceThread.shutdown_timeout", "bounding the consumer thread's stop"),
     Internal("mode.worker:Worker._schedule_shutdown", "bounding a stop on a signal", ("self", "signal")),
+    Internal("faust.transport.consumer:ThreadDelegateConsumer.highwater", "a partition's log end as last fetched "
+             "(a partition with records unread is not idle)", ("self", "tp")),
+    Internal("aiokafka.consumer.consumer:AIOKafkaConsumer.highwater", "a partition's log end as last fetched",
+             ("self", "partition")),
+    Internal("aiokafka.consumer.consumer:AIOKafkaConsumer._subscription", "the consumer's position",
+             assigned_in="__init__"),
+    Internal("aiokafka.consumer.subscription_state:SubscriptionState.subscription", "the consumer's position"),
+    Internal("aiokafka.consumer.subscription_state:Subscription.assignment", "the consumer's position"),
+    Internal("aiokafka.consumer.subscription_state:Assignment.state_value", "the consumer's position",
+             ("self", "tp")),
+    Internal("aiokafka.consumer.subscription_state:TopicPartitionState.has_valid_position", "the consumer's position"),
+    Internal("aiokafka.consumer.subscription_state:TopicPartitionState.position", "the consumer's position"),
     Internal("faust.app.base:App.transport", "installing the fetch path's transport"),
     Internal("faust.app.base:App.consumer_generation_id", "leaving out batches fetched before a rebalance"),
     Internal("faust.transport.consumer:Consumer.flow_active", "not handing over a fetch while flow is stopped"),
@@ -104,7 +123,16 @@ def problems() -> list[str]:
     if not _aiokafka_fetch_wait_read_at_start():
         found.append("aiokafka.consumer.consumer:AIOKafkaConsumer.start (the fetch wait): it no longer reads "
                      "self._fetch_max_wait_ms, so setting it after construction has no effect")
+    if not _aiokafka_highwater_set_by_every_fetch():
+        found.append("aiokafka.consumer.fetcher:Fetcher._proc_fetch_request (a partition's log end): it no longer "
+                     "sets tp_state.highwater from each fetch response, so a silent partition's log end may be stale")
     return found
+
+
+def _aiokafka_highwater_set_by_every_fetch() -> bool:
+    from aiokafka.consumer.fetcher import Fetcher
+
+    return "tp_state.highwater = highwater" in inspect.getsource(Fetcher._proc_fetch_request)
 
 
 def _aiokafka_fetch_wait_read_at_start() -> bool:
@@ -125,6 +153,16 @@ def kafka_consumer(app: faust.App) -> Any:
     """The aiokafka consumer Faust's consumer thread runs (raises before the worker has started it)."""
     consumer: Any = app.consumer
     return consumer._thread._ensure_consumer()
+
+
+def consumer_position(app: faust.App, tp: TP) -> int | None:
+    """The next offset the consumer will hand over of an assigned partition (past transaction markers);
+    None when it has none yet (or the worker's consumer is not running)."""
+    try:
+        state = kafka_consumer(app)._subscription.subscription.assignment.state_value(tp)
+    except Exception:  # not started, or not assigned (no subscription or assignment)
+        return None
+    return int(state.position) if state is not None and state.has_valid_position else None
 
 
 def wrap_consumer_factory(wrap: Callable[[Any, Any], None]) -> None:

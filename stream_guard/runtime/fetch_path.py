@@ -86,6 +86,15 @@ class SourceInlet:
             raise
 
 
+class Handed(NamedTuple):
+    """What the fetch path handed over of a source partition in one consumer generation (one assignment,
+    so one claim of the partition by each monitor reading it)."""
+
+    generation: int
+    first: int     # the lowest offset handed over: where the consumer began reading it (`core.ownership.unread`)
+    end: int       # the offset after the last record handed over
+
+
 class FetchTransport(faust_aiokafka.Transport):
     """Faust's aiokafka transport, whose consumer offers each fetch to `hand_over`."""
 
@@ -94,6 +103,18 @@ class FetchTransport(faust_aiokafka.Transport):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.inlets: dict[str, list[SourceInlet]] = {}
+        self.handed: dict[TP, Handed] = {}   # source partition -> what was handed over of it
+
+    def handed_now(self, tp: TP) -> Handed | None:
+        """What was handed over of a partition since the consumer was last given its partitions (None: nothing)."""
+        handed = self.handed.get(tp)
+        return handed if handed is not None and handed.generation == self.app.consumer_generation_id else None
+
+    def _handing(self, tp: TP, first: int, end: int, generation: int) -> None:
+        was = self.handed.get(tp)
+        if was is not None and was.generation == generation:
+            first = min(first, was.first)
+        self.handed[tp] = Handed(generation, first, end)
 
     async def hand_over(self, fetched: MutableMapping[TP, list[Any]], active: set[TP] | None) -> None:
         """Take each source partition's records out of a fetch and put them in the topic's inlets; none
@@ -101,8 +122,13 @@ class FetchTransport(faust_aiokafka.Transport):
         app = self.app
         consumer: Any = app.consumer
         generation = app.consumer_generation_id
-        for tp in [tp for tp in fetched if tp.topic in self.inlets]:
-            batch = fetched.pop(tp)
+        taken = [(tp, fetched.pop(tp)) for tp in [tp for tp in fetched if tp.topic in self.inlets]]
+        # every partition's first and end first: the consumer's position is past them all while the first
+        # one's records are put, and until then the others' records are unread as far as the runtime can tell
+        for tp, batch in taken:
+            if batch and consumer.flow_active and (active is None or tp in active):
+                self._handing(tp, batch[0].offset, batch[-1].offset + 1, generation)
+        for tp, batch in taken:
             if not consumer.flow_active or (active is not None and tp not in active):
                 continue
             app.monitor.track_tp_end_offset(tp, consumer.highwater(tp))

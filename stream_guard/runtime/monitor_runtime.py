@@ -27,7 +27,6 @@ from stream_guard.core.judging.freshness import FreshnessWatch
 from stream_guard.core.ownership import (
     EVALUATOR_PARTITION,
     GapWatch,
-    LocalPartition,
     Watching,
     evaluates,
     expected_partitions,
@@ -55,10 +54,10 @@ class MonitorRuntime:
                  clock: Any = wall_clock_ms) -> None:
         self.monitor = monitor
         self.state = state
-        self.engine = MonitorEngine(monitor, clock=clock)
+        self.source = source or StandaloneSource()
+        self.engine = MonitorEngine(monitor, clock=clock, log_end=self.source.unread_end, read_from=self._read_from)
         self.store = store
         self.publisher = publisher
-        self.source = source or StandaloneSource()
         self.clock = clock
         self._logged_counts: dict[int, int] = {}   # partition -> consumed at its last counts line
         self._last_counts_log = 0
@@ -122,6 +121,12 @@ class MonitorRuntime:
                         f"{gap.first:,} (records of the partition that came while waiting were left out and are "
                         f"not counted)")
         return kept
+
+    def _read_from(self, partition: int) -> int | None:
+        """Below where no record of the partition comes to be folded in this claim (`core.ownership.unread`)."""
+        found = [o for o in (self.source.read_from(partition), self._gaps.left_out(partition, self.clock()))
+                 if o is not None]
+        return max(found, default=None)
 
     async def assigned(self, partitions: set[int]) -> None:
         """The consumer group gave this worker `partitions` (all it owns now): store and forget what it
@@ -228,9 +233,8 @@ class MonitorRuntime:
         return expected_partitions(self.source.partitions(), self.source.assigned(), self.epochs)
 
     def _waiting_for_partitions(self) -> bool:
-        local = {p: LocalPartition(f.watermark, f.active_at) for p, f in self.engine.folders.items()}
-        return waiting_for_partitions(self._expected(), local, self.engine.remote, self.clock(),
-                                      self.monitor.source.idle_timeout)
+        return waiting_for_partitions(self._expected(), self.engine.local_partitions(), self.engine.remote,
+                                      self.clock(), self.monitor.source.idle_timeout)
 
     async def _read_freshness(self) -> None:
         """Read freshness on the wall clock; publish and persist what it changes in the alert book."""
@@ -286,7 +290,8 @@ class MonitorRuntime:
         if only is None and (watching := self._watching).due(now := self.clock()):
             if watching.said(now):   # it read nothing for a while: its partitions' silence says nothing
                 self.engine.unpaused(now)
-            await self._retrying(lambda: self.store.touch(self.monitor.name, sorted(self.epochs), now, watching.since))
+            await self._retrying(lambda: self.store.touch(self.monitor.name, sorted(self.epochs), now, watching.since,
+                                                          self.engine.lags()))   # `core.ownership.behind`
         self._last_flush = self.clock()
         if changed:
             self.observer.flushed(self.monitor.name, time.perf_counter() - began)

@@ -41,6 +41,12 @@ class StandaloneSource:
     async def rewind(self, partition: int) -> None:
         return None
 
+    def unread_end(self, partition: int) -> int | None:
+        return None
+
+    def read_from(self, partition: int) -> int | None:
+        return None
+
     async def commit(self, offsets: dict[int, int]) -> None:
         return None
 

@@ -178,6 +178,19 @@ def test_presence_says_what_other_workers_stored_and_nothing_for_partitions_neve
     run(subject, scenario)
 
 
+def test_presence_says_how_far_behind_its_log_end_the_owner_last_said_a_partition_was(subject: Subject) -> None:
+    async def scenario() -> None:
+        await subject.other.claim_partition(NAME, 1, now=4_000)
+        await subject.other.touch(NAME, [1], now=6_000, since=4_500, lags={1: 2_378})
+        assert (await subject.store.presence(NAME, [1]))[1].lag == 2_378
+        await subject.other.touch(NAME, [1], now=7_000, since=4_500, lags={1: 0})
+        assert (await subject.store.presence(NAME, [1]))[1].lag == 0
+        await subject.other.touch(NAME, [1], now=8_000, since=4_500)   # its consumer does not know the log end
+        assert (await subject.store.presence(NAME, [1]))[1].lag is None
+
+    run(subject, scenario)
+
+
 def _closed(engine: MonitorEngine) -> list[ClosedRecord]:
     records = []
     for start in engine.due_windows():

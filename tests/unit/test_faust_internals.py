@@ -4,13 +4,15 @@ and the versions that have them are the ones pyproject.toml pins."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import re
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import faust
 
-from stream_guard.runtime.faust_internals import SUPPORTED, Internal, problems
+from stream_guard.runtime.faust_internals import INTERNALS, SUPPORTED, Internal, problems
 
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 
@@ -55,3 +57,35 @@ def test_a_faust_stream_yields_a_plain_item_as_it_was_put() -> None:
         return None
 
     assert asyncio.run(asyncio.wait_for(first_item(), 10)) == ["one", "two"]
+
+
+def test_the_log_end_a_silent_partition_is_judged_by_is_the_one_aiokafka_keeps() -> None:
+    from aiokafka.consumer.fetcher import Fetcher
+
+    names = {internal.path for internal in INTERNALS}
+    assert "faust.transport.consumer:ThreadDelegateConsumer.highwater" in names
+    assert "aiokafka.consumer.consumer:AIOKafkaConsumer.highwater" in names
+    assert "tp_state.highwater = highwater" in inspect.getsource(Fetcher._proc_fetch_request)
+
+
+def test_the_consumer_position_is_read_from_aiokafka_as_it_keeps_it() -> None:
+    from types import SimpleNamespace
+
+    from aiokafka import AIOKafkaConsumer
+    from aiokafka.structs import TopicPartition
+
+    from stream_guard.runtime.faust_internals import consumer_position
+
+    async def positions() -> list[int | None]:
+        consumer = AIOKafkaConsumer(bootstrap_servers="127.0.0.1:1")
+        app: Any = SimpleNamespace(consumer=SimpleNamespace(_thread=SimpleNamespace(_ensure_consumer=lambda: consumer)))
+        tp = TopicPartition("t", 1)
+        found = [consumer_position(app, tp)]                 # nothing assigned
+        consumer._subscription.assign_from_user({tp})
+        found.append(consumer_position(app, tp))             # assigned, no position yet
+        consumer._subscription.subscription.assignment.state_value(tp).seek(42)
+        found.append(consumer_position(app, tp))
+        await consumer.stop()
+        return found
+
+    assert asyncio.run(positions()) == [None, None, 42]

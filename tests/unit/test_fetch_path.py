@@ -7,11 +7,12 @@ import asyncio
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from faust.types import TP
 from mode.utils.queues import FlowControlEvent, ThrowableQueue
 
 from stream_guard.core.decoding.records import RawRecord
-from stream_guard.runtime.fetch_path import FetchedRecords, FetchTransport, SourceInlet
+from stream_guard.runtime.fetch_path import FetchedRecords, FetchTransport, Handed, SourceInlet
 
 SOURCE, OTHER = "fraud.features", "other.topic"
 
@@ -88,3 +89,68 @@ def test_a_rebalance_clearing_the_queue_releases_a_waiting_consumer() -> None:
         await asyncio.wait_for(handing, 1)   # the consumer's drain loop goes on, not cancelled with it
 
     asyncio.run(scenario())
+
+
+def test_where_each_partitions_records_end_is_known_before_the_first_is_put() -> None:
+    """While partition 0's slices wait for room, the consumer's position is past partition 1's records too:
+    the runtime must already know they end at 103 (not folded yet), or it would take partition 1 for idle."""
+    async def scenario() -> dict[TP, int]:
+        transport, queue = setup(batch_size=1, maxsize=1)
+        handing = asyncio.ensure_future(transport.hand_over(
+            {TP(SOURCE, 0): fetched(SOURCE, 0, 3), TP(SOURCE, 1): fetched(SOURCE, 1, 3)}, None))
+        await asyncio.sleep(0.05)
+        known = {tp: h.end for tp, h in transport.handed.items()}   # partition 0's second slice waits for room
+        while not handing.done():
+            drain(queue)
+            await asyncio.sleep(0.01)
+        return known
+
+    assert asyncio.run(scenario()) == {TP(SOURCE, 0): 103, TP(SOURCE, 1): 103}
+
+
+def test_records_to_fold_end_at_the_log_end_until_read_there_then_at_the_last_record_handed_over(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A log ending in a transaction marker (offset 109, records to 108) is not taken for one with a
+    record unread once the consumer has read past the marker."""
+    from stream_guard.runtime import app as worker_app
+
+    transport, _ = setup()
+    tp = TP(SOURCE, 0)
+    ends: dict[TP, int | None] = {tp: 110}
+    transport.app.consumer.assignment = lambda: {tp}
+    transport.app.consumer.highwater = ends.get
+    transport.app.transport = transport
+    position = {"at": 105}
+    monkeypatch.setattr(worker_app, "consumer_position", lambda app, tp: position["at"])
+    source = worker_app.FaustSource(transport.app, SOURCE)
+    assert source.unread_end(0) == 110                # not read to the end yet
+    position["at"] = 110
+    assert source.unread_end(0) is None               # read to the end, and all it read was markers
+    transport.handed[tp] = Handed(3, 100, 109)        # the last record handed over was 108
+    assert source.unread_end(0) == 109
+    ends[tp] = None
+    assert source.unread_end(0) is None               # no fetch has said where the log ends
+
+
+def test_reading_began_at_the_first_record_handed_over_since_the_assignment_else_at_the_consumers_position(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a Redis failover without WAIT the stored next offset (1,981) is behind Kafka's committed one
+    (2,400), where the consumer starts: records below never come to this worker. A partition given again
+    (a new consumer generation) does not keep what was handed over of it before."""
+    from stream_guard.runtime import app as worker_app
+
+    transport, queue = setup()
+    tp = TP(SOURCE, 0)
+    transport.app.transport = transport
+    monkeypatch.setattr(worker_app, "consumer_position", lambda app, tp: 2_400)
+    source = worker_app.FaustSource(transport.app, SOURCE)
+    assert source.read_from(0) == 2_400               # nothing handed over yet: where the consumer is
+    later = [SimpleNamespace(value=b"x", offset=103 + i) for i in range(2)]
+    asyncio.run(transport.hand_over({tp: later}, None))                    # fetched before, handed over first
+    asyncio.run(transport.hand_over({tp: fetched(SOURCE, 0, 3)}, None))    # then read from where it began
+    assert (source.read_from(0), transport.handed_now(tp)) == (100, Handed(3, 100, 103))
+    transport.app.consumer_generation_id = 4          # a rebalance gave the partition again
+    assert (source.read_from(0), transport.handed_now(tp)) == (2_400, None)
+    asyncio.run(transport.hand_over({tp: fetched(SOURCE, 0, 1)}, {TP(SOURCE, 1)}))   # no longer active
+    assert transport.handed_now(tp) is None
+    drain(queue)

@@ -49,6 +49,7 @@ class Group:
         self.committed: dict[int, int] = {}
         self.ends: dict[int, int] = {}   # partition -> high watermark of the last fetch
         self.rewound: list[int] = []     # partitions sought back to offset 0, in order
+        self.starts: dict[int, int] = {}   # partition -> where the consumer began reading it since the claim
 
     def assigned(self) -> set[int]:
         return self.owned
@@ -64,6 +65,12 @@ class Group:
 
     async def rewind(self, partition: int) -> None:
         self.rewound.append(partition)
+
+    def unread_end(self, partition: int) -> int | None:
+        return self.ends.get(partition)
+
+    def read_from(self, partition: int) -> int | None:
+        return self.starts.get(partition)
 
     async def commit(self, offsets: dict[int, int]) -> None:
         self.committed.update(offsets)
@@ -395,3 +402,124 @@ def test_windows_evaluated_while_their_partition_changed_hands_are_dropped_from_
     stored = asyncio.run(store.load_partition(SPEC.name, 1))
     assert sorted(stored.windows) == [T0 + 120_000, T0 + 180_000]
     assert asyncio.run(store.presence(SPEC.name, [1]))[1].windows == {T0 + 120_000, T0 + 180_000}
+
+
+def burst(partition: int, start_s: int) -> list[RawRecord]:
+    """120 events of one partition, one every 2 s from `start_s`: 30 in each of four one-minute windows."""
+    return records([{"ts": start_s + 2 * i, "f": {"x": 1.0 + i % 5, "c": "a"}} for i in range(120)], partition)
+
+
+def closed_events(runtime: MonitorRuntime) -> dict[int, int]:
+    return {start: w.profile.events for start, w in sorted(runtime.engine.history.items())}
+
+
+def test_a_partition_silent_since_its_claim_with_records_unread_is_not_idle() -> None:
+    """A worker claims both partitions, nothing comes for 45 s (past the 10 s idle timeout), then a burst
+    lands on both. The consumer hands over partition 0's records first: partition 1, whose log the last
+    fetch said holds 120 records not folded yet, must hold the windows open rather than count as idle
+    (its events would be dead-lettered as `late` and the windows closed with half their events)."""
+    store, clock = MemoryStateStore(), Clock()
+    runtime, group, sink = worker(store, {0, 1}, clock=clock)
+    s = T0 // 1000 - 600                            # event times in the past: none is `future`
+
+    async def scenario() -> None:
+        await runtime.start()
+        await runtime.assigned({0, 1})
+        group.ends = {0: 0, 1: 0}
+        for second in range(1, 46):                 # silence: both partitions read to their (empty) ends
+            clock.now = T0 + second * 1_000
+            await runtime.tick()
+        group.ends = {0: 120, 1: 120}               # the burst is in the log
+        await runtime.on_records(burst(0, s))
+        await runtime.tick()
+        assert runtime.engine.last_evaluated is None   # partition 1 has records unread
+        clock.now += 1_000
+        await runtime.on_records(burst(1, s))
+        await runtime.tick()
+
+    asyncio.run(scenario())
+    assert sink.dead == []
+    assert closed_events(runtime) == {(s + 60 * k) * 1000: 60 for k in range(3)}
+
+
+def test_another_workers_partition_with_records_unread_is_not_idle() -> None:
+    """The same burst after 45 s of silence, partition 1 owned by another worker: its owner says how many
+    records of it the log holds past what it folded, and the evaluator waits for them."""
+    store, clock = MemoryStateStore(), Clock()
+    a, a_group, a_sink = worker(store, {0}, clock=clock)       # evaluates
+    b, b_group, b_sink = worker(store, {1}, clock=clock)
+    s = T0 // 1000 - 600
+
+    async def scenario() -> None:
+        for w, owned in ((a, {0}), (b, {1})):
+            await w.start()
+            await w.assigned(owned)
+        a_group.ends, b_group.ends = {0: 0}, {1: 0}
+        for second in range(1, 46):
+            clock.now = T0 + second * 1_000
+            await b.tick()
+            await a.tick()
+        a_group.ends, b_group.ends = {0: 120}, {1: 120}
+        clock.now += 1_000
+        await b.tick()                              # b's last fetch saw the burst; it has not folded it yet
+        await a.on_records(burst(0, s))
+        await a.tick()
+        assert a.engine.last_evaluated is None
+        clock.now += 1_000
+        await b.on_records(burst(1, s))
+        await b.tick()
+        clock.now += 1_000
+        await a.tick()
+
+    asyncio.run(scenario())
+    assert a_sink.dead == b_sink.dead == []
+    assert closed_events(a) == {(s + 60 * k) * 1000: 60 for k in range(3)}
+
+
+def test_a_partition_stored_behind_where_its_consumer_began_is_idle_once_silent() -> None:
+    """After a Redis failover without WAIT, partition 0's stored next offset is 1,981 while Kafka's committed
+    one, where the consumer starts, is 2,400, the log's end: offsets 1,981 to 2,399 never come to this worker.
+    Silent past the idle timeout, partition 0 is idle (not behind for ever) and partition 1's windows close."""
+    store, clock = stored_up_to(1_981), Clock()
+    runtime, group, sink = worker(store, {0, 1}, clock=clock)
+    s = T0 // 1000 - 600
+
+    async def scenario() -> None:
+        await runtime.start()
+        await runtime.assigned({0, 1})
+        group.ends, group.starts = {0: 2_400, 1: 120}, {0: 2_400}
+        await runtime.on_records(burst(1, s))
+        for second in range(1, 10):                 # within the 10 s idle timeout partition 0 holds them
+            clock.now = T0 + second * 1_000
+            await runtime.tick()
+            assert runtime.engine.last_evaluated is None
+        for second in range(10, 16):
+            clock.now = T0 + second * 1_000
+            await runtime.tick()
+
+    asyncio.run(scenario())
+    assert (runtime.engine.lag(0), runtime.engine.folders[0].next_offset, sink.dead) == (0, 1_981, [])
+    assert closed_events(runtime) == {(s + 60 * k) * 1000: 30 for k in range(3)}
+
+
+def test_records_held_back_past_a_gap_that_lasts_are_not_waited_for() -> None:
+    """The same failover, the consumer having handed over offsets 2,400 to 2,519 (past the gap, held back)
+    and none since: after the gap's 5 s patience they count as left out, not as records still to fold."""
+    store, clock = stored_up_to(1_981), Clock()
+    runtime, group, sink = worker(store, {0, 1}, clock=clock)
+    s = T0 // 1000 - 600
+
+    async def scenario() -> None:
+        await runtime.start()
+        await runtime.assigned({0, 1})
+        group.ends, group.starts = {0: 2_520, 1: 120}, {0: 1_981}    # the fake says it began at the stored offset
+        await runtime.on_records(records([{"ts": s + i, "f": {"x": 1.0, "c": "a"}} for i in range(120)], 0, 2_400))
+        await runtime.on_records(burst(1, s))
+        assert runtime.engine.lag(0) == 539          # held back, within the patience: waited for
+        for second in range(1, 16):
+            clock.now = T0 + second * 1_000
+            await runtime.tick()
+
+    asyncio.run(scenario())
+    assert (runtime.engine.lag(0), runtime.engine.folders[0].next_offset, sink.dead) == (0, 1_981, [])
+    assert closed_events(runtime) == {(s + 60 * k) * 1000: 30 for k in range(3)}
