@@ -6,8 +6,10 @@ Two ways it shows. Records come at offsets below the next one to fold while the 
 offset folded). Or no records come at all: the consumer resumed at the stored offset, past the new log's
 end, and a broker that answers such a fetch with an empty one rather than an out-of-range error (Tansu
 does; Kafka's error makes the client reset to the log's start by itself) leaves it waiting there for
-ever. The fetch still reports the log's end, so when it is below the next offset to fold the partition
-is read again from offset 0, and its first records then show the restart."""
+ever. The fetch still reports the log's end, so when it has stayed below the next offset to fold for
+`REWIND_AFTER_MS` the partition is read again from offset 0, and its first records then show the
+restart. Not at once: a Kafka partition's new leader can report a high watermark below the old one
+for a moment after an election, and a seek to 0 then would read the whole log again for nothing."""
 
 from __future__ import annotations
 
@@ -21,12 +23,14 @@ from stream_guard.core.ports import Source
 from stream_guard.core.profiles.folding import PartitionFolder
 
 log = logging.getLogger("stream_guard.worker")
+REWIND_AFTER_MS = 10_000
 _partition_of, _offset_of = attrgetter("partition"), attrgetter("offset")
 
 
 class LogRestarts:
     def __init__(self, monitor: str, topic: str, source: Source) -> None:
         self.monitor, self.topic, self.source = monitor, topic, source
+        self._below: dict[int, tuple[int, int]] = {}   # partition -> (log end below the next offset, seen since)
         self._rewound: dict[int, int] = {}   # partition -> the log end it was read again from the start at
 
     def notice(self, folders: Mapping[int, PartitionFolder], records: Sequence[RawRecord],
@@ -45,15 +49,19 @@ class LogRestarts:
                             f"(reset {folder.log_resets + 1} of this partition)")
                 folder.restart_log(offset)
 
-    async def rewind(self, folders: Mapping[int, PartitionFolder]) -> None:
-        """Read again from offset 0 each owned partition whose last fetch said its log ends below the next
-        offset to fold; once per log end seen, so a seek is not repeated while its records are on the way."""
+    async def rewind(self, folders: Mapping[int, PartitionFolder], now: int) -> None:
+        """Read again from offset 0 each owned partition whose fetches have said for `REWIND_AFTER_MS` that its
+        log ends below the next offset to fold; once per log end seen, so a seek is not repeated while its
+        records are on the way."""
         for partition, folder in folders.items():
             mark = self.source.high_watermark(partition)
             if mark is None or mark >= folder.next_offset:
+                self._below.pop(partition, None)
                 self._rewound.pop(partition, None)
                 continue
-            if self._rewound.get(partition) == mark:
+            seen, since = self._below.get(partition, (mark, now))
+            self._below[partition] = (mark, since if seen == mark else now)
+            if seen != mark or now - since < REWIND_AFTER_MS or self._rewound.get(partition) == mark:
                 continue
             self._rewound[partition] = mark
             log.warning(f"{self.monitor}: partition {partition} of {self.topic}: the broker says the log ends at "

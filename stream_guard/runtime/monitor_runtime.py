@@ -191,7 +191,7 @@ class MonitorRuntime:
             return
         async with self._lock:
             await self._flush()
-            await self._log_restarts.rewind(self.engine.folders)
+            await self._log_restarts.rewind(self.engine.folders, self.clock())
             if self.clock() - self._last_counts_log >= COUNTS_LOG_INTERVAL:
                 self.log_counts()
             if not self.evaluating:

@@ -264,16 +264,25 @@ def test_a_log_that_ends_below_the_stored_offset_with_no_records_coming_is_read_
         caplog: pytest.LogCaptureFixture) -> None:
     """A broker that answers a fetch past the log's end with nothing (no out-of-range error) would keep
     the consumer waiting at the stored offset for ever: the fetch's log end makes the worker seek to 0."""
-    store = stored_up_to(789)
-    runtime, group, _ = worker(store, {0, 1}, count=2)
+    store, clock = stored_up_to(789), Clock()
+    runtime, group, _ = worker(store, {0, 1}, count=2, clock=clock)
 
     async def scenario() -> None:
         await runtime.start()
         await runtime.assigned({0, 1})
         await runtime.tick()                            # no fetch yet: no log end known
-        group.ends.update({0: 10, 1: 0})                # partition 0's new log holds 10 records
+        group.ends.update({0: 500, 1: 0})               # a new leader's high watermark, for a moment
+        await runtime.tick()
+        clock.now += 9_000
+        group.ends[0] = 10                              # partition 0's new log holds 10 records
+        await runtime.tick()
+        clock.now += 9_999
+        await runtime.tick()
+        assert group.rewound == []                      # not yet 10 s at that log end
         with caplog.at_level(logging.WARNING, "stream_guard.worker"):
+            clock.now += 1
             await runtime.tick()
+            clock.now += 5_000
             await runtime.tick()                        # the same log end: not sought again
         assert group.rewound == [0]
         await runtime.on_records(events(10, partition=0, first=0))
