@@ -163,6 +163,15 @@ class Watching:
         """Whether it is time to say it again."""
         return self.said_at is None or now - self.said_at >= self.interval
 
+    def restart(self, now: int) -> None:
+        """The worker could read nothing at `now` (its broker does not answer): its watch starts again.
+
+        >>> watching = Watching(interval=1_000)
+        >>> watching.said(0), watching.restart(5_000), watching.said(6_000), watching.since
+        (False, None, False, 5000)
+        """
+        self.since = now
+
     def said(self, now: int) -> bool:
         """The worker says it is alive at `now`; True when it had not for long (its watch was broken)."""
         broken = self.said_at is not None and now - self.said_at > 2 * self.interval

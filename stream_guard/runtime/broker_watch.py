@@ -94,6 +94,10 @@ class BrokerWatch:
     def start(self) -> None:
         self._thread.start()
 
+    def unreachable(self) -> bool:
+        """Whether the last probes found the broker unreachable (and none has found it back since)."""
+        return self.reachability.unreachable_since is not None
+
     def stop(self) -> None:
         """Stop probing; waits for a probe under way (at most its timeout)."""
         self._stop.set()

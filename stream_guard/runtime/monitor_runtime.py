@@ -77,6 +77,7 @@ class MonitorRuntime:
         self._retrying = Retrying(monitor.name, store.url, lambda: self.engine.unpaused(self.clock()))
         self.observer = RuntimeObserver()   # the app installs one that feeds /metrics and the status page
         self.extensions: list[RuntimeExtension] = []   # e.g. the label join (runtime/labels.py)
+        self.reading_blocked: Callable[[], bool] = lambda: False   # the broker unreachable (runtime/worker.py)
 
     @property
     def evaluating(self) -> bool:
@@ -288,7 +289,10 @@ class MonitorRuntime:
         if committed:
             await self.source.commit(committed)
         if only is None and (watching := self._watching).due(now := self.clock()):
-            if watching.said(now):   # it read nothing for a while: its partitions' silence says nothing
+            broken = watching.said(now)   # it read nothing for a while: its partitions' silence says nothing
+            if self.reading_blocked():    # nor while the broker does not answer
+                watching.restart(now)
+            if broken or self.reading_blocked():
                 self.engine.unpaused(now)
             await self._retrying(lambda: self.store.touch(self.monitor.name, sorted(self.epochs), now, watching.since,
                                                           self.engine.lags()))   # `core.ownership.behind`

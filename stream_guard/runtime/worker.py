@@ -80,6 +80,8 @@ def run_worker(topology: Topology, web_port: int | None, loglevel: str = "info",
     for name, found in snapshots.items():
         runtimes[name].engine.use_snapshots(found)
     watch = watch_broker(topology)
+    for runtime in runtimes.values():   # a partition's silence while the broker is away does not make it idle
+        runtime.reading_blocked = watch.unreachable
     threading.excepthook = _log_thread_death
     worker = BoundedStopWorker(app, loglevel=loglevel, quiet=True)
     try:

@@ -348,6 +348,43 @@ def test_a_worker_paused_past_the_idle_timeout_does_not_make_its_partition_look_
     assert b_sink.dead == [] and b.engine.folders[1].counts.folded == 200
 
 
+def test_a_partition_silent_while_the_broker_did_not_answer_is_not_idle_when_it_comes_back() -> None:
+    """The broker paused for 30 s: both workers go on saying they are alive, but read nothing. When it
+    answers again the evaluator reads partition 0's backlog first; partition 1's owner has not read its
+    own yet. Its silence was the broker's, not the source's: no window closes past partition 1."""
+    store, clock = MemoryStateStore(), Clock()
+    a, _, _ = worker(store, {0}, clock=clock)       # evaluates
+    b, _, b_sink = worker(store, {1}, clock=clock)
+    away = [False]
+    for w in (a, b):
+        w.reading_blocked = lambda: away[0]
+    s, minute = T0 // 1000, 60
+
+    async def scenario() -> None:
+        for w, owned in ((a, {0}), (b, {1})):
+            await w.start()
+            await w.assigned(owned)
+        clock.now += 1_000
+        await a.on_records(events(100, 0, start_s=s))
+        await b.on_records(events(100, 1, start_s=s))
+        away[0] = True                              # the broker stops answering for 30 s
+        for second in range(2, 33):
+            clock.now = T0 + second * 1_000
+            await a.tick()
+            await b.tick()
+        away[0] = False                             # it answers again; a reads its backlog first
+        clock.now += 500
+        for i in range(1, 4):
+            await a.on_records(events(100, 0, first=100 * i, start_s=s + i * minute))
+            await a.tick()
+        assert a.engine.last_evaluated is None      # partition 1 has not passed the first window yet
+        await b.on_records(events(100, 1, first=100, start_s=s + minute))
+        await b.tick()
+
+    asyncio.run(scenario())
+    assert b_sink.dead == [] and b.engine.folders[1].counts.folded == 200
+
+
 def test_the_evaluator_paused_past_the_idle_timeout_does_not_take_its_own_partition_for_idle_when_it_wakes() -> None:
     store, clock = MemoryStateStore(), Clock()
     a, _, a_sink = worker(store, {0}, clock=clock)   # evaluates
