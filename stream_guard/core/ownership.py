@@ -167,8 +167,8 @@ class Watching:
         """The worker could read nothing at `now` (its broker does not answer): its watch starts again.
 
         >>> watching = Watching(interval=1_000)
-        >>> watching.said(0), watching.restart(5_000), watching.said(6_000), watching.since
-        (False, None, False, 5000)
+        >>> watching.said(0), watching.said(1_000), watching.restart(1_500), watching.said(2_000), watching.since
+        (False, False, None, False, 1500)
         """
         self.since = now
 
