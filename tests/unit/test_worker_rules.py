@@ -312,6 +312,16 @@ def test_records_read_again_after_a_crash_are_not_taken_for_a_restarted_log() ->
     assert (folder.next_offset, folder.counts.consumed, folder.log_resets) == (350, 50, 0)
 
 
+async def first_records(a: MonitorRuntime, b: MonitorRuntime, clock: Clock) -> None:
+    """a (the evaluator) given partition 0, b partition 1; a second later each folds 100 events of its own."""
+    for w, owned in ((a, {0}), (b, {1})):
+        await w.start()
+        await w.assigned(owned)
+    clock.now += 1_000
+    await a.on_records(events(100, 0, start_s=T0 // 1000))
+    await b.on_records(events(100, 1, start_s=T0 // 1000))
+
+
 def test_a_worker_paused_past_the_idle_timeout_does_not_make_its_partition_look_idle_when_it_wakes() -> None:
     """The owner of partition 1 is paused (SIGSTOP) for longer than the idle timeout while its records
     keep coming; on waking, its timer says it is alive before it has read them. That is no owner having
@@ -322,12 +332,7 @@ def test_a_worker_paused_past_the_idle_timeout_does_not_make_its_partition_look_
     s, minute = T0 // 1000, 60
 
     async def scenario() -> None:
-        for w, owned in ((a, {0}), (b, {1})):
-            await w.start()
-            await w.assigned(owned)
-        clock.now += 1_000
-        await a.on_records(events(100, 0, start_s=s))
-        await b.on_records(events(100, 1, start_s=s))
+        await first_records(a, b, clock)
         await a.tick()
         await b.tick()
         for second in range(2, 12):                 # b is paused; partition 0 goes on through three windows
@@ -361,12 +366,7 @@ def test_a_partition_silent_while_the_broker_did_not_answer_is_not_idle_when_it_
     s, minute = T0 // 1000, 60
 
     async def scenario() -> None:
-        for w, owned in ((a, {0}), (b, {1})):
-            await w.start()
-            await w.assigned(owned)
-        clock.now += 1_000
-        await a.on_records(events(100, 0, start_s=s))
-        await b.on_records(events(100, 1, start_s=s))
+        await first_records(a, b, clock)
         away[0] = True                              # the broker stops answering for 30 s
         for second in range(2, 33):
             clock.now = T0 + second * 1_000
@@ -392,12 +392,7 @@ def test_the_evaluator_paused_past_the_idle_timeout_does_not_take_its_own_partit
     s, minute = T0 // 1000, 60
 
     async def scenario() -> None:
-        for w, owned in ((a, {0}), (b, {1})):
-            await w.start()
-            await w.assigned(owned)
-        clock.now += 1_000
-        await a.on_records(events(100, 0, start_s=s))
-        await b.on_records(events(100, 1, start_s=s))
+        await first_records(a, b, clock)
         await a.tick()
         for second in range(2, 12):                 # a is paused; partition 1 goes on through three windows
             clock.now = T0 + second * 1_000
